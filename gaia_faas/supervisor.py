@@ -1,0 +1,136 @@
+"""Run a set of child processes as one unit: start, watch, and stop them all, leaving nothing behind.
+
+Each child runs in its own session (so its own process group): a Ctrl-C in the terminal reaches only the
+supervising process, which then stops the children in reverse start order, and a signal sent to a child's
+group also reaches the grandchildren it forked (gunicorn workers). Output goes to one log file per child,
+never to a pipe nobody reads (a full pipe blocks the child), and the log's tail explains a child's death.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the supervisor dies, even by SIGKILL.
+
+    Linux ties this to the thread that forked, so the supervisor starts children from its main thread.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of a log file ('' when it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        return tail(self.log_path, lines)
+
+
+class ChildExited(RuntimeError):
+    """A child stopped while the supervisor still needed it."""
+
+    def __init__(self, child: Child):
+        self.child = child
+        super().__init__(f"{child.name} exited with code {child.popen.returncode}")
+
+
+class Supervisor:
+    """Owns every process it starts; ``stop_all`` ends them (and their process groups) in reverse order."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.children: list[Child] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        child = Child(name=name, argv=list(argv), log_path=log_path, popen=popen)
+        self.children.append(child)
+        return child
+
+    def check(self) -> None:
+        """Raise ``ChildExited`` for the first child that is no longer running."""
+        for child in self.children:
+            if not child.running():
+                raise ChildExited(child)
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """SIGTERM each child's process group, newest first; SIGKILL whatever is left after ``timeout``."""
+        for child in reversed(self.children):
+            _signal_group(child, signal.SIGTERM)
+            try:
+                child.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                child.popen.wait()
+        # A group can outlive its leader (a worker that ignored SIGTERM): wait for the groups to empty.
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            while _group_alive(child.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _group_alive(child.pid):
+                _signal_group(child, signal.SIGKILL)
+        self.children.clear()
+
+
+def _signal_group(child: Child, signum: int) -> None:
+    # The child's pid is its process group id (start_new_session); the group may already be empty.
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
