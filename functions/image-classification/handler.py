@@ -132,15 +132,15 @@ def preprocess(image: Image.Image) -> torch.Tensor:
 
 def init(context):
     global model, device, weights_source
-    device = torch.device(context.device)
+    target = torch.device(context.device)
     weights = find_weights()
-    model = load_model(weights).to(device)
-    weights_source = str(weights) if weights else None
+    network = load_model(weights).to(target)
     if weights is None:
         log.warning("no ResNet-18 weights found (set WEIGHTS_PATH): classifying with random initialisation")
     # The first forward pass pays for kernel selection and memory pools; do it before the worker is ready.
     with torch.inference_mode():
-        model(torch.zeros(1, 3, CROP_SIZE, CROP_SIZE, device=device))
+        network(torch.zeros(1, 3, CROP_SIZE, CROP_SIZE, device=target))
+    model, device, weights_source = network, target, str(weights) if weights else None
 
 
 def handle(event, context):
