@@ -1,0 +1,175 @@
+"""The plugin's aiohttp application: configuration, shared state and lifecycle.
+
+`create_app(config, background_tasks=..., api_routes=...)` returns the app. Its `GatewayState` is at
+``app[STATE]``: the registry, the route table, the recorder and the stats reader, the rotation, the metrics,
+the async Redis client and the shared aiohttp ClientSession (one connection pool per worker).
+
+Background tasks: each entry of ``background_tasks`` is ``async def task(app) -> None``. It is started once
+the state is ready (Redis client, HTTP client, registry loaded, route sync running) and cancelled when the
+app shuts down, before the HTTP client and Redis are closed. The controller runs this way.
+
+Extra `/gaia/v1/*` routes: pass ``api_routes`` (aiohttp RouteDefs, e.g. a ``web.RouteTableDef``); they are
+registered before the proxy's catch-all. `api.py` shows the pattern (`require_token` for writers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gaia_faas.gateway_plugin.metrics import Metrics
+from gaia_faas.gateway_plugin.proxy import Proxy, Rotation
+from gaia_faas.gateway_plugin.registry import BasicAuth, Registry, RegistryError, discover_openfaas, load_static_routes
+from gaia_faas.gateway_plugin.routes import RouteTable
+from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
+
+log = logging.getLogger("gaia.gateway")
+
+BackgroundTask = Callable[[web.Application], Awaitable[None]]
+
+
+@dataclass
+class GatewayConfig:
+    """Everything `gaia gateway` can set. Static mode when ``routes_file`` is set, else OpenFaaS mode."""
+
+    redis_url: str
+    upstream_url: str | None = None  # OpenFaaS gateway; in static mode optional, for passthrough only
+    routes_file: str | None = None
+    api_token: str | None = None  # bearer token for pin/unpin; None disables them
+    basic_auth: BasicAuth | None = None  # for GET /system/functions
+    discovery_interval_s: float = 10.0
+    stats_ttl_s: int = 3600
+    flush_interval_s: float = 0.25
+    max_buffer: int = 100_000
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0  # between bytes from the upstream; GPU calls can be long
+    retry_after_s: float = 1.0  # how long a failed variant stays out of rotation before a probe
+    max_connections: int = 4096  # upstream connection pool size per worker
+    route_reload_interval_s: float = 5.0
+
+    @property
+    def mode(self) -> str:
+        return "static" if self.routes_file else "openfaas"
+
+    def check(self) -> None:
+        if not self.routes_file and not self.upstream_url:
+            raise ValueError("give --upstream (an OpenFaaS gateway URL) or --routes (a static routes file)")
+        for name, url in (("--upstream", self.upstream_url), ("--redis-url", self.redis_url)):
+            if url is not None and "://" not in url:
+                raise ValueError(f"{name} must be a URL with a scheme, got {url!r}")
+
+
+@dataclass
+class GatewayState:
+    config: GatewayConfig
+    metrics: Metrics
+    registry: Registry
+    rotation: Rotation
+    redis: aioredis.Redis = None
+    client: aiohttp.ClientSession = None
+    routes: RouteTable = None
+    recorder: StatsRecorder = None
+    stats: StatsReader = None
+    registry_error: str | None = None  # last discovery failure, shown by the API
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+STATE = web.AppKey("gaia_state", GatewayState)
+
+
+async def refresh_registry(state: GatewayState) -> None:
+    """Reload the registry from its source; on failure keep the previous one and remember why."""
+    config = state.config
+    try:
+        if config.routes_file:
+            functions = load_static_routes(config.routes_file)
+        else:
+            functions = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
+    except RegistryError as exc:
+        if state.registry_error != str(exc):
+            log.warning("function registry not refreshed: %s", exc)
+        state.registry_error = str(exc)
+        return
+    state.registry_error = None
+    state.registry.replace(functions)
+
+
+async def _discovery_loop(state: GatewayState) -> None:
+    while True:
+        await asyncio.sleep(state.config.discovery_interval_s)
+        await refresh_registry(state)
+
+
+def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTask] = (),
+               api_routes: Iterable[web.AbstractRouteDef] = ()) -> web.Application:
+    config.check()
+    from gaia_faas.gateway_plugin import api
+
+    app = web.Application(handler_args={"max_field_size": 8190, "max_line_size": 8190})
+    state = GatewayState(config=config, metrics=Metrics(), registry=Registry(), rotation=Rotation(config.retry_after_s))
+    app[STATE] = state
+    if config.routes_file:
+        # Fail at start on a broken routes file: a typo must not silently route everything nowhere.
+        state.registry.replace(load_static_routes(config.routes_file))
+    extra_tasks = tuple(background_tasks)
+
+    async def lifecycle(app: web.Application):
+        metrics = state.metrics
+        state.redis = aioredis.Redis.from_url(config.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
+                                             health_check_interval=0, retry_on_timeout=False)
+        state.client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0, ttl_dns_cache=60,
+                                           enable_cleanup_closed=True),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s, sock_read=config.read_timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(),  # never carry one client's cookies to another
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+        state.recorder = StatsRecorder(
+            state.redis, ttl_s=config.stats_ttl_s, max_buffer=config.max_buffer, flush_interval_s=config.flush_interval_s,
+            on_drop=lambda reason, n: metrics.records_dropped.labels(reason).inc(n),
+            on_redis_error=lambda: metrics.redis_errors.labels("stats_flush").inc())
+        state.stats = StatsReader(state.redis)
+        state.routes = RouteTable(
+            state.redis, state.registry.start_variant, reload_interval_s=config.route_reload_interval_s,
+            on_change=lambda old, new: metrics.route_changes.labels(new.function, new.variant).inc(),
+            on_redis_error=lambda: metrics.redis_errors.labels("route_sync").inc())
+        if not config.routes_file:
+            await refresh_registry(state)
+        state.tasks = [asyncio.create_task(state.recorder.run(), name="gaia-recorder"),
+                       asyncio.create_task(state.routes.run(), name="gaia-route-sync"),
+                       asyncio.create_task(_discovery_loop(state), name="gaia-discovery")]
+        await _wait_for_first_route_load(state)
+        state.tasks += [asyncio.create_task(task(app), name=f"gaia-{getattr(task, '__name__', 'task')}") for task in extra_tasks]
+        yield
+        for task in reversed(state.tasks):
+            task.cancel()
+        for task in reversed(state.tasks):
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("background task %s failed", task.get_name())
+        await state.client.close()
+        await state.redis.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_routes(api.routes)
+    app.router.add_routes(list(api_routes))
+    app.router.add_route("*", "/{tail:.*}", Proxy(state).handle)
+    return app
+
+
+async def _wait_for_first_route_load(state: GatewayState, timeout_s: float = 1.0) -> None:
+    """Give the route sync a moment to load the stored routes, so the first calls use them; with Redis
+    down, start anyway (start variants) and let the sync catch up."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not state.routes.connected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)

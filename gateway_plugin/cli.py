@@ -1,0 +1,135 @@
+"""`gaia gateway`: run the plugin under gunicorn with aiohttp's worker class (one event loop per worker).
+
+Every flag has an environment variable (shown in --help) so that the Kubernetes manifests need no arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from gaia_faas.gateway_plugin.registry import BasicAuth, RegistryError, load_static_routes
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", default=_env("GAIA_UPSTREAM"),
+                        help="OpenFaaS gateway URL, e.g. http://gateway.openfaas:8080 (env GAIA_UPSTREAM); "
+                             "with --routes it only serves passthrough")
+    parser.add_argument("--routes", default=_env("GAIA_ROUTES_FILE"),
+                        help="static routes file (Knative, local runs) instead of OpenFaaS discovery (env GAIA_ROUTES_FILE)")
+    parser.add_argument("--redis-url", default=_env("GAIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="Redis shared by all replicas (env GAIA_REDIS_URL; default %(default)s)")
+    parser.add_argument("--bind", default=_env("GAIA_BIND", "0.0.0.0:8080"),
+                        help="address to listen on (env GAIA_BIND; default %(default)s)")
+    parser.add_argument("--workers", type=int, default=int(_env("GAIA_WORKERS", "2")),
+                        help="worker processes (env GAIA_WORKERS; default %(default)s)")
+    parser.add_argument("--api-token-file", default=_env("GAIA_API_TOKEN_FILE"),
+                        help="file holding the bearer token for pin/unpin (env GAIA_API_TOKEN_FILE, or the token "
+                             "itself in GAIA_API_TOKEN); without one those endpoints answer 403")
+    parser.add_argument("--openfaas-user", default=_env("OPENFAAS_USER", "admin"),
+                        help="basic-auth user for GET /system/functions (env OPENFAAS_USER; default %(default)s)")
+    parser.add_argument("--openfaas-password-file", default=_env("OPENFAAS_PASSWORD_FILE"),
+                        help="file holding the basic-auth password (env OPENFAAS_PASSWORD_FILE, or the password "
+                             "itself in OPENFAAS_PASSWORD)")
+    parser.add_argument("--discovery-interval", type=float, default=float(_env("GAIA_DISCOVERY_INTERVAL", "10")),
+                        help="seconds between function discoveries or routes-file reloads (default %(default)s)")
+    parser.add_argument("--stats-ttl", type=int, default=int(_env("GAIA_STATS_TTL", "3600")),
+                        help="seconds latency buckets stay in Redis (default %(default)s)")
+    parser.add_argument("--read-timeout", type=float, default=float(_env("GAIA_READ_TIMEOUT", "300")),
+                        help="seconds to wait for the next bytes of an upstream answer (default %(default)s)")
+    parser.add_argument("--retry-after", type=float, default=float(_env("GAIA_RETRY_AFTER", "1")),
+                        help="seconds a failing variant stays out of rotation before it is probed (default %(default)s)")
+    parser.add_argument("--log-level", default=_env("GAIA_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
+
+
+def _read_secret(path: str | None, env_value: str | None, what: str) -> str | None:
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from exc
+    return env_value
+
+
+def build_config(args: argparse.Namespace):
+    from gaia_faas.gateway_plugin.app import GatewayConfig
+
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    password = _read_secret(args.openfaas_password_file, _env("OPENFAAS_PASSWORD"), "OpenFaaS password")
+    config = GatewayConfig(
+        redis_url=args.redis_url, upstream_url=args.upstream, routes_file=args.routes,
+        api_token=_read_secret(args.api_token_file, _env("GAIA_API_TOKEN"), "API token"),
+        basic_auth=BasicAuth(args.openfaas_user, password) if password else None,
+        discovery_interval_s=args.discovery_interval, stats_ttl_s=args.stats_ttl,
+        read_timeout_s=args.read_timeout, retry_after_s=args.retry_after,
+    )
+    config.check()
+    if config.routes_file:
+        load_static_routes(config.routes_file)  # a broken file stops here, with its message, not in a worker
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    # Must be set before prometheus_client is imported (build_config imports the app, which imports it).
+    metrics_dir = tempfile.mkdtemp(prefix="gaia-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    arbiter_pid = os.getpid()
+    try:
+        try:
+            config = build_config(args)
+        except (ValueError, RegistryError) as exc:
+            print(f"gaia gateway: {exc}", file=sys.stderr)
+            return 2
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return _serve(config, args)
+    finally:
+        if os.getpid() == arbiter_pid:  # workers leave through here too when they exit; only the arbiter cleans up
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(config, args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    def child_exit(server, worker):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+    async def app_factory():
+        from gaia_faas.gateway_plugin.app import create_app
+
+        return create_app(config)
+
+    options = {
+        "bind": args.bind,
+        "workers": args.workers,
+        "worker_class": "aiohttp.GunicornWebWorker",
+        "keepalive": 75,
+        "graceful_timeout": 10,
+        "loglevel": args.log_level,
+        # Several gunicorns on one host (tests, local runs) would fight over the default control socket.
+        "control_socket_disable": True,
+        "child_exit": child_exit,
+    }
+
+    class GatewayServer(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app_factory
+
+    GatewayServer().run()
+    return 0

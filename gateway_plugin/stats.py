@@ -1,0 +1,317 @@
+"""Latency statistics: a mergeable log-bin histogram, the Redis recorder that fills it, and its reader.
+
+Every finished call lands in a per-process buffer (`StatsRecorder.record`, never waits on Redis). A flush
+task aggregates the buffer into one histogram per (function, variant, second) and adds it into Redis with
+HINCRBY in one pipeline, so replicas merge by simply adding into the same hash. `StatsReader.window`
+sums the seconds of a window back into one histogram plus counts.
+
+Redis layout (one hash per function, variant and whole second, expiring after ``ttl_s``):
+``gaia:stats:{function}:{variant}:{unix_second}`` with fields
+``n`` (requests), ``sum`` (latency ms, float), ``bytes``, ``err`` (status >= 500 or no response),
+``pf`` (platform faults: the variant failed as a platform, see proxy.py), ``s:{status}`` (count per status
+code; 0 = no response) and ``b:{bin}`` (count per latency bin, see `LatencyHistogram`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+STATS_KEY_PREFIX = "gaia:stats:"
+
+# Bins grow by GAMMA = (1 + a) / (1 - a); reporting a bin by 2 * GAMMA**i / (GAMMA + 1) is then within a
+# relative error of `a` of every value in the bin (the DDSketch construction). a = 2% leaves headroom
+# under the 5% bar for the rank convention of whoever computes the "exact" quantile.
+RELATIVE_ACCURACY = 0.02
+GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA = math.log(GAMMA)
+# Latencies at or below 1 microsecond share bin ZERO_BIN (no meaningful latency is that small).
+MIN_TRACKED_MS = 0.001
+ZERO_BIN = math.ceil(math.log(MIN_TRACKED_MS) / _LOG_GAMMA) - 1
+
+log = logging.getLogger(__name__)
+
+
+def bin_of(latency_ms: float) -> int:
+    if latency_ms <= MIN_TRACKED_MS:
+        return ZERO_BIN
+    return math.ceil(math.log(latency_ms) / _LOG_GAMMA)
+
+
+def bin_value(index: int) -> float:
+    """The representative latency (ms) of bin ``index``: within RELATIVE_ACCURACY of all its members."""
+    if index <= ZERO_BIN:
+        return 0.0
+    return 2.0 * GAMMA**index / (GAMMA + 1.0)
+
+
+@dataclass
+class LatencyHistogram:
+    """Log-spaced latency histogram in milliseconds; pure, mergeable, quantiles within 2% relative error."""
+
+    bins: dict[int, int] = field(default_factory=dict)
+    count: int = 0
+    sum_ms: float = 0.0
+
+    def add(self, latency_ms: float, times: int = 1) -> None:
+        index = bin_of(latency_ms)
+        self.bins[index] = self.bins.get(index, 0) + times
+        self.count += times
+        self.sum_ms += latency_ms * times
+
+    def merge(self, other: "LatencyHistogram") -> "LatencyHistogram":
+        """Add ``other`` into this histogram (in place) and return self."""
+        for index, n in other.bins.items():
+            self.bins[index] = self.bins.get(index, 0) + n
+        self.count += other.count
+        self.sum_ms += other.sum_ms
+        return self
+
+    @property
+    def mean_ms(self) -> float | None:
+        return self.sum_ms / self.count if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        """Nearest-rank quantile (the value at rank ceil(q * count)); None when empty."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile must be within [0, 1], got {q}")
+        if self.count == 0:
+            return None
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for index in sorted(self.bins):
+            seen += self.bins[index]
+            if seen >= rank:
+                return bin_value(index)
+        return bin_value(max(self.bins))  # pragma: no cover - counts always add up to self.count
+
+    @classmethod
+    def of(cls, latencies_ms: Iterable[float]) -> "LatencyHistogram":
+        histogram = cls()
+        for value in latencies_ms:
+            histogram.add(value)
+        return histogram
+
+
+@dataclass
+class WindowStats:
+    """What the reader returns for one function, variant and window [start_s, end_s)."""
+
+    function: str
+    variant: str
+    start_s: int
+    end_s: int
+    histogram: LatencyHistogram
+    errors: int = 0
+    platform_faults: int = 0
+    bytes: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return self.histogram.count
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over the window."""
+        return self.count / max(1, self.end_s - self.start_s)
+
+    def quantile(self, q: float) -> float | None:
+        return self.histogram.quantile(q)
+
+    def summary(self) -> dict:
+        """JSON-ready digest (used by GET /gaia/v1/functions)."""
+        return {
+            "window_s": self.end_s - self.start_s,
+            "count": self.count,
+            "rate": round(self.rate, 3),
+            "p50_ms": _round(self.quantile(0.5)),
+            "p95_ms": _round(self.quantile(0.95)),
+            "p99_ms": _round(self.quantile(0.99)),
+            "mean_ms": _round(self.histogram.mean_ms),
+            "errors": self.errors,
+            "platform_faults": self.platform_faults,
+            "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def stats_key(function: str, variant: str, second: int) -> str:
+    return f"{STATS_KEY_PREFIX}{function}:{variant}:{second}"
+
+
+@dataclass
+class BucketAggregate:
+    """One (function, variant, second) worth of records, ready to be added into its Redis hash."""
+
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    errors: int = 0
+    platform_faults: int = 0
+    bytes: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+
+    def redis_increments(self) -> tuple[dict[str, int], float]:
+        """Integer HINCRBY fields and the float latency sum for HINCRBYFLOAT."""
+        fields = {"n": self.histogram.count, "bytes": self.bytes, "err": self.errors, "pf": self.platform_faults}
+        fields.update({f"s:{status}": n for status, n in self.status_counts.items()})
+        fields.update({f"b:{index}": n for index, n in self.histogram.bins.items()})
+        return {k: v for k, v in fields.items() if v}, self.histogram.sum_ms
+
+
+# One finished call: (function, variant, unix time at the end, latency ms, status or 0, bytes, platform fault)
+Record = tuple[str, str, float, float, int, int, bool]
+
+
+def aggregate(records: Iterable[Record]) -> dict[tuple[str, str, int], BucketAggregate]:
+    """Group records into per-second buckets (pure)."""
+    buckets: dict[tuple[str, str, int], BucketAggregate] = {}
+    for function, variant, at, latency_ms, status, nbytes, platform_fault in records:
+        key = (function, variant, int(at))
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = BucketAggregate()
+        bucket.histogram.add(latency_ms)
+        bucket.bytes += nbytes
+        bucket.status_counts[status] = bucket.status_counts.get(status, 0) + 1
+        if status >= 500 or status == 0:
+            bucket.errors += 1
+        if platform_fault:
+            bucket.platform_faults += 1
+    return buckets
+
+
+def parse_bucket(fields: Mapping[bytes | str, bytes | str]) -> BucketAggregate:
+    """Inverse of `BucketAggregate.redis_increments` for one hash read back from Redis (pure)."""
+    bucket = BucketAggregate()
+    for raw_key, raw_value in fields.items():
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        value = raw_value.decode() if isinstance(raw_value, bytes) else raw_value
+        if key == "sum":
+            bucket.histogram.sum_ms = float(value)
+        elif key == "n":
+            bucket.histogram.count = int(value)
+        elif key == "bytes":
+            bucket.bytes = int(value)
+        elif key == "err":
+            bucket.errors = int(value)
+        elif key == "pf":
+            bucket.platform_faults = int(value)
+        elif key.startswith("s:"):
+            bucket.status_counts[int(key[2:])] = int(value)
+        elif key.startswith("b:"):
+            bucket.histogram.bins[int(key[2:])] = int(value)
+    return bucket
+
+
+class StatsRecorder:
+    """Bounded in-memory buffer of finished calls, flushed to Redis in pipelined batches.
+
+    ``record`` is synchronous and O(1): the hot path never waits on Redis. When the buffer is full the
+    record is dropped and counted (``dropped["buffer_full"]``); a flush that Redis refuses drops its batch
+    and counts it (``dropped["redis_error"]``). ``on_drop(reason, n)`` and ``on_redis_error()`` let the
+    caller feed its metrics.
+    """
+
+    def __init__(self, redis, *, ttl_s: int = 3600, max_buffer: int = 100_000, flush_interval_s: float = 0.25,
+                 on_drop=None, on_redis_error=None, clock=time.time):
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.max_buffer = max_buffer
+        self.flush_interval_s = flush_interval_s
+        self.dropped: dict[str, int] = {"buffer_full": 0, "redis_error": 0}
+        self.flushed = 0
+        self._buffer: list[Record] = []
+        self._on_drop = on_drop
+        self._on_redis_error = on_redis_error
+        self._clock = clock
+
+    def record(self, function: str, variant: str, latency_ms: float, status: int, nbytes: int = 0,
+               platform_fault: bool = False) -> None:
+        if len(self._buffer) >= self.max_buffer:
+            self._count_drop("buffer_full", 1)
+            return
+        self._buffer.append((function, variant, self._clock(), latency_ms, status, nbytes, platform_fault))
+
+    def _count_drop(self, reason: str, n: int) -> None:
+        self.dropped[reason] += n
+        if self._on_drop is not None:
+            self._on_drop(reason, n)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    async def flush(self) -> int:
+        """Write the buffer to Redis; return how many records were stored."""
+        if not self._buffer:
+            return 0
+        batch, self._buffer = self._buffer, []
+        buckets = aggregate(batch)
+        pipe = self.redis.pipeline(transaction=False)
+        for (function, variant, second), bucket in buckets.items():
+            key = stats_key(function, variant, second)
+            increments, sum_ms = bucket.redis_increments()
+            for name, amount in increments.items():
+                pipe.hincrby(key, name, amount)
+            pipe.hincrbyfloat(key, "sum", sum_ms)
+            pipe.expire(key, self.ttl_s)
+        try:
+            await pipe.execute()
+        except Exception as exc:  # any Redis or connection failure: drop the batch, counted
+            log.warning("stats flush failed, %d records dropped: %s", len(batch), exc)
+            self._count_drop("redis_error", len(batch))
+            if self._on_redis_error is not None:
+                self._on_redis_error()
+            return 0
+        self.flushed += len(batch)
+        return len(batch)
+
+    async def run(self) -> None:
+        """Flush every ``flush_interval_s`` until cancelled; a final flush happens on cancellation."""
+        try:
+            while True:
+                await asyncio.sleep(self.flush_interval_s)
+                await self.flush()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.flush())
+            raise
+
+
+class StatsReader:
+    """Async reader of the recorded windows, for the API and the controller's asyncio loop."""
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    async def window(self, function: str, variant: str, start_s: int, end_s: int) -> WindowStats:
+        """Merged stats of all replicas for whole seconds start_s <= t < end_s (raises on Redis errors)."""
+        start_s, end_s = int(start_s), int(end_s)
+        if end_s <= start_s:
+            raise ValueError(f"empty window: end_s ({end_s}) must be after start_s ({start_s})")
+        pipe = self.redis.pipeline(transaction=False)
+        for second in range(start_s, end_s):
+            pipe.hgetall(stats_key(function, variant, second))
+        result = WindowStats(function, variant, start_s, end_s, LatencyHistogram())
+        for fields in await pipe.execute():
+            if not fields:
+                continue
+            bucket = parse_bucket(fields)
+            result.histogram.merge(bucket.histogram)
+            result.errors += bucket.errors
+            result.platform_faults += bucket.platform_faults
+            result.bytes += bucket.bytes
+            for status, n in bucket.status_counts.items():
+                result.status_counts[status] = result.status_counts.get(status, 0) + n
+        return result
+
+    async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
+        """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""
+        end_s = int(time.time() if now is None else now)
+        return await self.window(function, variant, end_s - seconds, end_s)
