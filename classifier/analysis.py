@@ -1,0 +1,785 @@
+"""Static analysis of one parsed module: what it imports, where it puts tensors, how heavy its work is.
+
+Two steps per module. `collect` walks the syntax tree once (iteratively, with a depth guard) and keeps the
+facts that need context: imports, assignments (for following values through variables), function return
+values, calls and the `if`/`try`/loop context each call sits in. `analyse` then turns those facts into
+`Evidence`, following names through assignments in this module and in the handler's other modules.
+Nothing here imports or executes the user's code.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from . import knowledge
+from .result import Evidence
+
+MAX_DEPTH = 120  # syntax-tree nesting beyond which a subtree is skipped (real code stays far below)
+MAX_VALUES = 16  # possible values kept per expression
+MAX_RESOLVE_DEPTH = 10
+
+UNKNOWN = object()  # a value the classifier cannot know statically (request data, computed values)
+
+_DEVICE_WORDS = ("cuda", "gpu", "device", "mps", "accelerat", "is_available", "device_count")
+_CUDA_ONLY_OPS = {"synchronize", "set_device", "current_device", "get_device_name", "get_device_properties",
+                  "mem_get_info", "Event", "Stream", "max_memory_allocated", "memory_reserved"}
+_CUDA_TENSOR_TYPES = {"FloatTensor", "HalfTensor", "DoubleTensor", "LongTensor", "IntTensor", "BFloat16Tensor",
+                      "ByteTensor", "BoolTensor"}
+_HALF_NAMES = {"float16", "half", "bfloat16"}
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+_NOT_MODELS = ("Tokenizer", "Processor", "FeatureExtractor", "Config", "ImageProcessor")
+_MODEL_KEYWORDS = ("model", "model_name", "model_id", "model_name_or_path", "pretrained_model_name_or_path",
+                   "repo_id", "checkpoint", "model_path")
+_TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": knowledge.MANY_NEW_TOKENS,
+                   "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
+_IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a node sits: under a device test (if/else, try/except falling back to CPU), in loops, in a function."""
+
+    guarded: bool = False
+    optional_import: bool = False
+    loops: tuple = ()
+    function: str | None = None
+
+
+@dataclass
+class Module:
+    """The facts `collect` keeps about one module."""
+
+    rel: str
+    imports: dict = field(default_factory=dict)  # local name -> qualified dotted name
+    import_sites: list = field(default_factory=list)  # (qualified module, local name, line, optional)
+    assigns: dict = field(default_factory=dict)  # "name" / "self.attr" -> [value node | None]
+    returns: dict = field(default_factory=dict)  # function name -> [returned value nodes]
+    loaded: set = field(default_factory=set)  # names read anywhere
+    calls: list = field(default_factory=list)  # (Call node, Context)
+    attributes: list = field(default_factory=list)  # (Attribute node, Context) worth a look
+    matmuls: list = field(default_factory=list)  # (line, Context) of `a @ b`
+    device_dicts: list = field(default_factory=list)  # (key, value node, line, Context) from dict literals
+    cuda_required: list = field(default_factory=list)  # lines that assert/raise when CUDA is missing
+    errors: list = field(default_factory=list)
+
+
+def _dotted(node) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _mentions_device(node) -> bool:
+    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            text = sub.id.lower()
+        elif isinstance(sub, ast.Attribute):
+            text = sub.attr.lower()
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            text = sub.value.lower()
+        else:
+            continue
+        if any(word in text for word in _DEVICE_WORDS):
+            return True
+    return False
+
+
+def _mentions_cpu(nodes) -> bool:
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and "cpu" in sub.value.lower():
+                return True
+            if isinstance(sub, (ast.Name, ast.Attribute)) and "cpu" in (getattr(sub, "id", None) or getattr(sub, "attr", "")).lower():
+                return True
+    return False
+
+
+def _handler_names(handler: ast.ExceptHandler) -> set:
+    if handler.type is None:
+        return {"BaseException"}
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return {_dotted(t) or "" for t in types}
+
+
+def _is_availability_check(node) -> bool:
+    return any(isinstance(sub, ast.Attribute) and sub.attr in ("is_available", "device_count")
+               or isinstance(sub, ast.Name) and sub.id in ("is_available", "device_count")
+               for sub in ast.walk(node))
+
+
+def collect(tree: ast.Module, rel: str) -> Module:
+    """Walk the tree once and keep the facts `analyse` needs."""
+    module = Module(rel)
+    stack = [(tree, Context(), 0)]
+    too_deep_reported = False
+    while stack:
+        node, ctx, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            if not too_deep_reported:
+                module.errors.append(f"{rel}:{getattr(node, 'lineno', '?')}: expression nested deeper than "
+                                     f"{MAX_DEPTH} levels; the inner part was not analysed")
+                too_deep_reported = True
+            continue
+        kind = type(node)
+        child_ctx = ctx
+        if kind is ast.Name:
+            if isinstance(node.ctx, ast.Load):
+                module.loaded.add(node.id)
+            continue
+        if kind is ast.Import:
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                module.imports[local] = alias.name if alias.asname else alias.name.split(".")[0]
+                module.import_sites.append((alias.name, local, node.lineno, ctx.optional_import))
+            continue
+        if kind is ast.ImportFrom:
+            base = node.module or ""
+            for alias in node.names:
+                qualified = f"{base}.{alias.name}" if base else alias.name
+                if alias.name == "*":
+                    module.import_sites.append((base, "*", node.lineno, ctx.optional_import))
+                    continue
+                local = alias.asname or alias.name
+                module.imports[local] = qualified
+                module.import_sites.append((qualified, local, node.lineno, ctx.optional_import))
+            continue
+        if kind is ast.Assign or kind is ast.AnnAssign or kind is ast.AugAssign:
+            targets = node.targets if kind is ast.Assign else [node.target]
+            value = None if kind is ast.AugAssign else node.value
+            for target in targets:
+                if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+                    for sub_target, sub_value in zip(target.elts, value.elts):
+                        _remember(module, sub_target, sub_value)
+                else:
+                    _remember(module, target, value)
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            args = node.args
+            positional = args.posonlyargs + args.args
+            for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+                module.assigns.setdefault(arg.arg, []).append(default)
+            for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+                if default is not None:
+                    module.assigns.setdefault(arg.arg, []).append(default)
+            module.returns.setdefault(node.name, [])
+            inner = Context(ctx.guarded, ctx.optional_import, ctx.loops, node.name)
+            for child in node.body:
+                stack.append((child, inner, depth + 1))
+            for child in node.decorator_list + args.defaults + [d for d in args.kw_defaults if d is not None]:
+                stack.append((child, ctx, depth + 1))
+            continue
+        elif kind is ast.Return:
+            if ctx.function is not None and node.value is not None:
+                module.returns.setdefault(ctx.function, []).append(node.value)
+        elif kind is ast.If or kind is ast.IfExp:
+            guarded = ctx.guarded or _mentions_device(node.test)
+            if kind is ast.If and _is_availability_check(node.test) and isinstance(node.test, ast.UnaryOp) \
+                    and isinstance(node.test.op, ast.Not) and node.body and isinstance(node.body[0], ast.Raise):
+                module.cuda_required.append(node.lineno)
+            branch_ctx = Context(guarded, ctx.optional_import, ctx.loops, ctx.function)
+            stack.append((node.test, ctx, depth + 1))
+            branches = (node.body + node.orelse) if kind is ast.If else [node.body, node.orelse]
+            for child in branches:
+                stack.append((child, branch_ctx, depth + 1))
+            continue
+        elif kind is ast.Try or kind is getattr(ast, "TryStar", None):
+            caught = set().union(*(_handler_names(h) for h in node.handlers)) if node.handlers else set()
+            falls_back = _mentions_cpu(node.handlers)
+            body_ctx = Context(ctx.guarded or falls_back, ctx.optional_import or bool(caught & _IMPORT_FAILURES),
+                               ctx.loops, ctx.function)
+            for child in node.body:
+                stack.append((child, body_ctx, depth + 1))
+            for child in node.handlers + node.orelse + node.finalbody:
+                stack.append((child, ctx, depth + 1))
+            continue
+        elif kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
+            loop = node.iter if kind is not ast.While else None
+            body_ctx = Context(ctx.guarded, ctx.optional_import, ctx.loops + (loop,), ctx.function)
+            for child in node.body:
+                stack.append((child, body_ctx, depth + 1))
+            for child in ([node.iter, node.target] if loop is not None else [node.test]) + node.orelse:
+                stack.append((child, ctx, depth + 1))
+            continue
+        elif kind is ast.Assert:
+            if _is_availability_check(node.test):
+                module.cuda_required.append(node.lineno)
+        elif kind is ast.Call:
+            module.calls.append((node, ctx))
+        elif kind is ast.Attribute:
+            if node.attr in _HALF_NAMES or node.attr in _CUDA_TENSOR_TYPES or node.attr.startswith("DNN_") \
+                    or node.attr == "cuda":
+                module.attributes.append((node, ctx))
+        elif kind is ast.BinOp:
+            if isinstance(node.op, ast.MatMult):
+                module.matmuls.append((node.lineno, ctx))
+        elif kind is ast.Dict:
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value in _DICT_DEVICE_KEYS:
+                    module.device_dicts.append((key.value, value, key.lineno, ctx))
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, child_ctx, depth + 1))
+    return module
+
+
+_DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
+
+
+def _remember(module: Module, target, value) -> None:
+    key = _dotted(target)
+    if key is not None and key.count(".") <= 2:
+        module.assigns.setdefault(key, []).append(value)
+
+
+def _snippet(node, limit: int = 80) -> str:
+    try:
+        text = ast.unparse(node)
+    except (RecursionError, ValueError, AttributeError):
+        return "<expression>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Project:
+    """All parsed modules of one handler, so values can be followed across `from config import DEVICE`."""
+
+    def __init__(self, modules: list[Module]):
+        self.modules = modules
+        self.by_name: dict[str, Module] = {}
+        for module in modules:
+            dotted = module.rel[:-3].replace("/", ".") if module.rel.endswith(".py") else module.rel
+            if dotted.endswith(".__init__"):
+                dotted = dotted[: -len(".__init__")]
+            self.by_name.setdefault(dotted, module)
+            self.by_name.setdefault(dotted.rsplit(".", 1)[-1], module)
+
+    def local_target(self, qualified: str):
+        """(module, attribute) if `qualified` names something defined in one of the handler's own modules."""
+        head, _, attribute = qualified.rpartition(".")
+        if head in self.by_name:
+            return self.by_name[head], attribute
+        if head and head.rsplit(".", 1)[-1] in self.by_name:
+            return self.by_name[head.rsplit(".", 1)[-1]], attribute
+        return None
+
+
+class Analyser:
+    """Turns one module's facts into evidence, following values through the project."""
+
+    def __init__(self, project: Project, module: Module):
+        self.project = project
+        self.module = module
+        self.evidence: list[Evidence] = []
+        self.frameworks: set[str] = set()
+        self.shapes: list = []  # (line, library, elements, enclosing loop iterations) of literal-shape tensors
+
+    # ---------- values ----------
+    def qualname(self, node, module: Module | None = None) -> str | None:
+        module = module or self.module
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        if head in module.imports:
+            base = module.imports[head]
+            return f"{base}.{rest}" if rest else base
+        return dotted
+
+    def values(self, node, module: Module | None = None, depth: int = 0) -> frozenset:
+        module = module or self.module
+        if node is None or depth > MAX_RESOLVE_DEPTH:
+            return frozenset([UNKNOWN])
+        kind = type(node)
+        if kind is ast.Constant:
+            return frozenset([node.value])
+        if kind is ast.JoinedStr:
+            prefix = node.values[0].value if node.values and isinstance(node.values[0], ast.Constant) else ""
+            return frozenset([prefix]) if prefix else frozenset([UNKNOWN])
+        if kind is ast.Name or kind is ast.Attribute:
+            return self._resolve(node, module, depth)
+        if kind is ast.IfExp:
+            return self._cap(self.values(node.body, module, depth + 1) | self.values(node.orelse, module, depth + 1))
+        if kind is ast.BoolOp:
+            result = frozenset()
+            for value in node.values:
+                result |= self.values(value, module, depth + 1)
+            return self._cap(result)
+        if kind is ast.BinOp:
+            return self._binop(node, module, depth)
+        if kind is ast.UnaryOp and isinstance(node.op, ast.USub):
+            return frozenset(-v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
+                             for v in self.values(node.operand, module, depth + 1))
+        if kind is ast.Call:
+            return self._call_values(node, module, depth)
+        if kind is ast.Tuple or kind is ast.List:
+            items = []
+            for element in node.elts:
+                options = self.values(element, module, depth + 1)
+                known = [v for v in options if v is not UNKNOWN]
+                items.append(max(known, key=_sort_key) if known else UNKNOWN)
+            return frozenset([tuple(items)])
+        if kind is ast.Subscript and isinstance(node.value, ast.Call):
+            return self.values(node.value, module, depth + 1)
+        return frozenset([UNKNOWN])
+
+    @staticmethod
+    def _cap(values: frozenset) -> frozenset:
+        return values if len(values) <= MAX_VALUES else frozenset(list(values)[:MAX_VALUES])
+
+    def _resolve(self, node, module: Module, depth: int) -> frozenset:
+        key = _dotted(node)
+        if key is None:
+            return frozenset([UNKNOWN])
+        if key in module.assigns:
+            result = frozenset()
+            for value in module.assigns[key]:
+                result |= self.values(value, module, depth + 1)
+            return self._cap(result)
+        qualified = self.qualname(node, module)
+        if qualified:
+            target = self.project.local_target(qualified)
+            if target is not None and target[0] is not module and target[1] in target[0].assigns:
+                other, attribute = target
+                return self._resolve(ast.Name(id=attribute), other, depth + 1)
+        return frozenset([UNKNOWN])
+
+    def _binop(self, node, module: Module, depth: int) -> frozenset:
+        lefts = self.values(node.left, module, depth + 1)
+        rights = self.values(node.right, module, depth + 1)
+        out = set()
+        for left in lefts:
+            for right in rights:
+                out.add(_apply(node.op, left, right))
+                if len(out) >= MAX_VALUES:
+                    return frozenset(out)
+        return frozenset(out)
+
+    def _call_values(self, node: ast.Call, module: Module, depth: int) -> frozenset:
+        qualified = self.qualname(node.func, module) or ""
+        method = qualified.rsplit(".", 1)[-1] if qualified else getattr(node.func, "attr", "")
+        args = node.args
+        if method in ("getenv", "get") and len(args) >= 2:
+            default = self.values(args[1], module, depth + 1)
+            return default if "environ" in qualified or method == "getenv" else default | {UNKNOWN}
+        if method in ("getenv", "get", "setdefault"):
+            return frozenset([UNKNOWN])
+        if qualified in ("int", "float", "str") and args:
+            return frozenset(_convert(qualified, v) for v in self.values(args[0], module, depth + 1))
+        if qualified.endswith(".device") and args:
+            return self.values(args[0], module, depth + 1)
+        if qualified in ("torch.cuda.current_device", "mxnet.gpu", "mxnet.context.gpu"):
+            return frozenset(["cuda"])
+        if qualified in ("mxnet.cpu", "mxnet.context.cpu"):
+            return frozenset(["cpu"])
+        if qualified == "jax.devices" and args:
+            return self.values(args[0], module, depth + 1)
+        if isinstance(node.func, ast.Name) and node.func.id in module.returns:
+            return self._returns(module, node.func.id, depth)
+        target = self.project.local_target(qualified) if qualified else None
+        if target is not None and target[1] in target[0].returns:
+            return self._returns(target[0], target[1], depth)
+        return frozenset([UNKNOWN])
+
+    def _returns(self, module: Module, function: str, depth: int) -> frozenset:
+        result = frozenset()
+        for value in module.returns[function]:
+            result |= self.values(value, module, depth + 1)
+        return self._cap(result) or frozenset([UNKNOWN])
+
+    def strings(self, node) -> list[str]:
+        return [v for v in self.values(node) if isinstance(v, str) and v]
+
+    def numbers(self, node) -> list:
+        return [v for v in self.values(node) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+    # ---------- evidence ----------
+    def add(self, line: int, kind: str, detail: str, mode: str) -> None:
+        self.evidence.append(Evidence(self.module.rel, int(line), kind, detail, mode))
+
+    def device_use(self, node, values, ctx: Context, what: str) -> None:
+        kinds = {knowledge.device_kind(v) for v in values if v is not UNKNOWN}
+        if "cuda" in kinds and not ("cpu" in kinds or "auto" in kinds) and not ctx.guarded:
+            self.add(node.lineno, "cuda", f"unconditional CUDA: {what}", "gpu")
+        elif "cuda" in kinds or "auto" in kinds:
+            self.add(node.lineno, "cuda_portable", f"CUDA with CPU fallback: {what}", "cpu_preferred")
+
+    def run(self) -> None:
+        module = self.module
+        self._imports()
+        for node, ctx in module.calls:
+            self._call(node, ctx)
+        for node, ctx in module.attributes:
+            self._attribute(node, ctx)
+        for key, value, line, ctx in module.device_dicts:
+            what = f"{{{key!r}: {_snippet(value)}}}"
+            if key == "device_map" and isinstance(value, ast.Dict):
+                self.device_use(value, [v for item in value.values for v in self.values(item)], ctx, what)
+            elif key in ("tree_method", "predictor", "task_type"):
+                if any(isinstance(v, str) and "gpu" in v.lower() for v in self.values(value)):
+                    self.device_use(value, ["cuda"], ctx, what)
+            elif key == "gpu_id":
+                self.device_use(value, [v for v in self.values(value) if isinstance(v, int)], ctx, what)
+            elif self.frameworks:  # a "device" entry only means placement next to a framework
+                self.device_use(value, self.values(value), ctx, what)
+        for line in module.cuda_required:
+            self.add(line, "cuda", "refuses to run without CUDA (assert/raise on torch.cuda.is_available())", "gpu")
+        self._matrix_work()
+
+    def _imports(self) -> None:
+        module = self.module
+        for qualified, local, line, optional in module.import_sites:
+            if self.project.local_target(qualified + ".x") is not None or qualified in self.project.by_name:
+                continue  # one of the handler's own modules
+            label, category = classify_import(qualified)
+            if label is None:
+                continue
+            self.frameworks.add(label)
+            used = local == "*" or local in module.loaded
+            if category == "gpu":
+                if optional:
+                    self.add(line, "gpu_library_optional", f"imports GPU library {label} with a fallback if missing",
+                             "gpu_preferred")
+                else:
+                    self.add(line, "gpu_library", f"imports GPU-only library {label}", "gpu")
+            elif category == "dl":
+                if used:
+                    self.add(line, "framework", f"uses deep-learning framework {label}", "cpu_preferred")
+                else:
+                    self.add(line, "import_unused", f"imports {label} but never uses it", "cpu")
+            else:
+                self.add(line, "library", f"uses {label} (CPU library)", "cpu")
+
+    def _attribute(self, node: ast.Attribute, ctx: Context) -> None:
+        qualified = self.qualname(node) or ""
+        if node.attr in _HALF_NAMES:
+            if qualified.startswith(("torch.", "tensorflow.", "jax.")):
+                self.add(node.lineno, "half_precision", f"half precision {qualified}", "cpu_preferred")
+        elif node.attr in _CUDA_TENSOR_TYPES and qualified.startswith("torch.cuda."):
+            self.device_use(node, ["cuda"], ctx, qualified)
+        elif node.attr.startswith("DNN_") and "CUDA" in node.attr and qualified.startswith("cv2."):
+            self.device_use(node, ["cuda"], ctx, qualified)
+        elif node.attr == "cuda" and qualified.startswith("cv2.cuda"):
+            self.device_use(node, ["cuda"], ctx, qualified)
+
+    def _call(self, node: ast.Call, ctx: Context) -> None:
+        func = node.func
+        qualified = self.qualname(func) or ""
+        method = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        args = node.args
+        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+
+        # ---- device placement ----
+        if method == "cuda" and isinstance(func, ast.Attribute) and not qualified.startswith(("numba", "cv2")):
+            self.device_use(node, ["cuda"], ctx, f"{_snippet(node)}")
+        elif method == "to" and isinstance(func, ast.Attribute) and (args or "device" in kwargs):
+            target = kwargs.get("device", args[0] if args else None)
+            self.device_use(node, self.values(target), ctx, _snippet(node))
+        elif method == "half" and isinstance(func, ast.Attribute) and not args:
+            self.add(node.lineno, "half_precision", f"half precision {_snippet(node)}", "cpu_preferred")
+        elif qualified in ("torch.device", "tensorflow.device", "torch.set_default_device", "paddle.set_device",
+                           "torch.cuda.device") and args:
+            self.device_use(node, self.values(args[0]), ctx, _snippet(node))
+        elif qualified.startswith("torch.cuda.") and method in _CUDA_ONLY_OPS:
+            self.device_use(node, ["cuda"], ctx, _snippet(node))
+        elif qualified in ("mxnet.gpu", "mxnet.context.gpu", "spacy.require_gpu", "cupy.cuda.Device"):
+            self.device_use(node, ["cuda"], ctx, _snippet(node))
+        elif qualified == "jax.devices" and args:
+            self.device_use(node, self.values(args[0]), ctx, _snippet(node))
+        elif qualified == "spacy.prefer_gpu":
+            self.device_use(node, ["cuda", "cpu"], ctx, _snippet(node))
+        elif method in ("enable_model_cpu_offload", "enable_sequential_cpu_offload"):
+            self.device_use(node, ["cuda"], ctx, f"{_snippet(node)} (offloading needs a CUDA device)")
+        elif method == "enable_xformers_memory_efficient_attention":
+            self.add(node.lineno, "gpu_library", f"{_snippet(node)} needs xformers on CUDA", "gpu")
+        elif method == "BitsAndBytesConfig":
+            self.add(node.lineno, "gpu_library", "bitsandbytes quantisation (BitsAndBytesConfig)", "gpu")
+        elif method in ("import_module", "__import__") and args:
+            for name in self.strings(args[0]):
+                label, category = classify_import(name)
+                if label:
+                    self.frameworks.add(label)
+                if category == "gpu":
+                    self.add(node.lineno, "gpu_library_optional" if ctx.optional_import else "gpu_library",
+                             f"imports GPU library {label} dynamically", "gpu_preferred" if ctx.optional_import else "gpu")
+        self._keywords(node, kwargs, qualified, method, ctx)
+        self._model_load(node, qualified, method, args, kwargs)
+        self._tensor_factory(node, qualified, method, args, kwargs, ctx)
+        self._training(node, qualified, method, kwargs)
+
+    def _keywords(self, node, kwargs, qualified, method, ctx) -> None:
+        for key, value in kwargs.items():
+            if key == "device" or (key == "device_type" and "autocast" not in method):
+                self.device_use(node, self.values(value), ctx, f"{key}={_snippet(value)}")
+            elif key == "device_map":
+                if isinstance(value, ast.Dict):
+                    self.device_use(node, [v for item in value.values for v in self.values(item)], ctx, f"device_map={_snippet(value)}")
+                else:
+                    self.device_use(node, self.values(value), ctx, f"device_map={_snippet(value)}")
+            elif key in ("tree_method", "predictor", "task_type") and \
+                    any(isinstance(v, str) and "gpu" in v.lower() for v in self.values(value)):
+                self.device_use(node, ["cuda"], ctx, f"{key}={_snippet(value)}")
+            elif key == "gpu_id":
+                self.device_use(node, [v for v in self.values(value) if isinstance(v, int)], ctx, f"gpu_id={_snippet(value)}")
+            elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
+                self.device_use(node, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
+            elif key == "providers":
+                self._providers(node, value, ctx)
+            elif key in ("load_in_8bit", "load_in_4bit") and True in self.values(value):
+                self.add(node.lineno, "gpu_library", f"bitsandbytes quantisation ({key}=True)", "gpu")
+            elif key == "attn_implementation" and "flash_attention_2" in self.values(value) \
+                    or key == "use_flash_attention_2" and True in self.values(value):
+                self.add(node.lineno, "gpu_library", f"flash attention ({key}={_snippet(value)})", "gpu")
+            elif key in ("torch_dtype", "dtype", "compute_type"):
+                texts = {str(v).lower() for v in self.values(value) if isinstance(v, str)}
+                dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
+                if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
+                    self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
+            elif key in _TOKEN_KEYWORDS:
+                numbers = self.numbers(value)
+                if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
+                    self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
+                elif numbers:
+                    self.add(node.lineno, "generation_length", f"short generation {key}={max(numbers):g}", "cpu_preferred")
+            elif key == "batch_size":
+                numbers = self.numbers(value)
+                if numbers and max(numbers) >= knowledge.LARGE_BATCH:
+                    self.add(node.lineno, "batch", f"large batch batch_size={max(numbers):g}", "gpu_preferred")
+
+    def _providers(self, node, value, ctx) -> None:
+        names = []
+        for v in self.values(value):
+            items = v if isinstance(v, tuple) else (v,)
+            for item in items:
+                names.append(item[0] if isinstance(item, tuple) and item else item)
+        names = [n for n in names if isinstance(n, str)]
+        if not names:
+            return
+        gpu = [n for n in names if n in _GPU_PROVIDERS]
+        if gpu and len(gpu) == len(names):
+            self.device_use(node, ["cuda"], ctx, f"onnxruntime providers {names}")
+        elif gpu:
+            self.device_use(node, ["cuda", "cpu"], ctx, f"onnxruntime providers {names}")
+
+    def _verdict(self, node, verdict, how: str) -> None:
+        if verdict is None:
+            return
+        if verdict.heavy:
+            self.add(node.lineno, "heavy_model", f"{how}: {verdict.detail}", "gpu_preferred")
+        else:
+            self.add(node.lineno, "light_model", f"{how}: {verdict.detail}", "cpu_preferred")
+
+    def _model_load(self, node, qualified, method, args, kwargs) -> None:
+        first = args[0] if args else None
+        if method == "from_pretrained" or method == "from_single_file":
+            owner = qualified.rsplit(".", 2)[-2] if qualified.count(".") >= 1 else ""
+            if any(word in owner for word in _NOT_MODELS):
+                return
+            source = first if first is not None else next((kwargs[k] for k in _MODEL_KEYWORDS if k in kwargs), None)
+            domain = knowledge.domain_of_loader(owner) if owner else None
+            if qualified.startswith("diffusers.") or "Diffusion" in owner:
+                domain = "diffusion"
+            if domain == "diffusion":
+                ids = self.strings(source)
+                self.add(node.lineno, "heavy_model", f"{owner}.from_pretrained: diffusion pipeline"
+                         + (f" {ids[0]!r}" if ids else ""), "gpu_preferred")
+                return
+            for model_id in self.strings(source)[:4]:
+                self._verdict(node, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
+            return
+        if qualified == "transformers.pipeline" or (method == "pipeline" and qualified.startswith("transformers")):
+            tasks = self.strings(kwargs.get("task", first))
+            task = tasks[0] if tasks else ""
+            domain = knowledge.pipeline_domain(task) if task else None
+            model = kwargs.get("model", args[1] if len(args) > 1 else None)
+            ids = self.strings(model) if model is not None else []
+            for model_id in ids[:4]:
+                verdict = knowledge.estimate_model(model_id, domain)
+                if verdict is None and domain is not None:
+                    verdict = knowledge.ModelVerdict(domain == "diffusion", domain, None, f"{domain} model {model_id!r}")
+                self._verdict(node, verdict, f"pipeline({task!r})")
+            if not ids and model is None and task:
+                heavy = domain == "diffusion"
+                self.add(node.lineno, "heavy_model" if heavy else "light_model",
+                         f"pipeline({task!r}) with the task's default model", "gpu_preferred" if heavy else "cpu_preferred")
+            return
+        if qualified.startswith("diffusers.") and method.endswith("Pipeline"):
+            self.add(node.lineno, "heavy_model", f"diffusion pipeline {method}", "gpu_preferred")
+            return
+        if qualified in ("whisper.load_model", "faster_whisper.WhisperModel") or method == "WhisperModel":
+            for name in self.strings(kwargs.get("name", kwargs.get("model_size_or_path", first)))[:4]:
+                self._verdict(node, knowledge.whisper_size(name), qualified or method)
+            return
+        if qualified.startswith("sentence_transformers.") and method in ("SentenceTransformer", "CrossEncoder"):
+            for name in self.strings(kwargs.get("model_name_or_path", first))[:4]:
+                self._verdict(node, knowledge.estimate_model(name, "text"), method)
+            return
+        if qualified in ("timm.create_model", "open_clip.create_model_and_transforms", "open_clip.create_model",
+                         "clip.load", "ultralytics.YOLO", "ultralytics.RTDETR", "ultralytics.SAM"):
+            for name in self.strings(kwargs.get("model_name", first))[:4]:
+                self._verdict(node, knowledge.estimate_model(name, "vision"), qualified)
+            return
+        if qualified == "torch.hub.load" and len(args) >= 2:
+            repos = self.strings(args[0])
+            for name in self.strings(args[1])[:4]:
+                verdict = (knowledge.torchvision_verdict(name) if any("vision" in r for r in repos)
+                           else knowledge.estimate_model(name, "vision"))
+                self._verdict(node, verdict, "torch.hub.load")
+            return
+        if qualified.startswith("torchvision.models."):
+            names = self.strings(first) if method == "get_model" else [method]
+            for name in names[:4]:
+                self._verdict(node, knowledge.torchvision_verdict(name), "torchvision")
+            return
+        if ".applications." in qualified or qualified.startswith("keras.applications"):
+            self._verdict(node, knowledge.keras_application_verdict(method), "keras.applications")
+            return
+        if qualified.startswith(("llama_cpp.", "gpt4all.", "ctransformers.")) and method in ("Llama", "GPT4All", "from_pretrained"):
+            names = self.strings(kwargs.get("model_path", kwargs.get("filename", kwargs.get("repo_id", first))))
+            verdicts = [knowledge.estimate_model(n, "llm") for n in names[:4]]
+            verdicts = [v for v in verdicts if v is not None] or [
+                knowledge.ModelVerdict(True, "llm", None, "local LLM of unstated size (LLMs served this way are >=1B)")]
+            for verdict in verdicts:
+                self._verdict(node, verdict, method)
+            return
+        for key in _MODEL_KEYWORDS:
+            if key in kwargs:
+                for name in self.strings(kwargs[key])[:4]:
+                    verdict = knowledge.estimate_model(name, None)
+                    if verdict is not None:
+                        self._verdict(node, verdict, f"{method}({key}=...)")
+
+    def _tensor_factory(self, node, qualified, method, args, kwargs, ctx) -> None:
+        if method in knowledge.MATMUL_FUNCTIONS and (qualified.startswith(knowledge.TENSOR_MODULES) or isinstance(node.func, ast.Attribute)):
+            self.module.matmuls.append((node.lineno, ctx))
+            return
+        if method not in knowledge.TENSOR_FACTORIES:
+            return
+        library = qualified.split(".", 1)[0]
+        if library not in knowledge.TENSOR_MODULES and library != "numpy":
+            return
+        shape_nodes = [kwargs[k] for k in ("size", "shape") if k in kwargs]
+        if not shape_nodes and method not in ("randint", "normal", "uniform", "arange"):
+            shape_nodes = args[:1] if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)) else []
+            if not shape_nodes and args:
+                shape_nodes = [ast.Tuple(elts=list(args), ctx=ast.Load())]
+        elements = None
+        for shape in shape_nodes:
+            for value in self.values(shape):
+                dims = value if isinstance(value, tuple) else (value,)
+                if dims and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+                    product = 1
+                    for d in dims:
+                        product *= d
+                    elements = max(elements or 0, product)
+        if elements is None:
+            return
+        repeats = self._iterations(ctx.loops)
+        self.shapes.append((node.lineno, library, elements, repeats))
+
+    def _iterations(self, loops) -> int | None:
+        """Product of the literal iteration counts of the enclosing loops (None: no loop; 0: unknown count)."""
+        if not loops:
+            return None
+        total = 1
+        for loop in loops:
+            count = 0
+            if isinstance(loop, ast.Call) and _dotted(loop.func) == "range" and loop.args:
+                bounds = [self.numbers(a) for a in loop.args[:2]]
+                if all(bounds):
+                    count = int(max(bounds[0])) if len(bounds) == 1 else int(max(bounds[1]) - min(bounds[0]))
+            elif isinstance(loop, (ast.List, ast.Tuple)):
+                count = len(loop.elts)
+            if count <= 0:
+                return 0
+            total *= count
+        return total
+
+    def _matrix_work(self) -> None:
+        shapes = self.shapes
+        if not shapes:
+            return
+        loop_counts = [self._iterations(ctx.loops) for _, ctx in self.module.matmuls]
+        repeated = max((c for c in loop_counts if c), default=0)
+        for line, library, elements, repeats in shapes:
+            side = f"{elements:,} elements"
+            if library == "numpy":
+                if elements >= knowledge.BIG_MATRIX_ELEMENTS:
+                    self.add(line, "tensor_shape", f"large numpy array ({side}); numpy has no GPU path", "cpu_preferred")
+                continue
+            if elements >= knowledge.BIG_MATRIX_ELEMENTS:
+                self.add(line, "tensor_shape", f"large {library} tensor ({side})", "gpu_preferred")
+            elif elements >= knowledge.REPEATED_MATRIX_ELEMENTS and max(repeated, repeats or 0) >= knowledge.REPEATED_ITERATIONS:
+                self.add(line, "tensor_shape", f"{library} tensor of {side} in work repeated "
+                         f"{max(repeated, repeats or 0)} times", "gpu_preferred")
+            else:
+                self.add(line, "tensor_shape", f"small {library} tensor ({side})", "cpu_preferred")
+
+    def _training(self, node, qualified, method, kwargs) -> None:
+        if method == "backward" and isinstance(node.func, ast.Attribute) and not node.args:
+            self.add(node.lineno, "training", f"training step {_snippet(node)}", "gpu_preferred")
+        elif method in ("fit", "train") and ("epochs" in kwargs or "num_train_epochs" in kwargs) \
+                and not qualified.startswith("sklearn"):
+            self.add(node.lineno, "training", f"training run {_snippet(node, 60)}", "gpu_preferred")
+        elif qualified in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "trl.SFTTrainer"):
+            self.add(node.lineno, "training", f"{method} training loop", "gpu_preferred")
+
+
+def classify_import(qualified: str) -> tuple[str | None, str | None]:
+    """(framework label, 'gpu' | 'dl' | 'cpu') for an imported dotted name, or (None, None)."""
+    parts = qualified.split(".")
+    for length in (2, 1):
+        prefix = ".".join(parts[:length])
+        if prefix in knowledge.GPU_ONLY_LIBRARIES:
+            return knowledge.GPU_ONLY_LIBRARIES[prefix], "gpu"
+    top = parts[0]
+    if top in knowledge.DL_FRAMEWORKS:
+        return knowledge.DL_FRAMEWORKS[top], "dl"
+    if top in knowledge.CPU_LIBRARIES:
+        return knowledge.CPU_LIBRARIES[top], "cpu"
+    return None, None
+
+
+def _sort_key(value):
+    return (isinstance(value, (int, float)), value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0)
+
+
+def _convert(name: str, value):
+    try:
+        if value is UNKNOWN:
+            return UNKNOWN
+        return {"int": int, "float": float, "str": str}[name](value)
+    except (TypeError, ValueError, OverflowError):
+        return UNKNOWN
+
+
+def _apply(op, left, right):
+    if isinstance(op, ast.Add) and isinstance(left, str) and right is UNKNOWN:
+        return left  # "cuda:" + str(rank): the known prefix still names the device
+    if left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    try:
+        if isinstance(op, ast.Add) and (numeric or (isinstance(left, str) and isinstance(right, str))):
+            return left + right
+        if not numeric:
+            return UNKNOWN
+        if isinstance(op, ast.Mult):
+            return left * right
+        if isinstance(op, ast.Sub):
+            return left - right
+        if isinstance(op, ast.FloorDiv):
+            return left // right
+        if isinstance(op, ast.Div):
+            return left / right
+        if isinstance(op, ast.Pow) and abs(right) <= 64 and abs(left) <= 1 << 20:
+            return left ** right
+        if isinstance(op, ast.LShift) and 0 <= right <= 64:
+            return left << right
+    except (ZeroDivisionError, OverflowError, TypeError):
+        return UNKNOWN
+    return UNKNOWN

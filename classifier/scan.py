@@ -1,0 +1,289 @@
+"""Classify a handler folder or file: read what can be read safely, analyse it, decide the mode.
+
+Reading is defensive: symlink loops, binary and non-UTF-8 files, oversized files, syntax errors and
+pathologically nested code each become a message in `errors`; the mode comes from what could be read.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import tokenize
+from dataclasses import replace
+from pathlib import Path
+
+from . import knowledge
+from .analysis import Analyser, Module, Project, classify_import, collect
+from .result import MODE_RANK, MODES, Classification, Evidence, strongest
+
+MAX_FILE_BYTES = 2_000_000
+MAX_FILES = 2_000
+SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".git", ".venv", ".tox", ".mypy_cache",
+             ".pytest_cache", ".ipynb_checkpoints"}
+REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
+
+_DECLARATION = re.compile(r"^[^'\"#\n]*#\s*gaia\s*:\s*mode\s*=\s*([\w-]+)", re.MULTILINE)
+_LEXICAL_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
+_LEXICAL_CUDA = re.compile(r"\.cuda\(\s*\)|\.to\(\s*['\"]cuda")
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?\s*(.*)$")
+
+# Kinds that describe how much work a request does; they only count next to a local DL/tensor framework
+# (a `max_tokens=` for a hosted API, or a model id sent to a remote service, runs no local compute).
+_WORKLOAD_KINDS = {"heavy_model", "light_model", "generation_length", "batch", "tensor_shape", "training"}
+_KIND_ORDER = ["declaration", "cuda", "gpu_library", "requirement", "heavy_model", "training", "generation_length",
+               "tensor_shape", "batch", "gpu_library_optional", "half_precision", "cuda_portable", "light_model",
+               "framework", "library", "import_unused"]
+
+
+def classify_path(path, declared_mode: str | None = None) -> Classification:
+    """Classify a handler folder or one file. `declared_mode` (the `com.gaia.mode` annotation) wins if given."""
+    if declared_mode is not None and declared_mode not in MODES:
+        raise ValueError(f"declared mode {declared_mode!r} is not one of {', '.join(MODES)}")
+    root = Path(path)
+    if not os.path.lexists(root):
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    errors: list[str] = []
+    sources, requirement_files = _gather(root, errors)
+    modules: list[Module] = []
+    evidence: list[Evidence] = []
+    frameworks: set[str] = set()
+    for rel, full in sources:
+        text = _read_text(full, rel, errors)
+        if text is None:
+            continue
+        evidence += _declarations(text, rel, errors)
+        module = _parse(text, rel, errors, evidence, frameworks)
+        if module is not None:
+            modules.append(module)
+    for rel, full in requirement_files:
+        text = _read_text(full, rel, errors)
+        if text is not None:
+            evidence += _requirements(text, rel, frameworks)
+    project = Project(modules)
+    for module in modules:
+        analyser = Analyser(project, module)
+        try:
+            analyser.run()
+        except RecursionError:
+            errors.append(f"{module.rel}: code too deeply nested to analyse completely")
+        errors += module.errors
+        evidence += analyser.evidence
+        frameworks |= analyser.frameworks
+    if not sources and not requirement_files and not errors:
+        errors.append(f"{path}: no Python source or requirements file to classify")
+    return decide(evidence, sorted(frameworks), errors, declared_mode)
+
+
+def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
+           declared_mode: str | None = None) -> Classification:
+    """The strongest supported mode, after putting context-dependent signals in context. Pure."""
+    kinds = {item.kind for item in evidence}
+    local_compute = bool(kinds & {"framework", "gpu_library", "gpu_library_optional", "cuda", "cuda_portable"}) or \
+        any(item.kind == "library" and "numpy" in item.detail for item in evidence)
+    targets_cuda = bool(kinds & {"cuda", "cuda_portable"})
+    adjusted = []
+    for item in evidence:
+        if item.kind in _WORKLOAD_KINDS and not local_compute:
+            item = replace(item, mode="cpu", detail=item.detail + " (no local tensor framework: not counted)")
+        elif item.kind == "half_precision" and targets_cuda:
+            item = replace(item, mode="gpu_preferred", detail=item.detail + " for CUDA")
+        adjusted.append(item)
+    adjusted = _dedupe(adjusted)
+    adjusted.sort(key=lambda e: (-MODE_RANK[e.mode], _rank(e.kind), e.file, e.line))
+
+    declarations = [item for item in adjusted if item.kind == "declaration"]
+    if declared_mode is not None:
+        mode, declared = declared_mode, True
+        rationale = f"{mode}: declared by the com.gaia.mode annotation"
+    elif declarations:
+        mode, declared = strongest(item.mode for item in declarations), True
+        first = next(item for item in declarations if item.mode == mode)
+        rationale = f"{mode}: declared by the author ({first.file}:{first.line})"
+    else:
+        declared = False
+        mode = strongest(item.mode for item in adjusted)
+        rationale = _rationale(mode, adjusted)
+    return Classification(mode, rationale, adjusted, list(frameworks), errors, declared)
+
+
+def _rank(kind: str) -> int:
+    return _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+
+
+def _dedupe(evidence: list[Evidence]) -> list[Evidence]:
+    best: dict[tuple, Evidence] = {}
+    for item in evidence:
+        key = (item.file, item.line, item.kind)
+        if key not in best or MODE_RANK[item.mode] > MODE_RANK[best[key].mode]:
+            best[key] = item
+    return list(best.values())
+
+
+def _rationale(mode: str, evidence: list[Evidence]) -> str:
+    supporting = [item for item in evidence if item.mode == mode]
+    if not supporting:
+        return "cpu: no deep-learning or tensor framework in use"
+    top = supporting[0]
+    more = len(supporting) - 1
+    suffix = f" (+{more} more)" if more else ""
+    return f"{mode}: {top.detail} at {top.file}:{top.line}{suffix}"
+
+
+def _gather(root: Path, errors: list[str]):
+    """(relative name, path) of Python sources and requirements files, never following a link twice."""
+    if not root.is_dir():
+        try:
+            root.stat()
+        except OSError as error:
+            errors.append(f"{root.name}: cannot read ({error.strerror or error}); is it a symlink loop?")
+            return [], []
+        if REQUIREMENTS.match(root.name):
+            return [], [(root.name, root)]
+        return [(root.name, root)], []
+    sources, requirements = [], []
+    seen = set()
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            real = os.path.realpath(folder)
+            if real in seen:
+                errors.append(f"{prefix or '.'}: symlink loop (folder already visited), skipped")
+                continue
+            seen.add(real)
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            errors.append(f"{prefix or '.'}: cannot list folder ({error.strerror or error})")
+            continue
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            try:
+                is_dir = entry.is_dir()
+                is_file = entry.is_file()
+            except OSError as error:
+                errors.append(f"{rel}: cannot read ({error.strerror or error}), skipped")
+                continue
+            if is_dir:
+                if entry.name not in SKIP_DIRS and not entry.name.startswith("."):
+                    pending.append((Path(entry.path), rel + "/"))
+            elif is_file:
+                if entry.name.endswith(".py"):
+                    sources.append((rel, Path(entry.path)))
+                elif REQUIREMENTS.match(entry.name):
+                    requirements.append((rel, Path(entry.path)))
+            elif entry.is_symlink():
+                errors.append(f"{rel}: broken or looping symlink, skipped")
+        if len(sources) > MAX_FILES:
+            errors.append(f"more than {MAX_FILES} Python files; only the first {MAX_FILES} were read")
+            del sources[MAX_FILES:]
+            break
+    sources.sort()
+    return sources, requirements
+
+
+def _read_text(path: Path, rel: str, errors: list[str]) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            errors.append(f"{rel}: {size / 1e6:.1f} MB is over the {MAX_FILE_BYTES / 1e6:.0f} MB limit "
+                          f"for one file, skipped")
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        errors.append(f"{rel}: cannot read ({error.strerror or error}), skipped")
+        return None
+    if b"\0" in data[:8192]:
+        errors.append(f"{rel}: binary file (contains NUL bytes), skipped")
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            if encoding not in ("utf-8", "utf-8-sig"):
+                return data.decode(encoding)
+        except (SyntaxError, LookupError, UnicodeDecodeError):
+            pass
+        errors.append(f"{rel}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}), skipped")
+        return None
+
+
+def _declarations(text: str, rel: str, errors: list[str]) -> list[Evidence]:
+    if "gaia" not in text:
+        return []
+    found = []
+    for match in _DECLARATION.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        value = match.group(1)
+        if value in MODES:
+            found.append(Evidence(rel, line, "declaration", f"`# gaia: mode={value}`", value))
+        else:
+            errors.append(f"{rel}:{line}: `# gaia: mode={value}` is not a mode (expected one of "
+                          f"{', '.join(MODES)}); ignored")
+    return found
+
+
+def _parse(text: str, rel: str, errors: list[str], evidence: list[Evidence], frameworks: set[str]) -> Module | None:
+    try:
+        tree = ast.parse(text, filename=rel)
+    except SyntaxError as error:
+        errors.append(f"{rel}:{error.lineno or '?'}: syntax error ({error.msg}); read imports and CUDA calls "
+                      f"by text only")
+    except (RecursionError, MemoryError, ValueError):
+        errors.append(f"{rel}: too deeply nested or malformed to parse; read imports and CUDA calls by text only")
+    else:
+        try:
+            return collect(tree, rel)
+        except RecursionError:
+            errors.append(f"{rel}: too deeply nested to analyse; read imports and CUDA calls by text only")
+    evidence += _lexical(text, rel, frameworks)
+    return None
+
+
+def _lexical(text: str, rel: str, frameworks: set[str]) -> list[Evidence]:
+    """A line-by-line reading for files that do not parse (Python 2 handlers, merge conflicts)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        match = _LEXICAL_IMPORT.match(code)
+        if match:
+            label, category = classify_import(match.group(1) or match.group(2))
+            if label:
+                frameworks.add(label)
+                mode = {"gpu": "gpu", "dl": "cpu_preferred"}.get(category, "cpu")
+                kind = {"gpu": "gpu_library", "dl": "framework"}.get(category, "library")
+                found.append(Evidence(rel, number, kind, f"imports {label} (read as text)", mode))
+        if _LEXICAL_CUDA.search(code):
+            found.append(Evidence(rel, number, "cuda", "unconditional CUDA (read as text)", "gpu"))
+    return found
+
+
+def _requirements(text: str, rel: str, frameworks: set[str]) -> list[Evidence]:
+    found = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            if re.search(r"download\.pytorch\.org/whl/cu\d+", line):
+                found.append(Evidence(rel, number, "cuda_portable", "CUDA build of torch requested", "cpu_preferred"))
+            continue
+        match = _REQUIREMENT.match(line)
+        if not match:
+            continue
+        name = match.group(1).lower().replace("_", "-")
+        extras = tuple(e.strip().lower() for e in (match.group(2) or "").split(",") if e.strip())
+        module_name = name.replace("-", "_")
+        label, _ = classify_import(module_name)
+        if label:
+            frameworks.add(label)
+        if knowledge.gpu_requirement(name, extras):
+            shown = f"{name}[{','.join(extras)}]" if extras else name
+            found.append(Evidence(rel, number, "requirement", f"requires GPU-only package {shown}", "gpu"))
+            frameworks.add(shown)
+        elif name in knowledge.PORTABLE_GPU_REQUIREMENTS or "+cu" in (match.group(3) or ""):
+            found.append(Evidence(rel, number, "cuda_portable", f"requires GPU build {line}", "cpu_preferred"))
+    return found
