@@ -1,0 +1,107 @@
+"""Route state in Redis: writers, pin semantics, pub/sub propagation, cache with Redis away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+
+from gaia_faas.gateway_plugin.routes import ROUTE_KEY_PREFIX, RoutePinned, RouteTable, default_variant
+from gaia_faas.processes import RedisServer
+
+
+def test_default_variant_follows_mode_and_available_variants():
+    assert default_variant(("cpu", "gpu"), "gpu_preferred") == "gpu"
+    assert default_variant(("cpu", "gpu"), "gpu") == "gpu"
+    assert default_variant(("cpu", "gpu"), "cpu_preferred") == "cpu"
+    assert default_variant(("cpu", "gpu"), None) == "cpu"
+    assert default_variant(("gpu",), "cpu") == "gpu"
+    with pytest.raises(ValueError):
+        default_variant((), "cpu")
+
+
+async def _wait(predicate, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
+def test_switch_pin_unpin_and_propagation_under_100ms(redis_url):
+    async def scenario():
+        clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
+        changes = []
+        writer = RouteTable(clients[0], lambda f: "cpu")
+        follower = RouteTable(clients[1], lambda f: "cpu", on_change=lambda old, new: changes.append(new))
+        task = asyncio.create_task(follower.run())
+        try:
+            await _wait(lambda: follower.connected)
+            assert follower.current("matmul").variant == "cpu"
+            assert follower.current("matmul").reason == "start variant"
+
+            started = time.monotonic()
+            state = await writer.switch("matmul", "gpu", "p95 above SLO")
+            await _wait(lambda: follower.current("matmul").variant == "gpu")
+            propagation = time.monotonic() - started
+            assert state.by == "controller" and state.reason == "p95 above SLO" and not state.pinned
+            assert follower.current("matmul").reason == "p95 above SLO"
+
+            await writer.pin("matmul", "cpu", "maintenance")
+            with pytest.raises(RoutePinned, match="pinned"):
+                await writer.switch("matmul", "gpu", "controller wants gpu")
+            await _wait(lambda: follower.current("matmul").pinned)
+            assert follower.current("matmul").variant == "cpu"
+
+            unpinned = await writer.unpin("matmul")
+            assert unpinned.variant == "cpu" and not unpinned.pinned
+            await writer.switch("matmul", "gpu", "allowed again")
+            await _wait(lambda: follower.current("matmul").variant == "gpu" and not follower.current("matmul").pinned)
+            stored = await clients[0].hgetall(ROUTE_KEY_PREFIX + "matmul")
+            with pytest.raises(ValueError, match="unknown variant"):
+                await writer.switch("matmul", "tpu", "nope")
+            return propagation, stored, changes
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            for client in clients:
+                await client.aclose()
+
+    propagation, stored, changes = asyncio.run(scenario())
+    assert propagation < 0.1
+    assert stored[b"variant"] == b"gpu" and stored[b"pinned"] == b"0" and stored[b"by"] == b"controller"
+    assert [(c.variant, c.pinned) for c in changes] == [("gpu", False), ("cpu", True), ("cpu", False), ("gpu", False)]
+
+
+def test_cache_survives_redis_outage_and_resyncs_after():
+    """With Redis stopped the table keeps answering from cache; back up, it reloads what changed meanwhile."""
+    server = RedisServer().start()
+    try:
+        async def scenario():
+            client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.3, socket_timeout=1)
+            table = RouteTable(client, lambda f: "cpu", reload_interval_s=0.5)
+            task = asyncio.create_task(table.run())
+            try:
+                await _wait(lambda: table.connected)
+                await table.switch("resnet", "gpu", "slow on cpu")
+                await asyncio.to_thread(server.stop)
+                await _wait(lambda: not table.connected, timeout=5)
+                assert table.current("resnet").variant == "gpu"  # from cache
+                await asyncio.to_thread(server.start)
+                # A change made by another replica while this one was disconnected is picked up on reconnect.
+                other = aioredis.Redis.from_url(server.url)
+                await RouteTable(other, lambda f: "cpu").switch("resnet", "cpu", "recovered")
+                await other.aclose()
+                await _wait(lambda: table.current("resnet").reason == "recovered", timeout=6)
+                return table.current("resnet")
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await client.aclose()
+
+        state = asyncio.run(scenario())
+        assert state.variant == "cpu"
+    finally:
+        server.close()
