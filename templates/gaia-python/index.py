@@ -130,7 +130,10 @@ def to_response(result):
         body = ""
     else:
         body = str(body)
-    return make_response(body, result.get("statusCode", 200), result.get("headers") or {})
+    status = result.get("statusCode", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode must be an HTTP status code (100-599), got {status!r}")
+    return make_response(body, status, result.get("headers") or {})
 
 
 def torch_versions():

@@ -1,0 +1,301 @@
+"""gaia-python runtime: the user's `function/handler.py` behind Flask, served by gunicorn.
+
+of-watchdog (mode=http) starts this as `python index.py` and proxies every request to 127.0.0.1:$GAIA_PORT.
+The handler contract is python3-http's `handle(event, context)`, plus `context.device` ("cuda" or "cpu",
+what this variant really has) and an optional `init(context)` that each worker runs before it serves.
+
+Readiness means "every worker finished init": only then is the lock file ($GAIA_READY_LOCK, default the
+watchdog's /tmp/.lock, with `suppress_lock=true`) created, so /_/health stays 503 while models load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+from flask import Flask, jsonify, make_response, request
+from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Written by the Dockerfile (and by gaia_faas.runtime_process.assemble_build_context) at build time.
+CLASSIFICATION_FILE = os.path.join(HERE, "gaia-classification.json")
+VARIANTS = ("cpu", "gpu")
+# Worker threads wait this long for the next request on a kept-alive connection before handing it back
+# to the poller; see LingeringThreadWorker.
+KEEPALIVE_LINGER_S = 0.002
+
+log = logging.getLogger("gaia")
+
+
+class RuntimeConfigError(Exception):
+    """The environment asks for something this runtime cannot do; the message says what to change."""
+
+
+def _positive_int(environ, name, default):
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise RuntimeConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def runtime_settings(environ, gpu_ids):
+    """Variant, device and gunicorn sizing from the environment and the GPUs found (pure)."""
+    variant = environ.get("GAIA_VARIANT", "cpu").strip() or "cpu"
+    if variant not in VARIANTS:
+        raise RuntimeConfigError(f"GAIA_VARIANT must be 'cpu' or 'gpu', got {variant!r}")
+    device, default_workers = "cpu", 2
+    if variant == "gpu":
+        if gpu_ids:
+            device, default_workers = "cuda", len(gpu_ids)
+        elif environ.get("GAIA_ALLOW_CPU_FALLBACK", "") not in ("1", "true"):
+            raise RuntimeConfigError(
+                "GPU variant started but no CUDA device is visible (torch missing, no driver, or no "
+                "nvidia.com/gpu assigned). Schedule it on a GPU node (docs/platforms.md), or set "
+                "GAIA_ALLOW_CPU_FALLBACK=1 to run it on the CPU."
+            )
+        else:
+            default_workers = 1
+    return {
+        "variant": variant,
+        "device": device,
+        "gpu_ids": list(gpu_ids) if device == "cuda" else [],
+        "port": _positive_int(environ, "GAIA_PORT", 5000),
+        "workers": _positive_int(environ, "GAIA_WORKERS", default_workers),
+        "threads": _positive_int(environ, "GAIA_THREADS", 4),
+        "init_timeout": _positive_int(environ, "GAIA_INIT_TIMEOUT", 600),
+        "lock_path": environ.get("GAIA_READY_LOCK", "").strip() or "/tmp/.lock",
+    }
+
+
+def visible_gpu_ids(environ):
+    """IDs of the GPUs this process may use; torch is asked without creating a CUDA context."""
+    if importlib.util.find_spec("torch") is None:
+        return []
+    # NVML-based counting leaves CUDA uninitialised in this (pre-fork) process: CUDA does not survive fork.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    count = torch.cuda.device_count()
+    listed = [d.strip() for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return (listed or [str(i) for i in range(count)])[:count]
+
+
+def least_used_gpu(gpu_ids, taken):
+    """The GPU id with the fewest workers on it (first in order on ties)."""
+    return min(gpu_ids, key=lambda gpu: (taken.count(gpu), gpu_ids.index(gpu)))
+
+
+class Event:
+    def __init__(self):
+        self.body = request.get_data()
+        self.headers = request.headers
+        self.method = request.method
+        self.query = request.args
+        self.path = request.path
+
+
+class Context:
+    def __init__(self, variant, device):
+        self.hostname = os.getenv("HOSTNAME", "localhost")
+        self.variant = variant
+        self.device = device
+
+
+def to_response(result):
+    """python3-http's return contract; bytes bodies pass through raw and list bodies become JSON too."""
+    if result is None:
+        return make_response("", 200)
+    if not isinstance(result, dict):
+        return make_response(result)
+    body = result.get("body", "")
+    if isinstance(body, (dict, list)):
+        body = jsonify(body)
+    elif isinstance(body, (bytes, bytearray)):
+        body = make_response(bytes(body))
+        body.mimetype = "application/octet-stream"
+    elif body is None:
+        body = ""
+    else:
+        body = str(body)
+    status = result.get("statusCode", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode must be an HTTP status code (100-599), got {status!r}")
+    return make_response(body, status, result.get("headers") or {})
+
+
+def torch_versions():
+    if importlib.util.find_spec("torch") is None:
+        return None, None
+    import torch
+
+    return torch.__version__, torch.version.cuda
+
+
+def read_classification():
+    try:
+        with open(CLASSIFICATION_FILE, encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return None
+
+
+def create_app(settings, handler):
+    """The Flask app of one worker: runs the handler's init(context), then serves it."""
+    context = Context(settings["variant"], settings["device"])
+    if hasattr(handler, "init"):
+        handler.init(context)
+    classification = read_classification()
+    app = Flask(__name__)
+
+    @app.get("/_/gaia")
+    def info():
+        torch_version, cuda_version = torch_versions()
+        return jsonify(
+            variant=settings["variant"],
+            device=context.device,
+            gpus=settings["gpu_ids"],
+            torch=torch_version,
+            cuda=cuda_version,
+            classification=classification,
+            workers=settings["workers"],
+            threads=settings["threads"],
+            ready=os.path.exists(settings["lock_path"]),
+        )
+
+    # The watchdog answers these itself in a container; they serve runs without a watchdog (local runs, tests)
+    # and the watchdog's ready_path. Same semantics: 200 once every worker finished init.
+    @app.get("/_/health")
+    @app.get("/_/ready")
+    def readiness():
+        if os.path.exists(settings["lock_path"]):
+            return "OK", 200
+        return "initialising", 503
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
+    @app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
+    def call_handler(path):
+        try:
+            return to_response(handler.handle(Event(), context))
+        except Exception as exc:
+            log.exception("handler failed on %s %s", request.method, request.path)
+            return jsonify(error=f"{type(exc).__name__}: {exc}"), 500
+
+    return app
+
+
+class LingeringThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, keeping a kept-alive connection on its thread while threads are spare.
+
+    Stock gthread hands every kept-alive connection back to its poller between requests (two thread
+    hand-offs per request), which makes it slower than waitress for a single client. While there are no
+    more connections than threads, nobody waits for this thread, so it waits briefly for the next request.
+    """
+
+    def handle(self, conn):
+        keepalive = super().handle(conn)
+        while keepalive is True and self.alive and self.nr_conns <= self.cfg.threads:
+            conn.data_ready = False
+            if not conn.wait_for_data(KEEPALIVE_LINGER_S):
+                break
+            keepalive = super().handle(conn)
+        return keepalive
+
+
+class Runtime(BaseApplication):
+    def __init__(self, settings):
+        self.settings = settings
+        self.marks_dir = None
+        super().__init__()
+
+    def load_config(self):
+        s = self.settings
+        for key, value in {
+            "bind": [f"127.0.0.1:{s['port']}"],
+            "workers": s["workers"],
+            "threads": s["threads"],
+            "worker_class": LingeringThreadWorker,
+            "timeout": s["init_timeout"],
+            "control_socket_disable": True,
+            "on_starting": self.on_starting,
+            "pre_fork": self.pre_fork,
+            "post_fork": self.post_fork,
+            "post_worker_init": self.post_worker_init,
+            "child_exit": self.child_exit,
+            "on_exit": self.on_exit,
+        }.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        # Runs in each worker after fork (no preload): the handler and its models live in the worker.
+        sys.path.insert(0, HERE)
+        return create_app(self.settings, importlib.import_module("function.handler"))
+
+    def on_starting(self, server):
+        # A lock left by an earlier run must not announce readiness for this one.
+        if os.path.exists(self.settings["lock_path"]):
+            os.remove(self.settings["lock_path"])
+        self.marks_dir = tempfile.mkdtemp(prefix="gaia-ready-")
+
+    def pre_fork(self, server, worker):
+        if self.settings["gpu_ids"]:
+            taken = [getattr(w, "gaia_gpu", None) for w in server.WORKERS.values()]
+            worker.gaia_gpu = least_used_gpu(self.settings["gpu_ids"], taken)
+
+    def post_fork(self, server, worker):
+        if self.settings["gpu_ids"]:
+            os.environ["CUDA_VISIBLE_DEVICES"] = worker.gaia_gpu
+
+    def post_worker_init(self, worker):
+        open(os.path.join(self.marks_dir, str(worker.pid)), "w").close()
+        if len(os.listdir(self.marks_dir)) < self.settings["workers"]:
+            return
+        try:
+            # O_EXCL: when the last two workers finish together, one of them announces readiness.
+            os.close(os.open(self.settings["lock_path"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        log.info(
+            "ready: %d worker(s) x %d thread(s), variant %s, device %s",
+            self.settings["workers"], self.settings["threads"], self.settings["variant"], self.settings["device"],
+        )
+
+    def child_exit(self, server, worker):
+        mark = os.path.join(self.marks_dir, str(worker.pid))
+        if os.path.exists(mark):
+            os.remove(mark)
+
+    def on_exit(self, server):
+        if os.path.exists(self.settings["lock_path"]):
+            os.remove(self.settings["lock_path"])
+        shutil.rmtree(self.marks_dir, ignore_errors=True)
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="[gaia] %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        gpu_ids = visible_gpu_ids(os.environ) if os.environ.get("GAIA_VARIANT", "").strip() == "gpu" else []
+        settings = runtime_settings(os.environ, gpu_ids)
+    except RuntimeConfigError as exc:
+        print(f"gaia-python runtime: {exc}", file=sys.stderr)
+        return 2
+    if settings["variant"] == "gpu" and settings["device"] == "cpu":
+        log.warning("GPU variant running on the CPU (GAIA_ALLOW_CPU_FALLBACK=1)")
+    Runtime(settings).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
