@@ -1,0 +1,3 @@
+def handle(req):
+    """Echo the request."""
+    return f"Hello! You said: {req}"

@@ -1,0 +1,2 @@
+# The function is deployed on GPU nodes only.
+ACCELERATOR = "cuda:0"
