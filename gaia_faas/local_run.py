@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -147,3 +148,325 @@ def check_port_free(host: str, port: int) -> None:
                     "stop it or choose another port with --port"
                 ) from None
             raise LocalRunError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+# -- running it (I/O) ---------------------------------------------------------------------------------------
+RUNTIME_READY_TIMEOUT_S = 180.0  # torch imports and model loads of several runtimes share the machine's cores
+GATEWAY_READY_TIMEOUT_S = 60.0
+POLL_INTERVAL_S = 0.25
+
+
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived: stop everything that was started."""
+
+
+def _exit_status(pid: int) -> int | None:
+    """The exit status of child ``pid`` if it has exited, else None; the child stays waitable for its owner."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return -1  # already reaped: it is gone
+    return None if info is None else info.si_status
+
+
+class LocalRun:
+    """Redis, one runtime per function variant, and the gateway plugin with the controller, as one unit.
+
+    ``extra_env(plan)`` adds environment variables to a variant's runtime (the demo sizes thread pools with it).
+    ``say`` receives one line per event (start-up progress, URLs, shutdown).
+    """
+
+    def __init__(
+        self,
+        functions: list[FunctionPlan],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        redis_url: str | None = None,
+        extra_env=None,
+        say=print,
+        runtime_timeout: float = RUNTIME_READY_TIMEOUT_S,
+    ):
+        self.functions = functions
+        self.host = host
+        self.port = port
+        self.redis_url = redis_url
+        self.extra_env = extra_env or (lambda plan: {})
+        self.say = say
+        self.runtime_timeout = runtime_timeout
+        self.run_dir = Path(tempfile.mkdtemp(prefix="gaia-local-run-"))
+        from gaia_faas.supervisor import Supervisor
+
+        self.supervisor = Supervisor(self.run_dir / "logs")
+        self.runtimes: dict[tuple[str, str], object] = {}  # (function, variant) -> RuntimeProcess
+        self.devices: dict[tuple[str, str], str] = {}
+        self.gateway = None
+        self.failed = False
+
+    @property
+    def gateway_url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{shown}:{self.port}"
+
+    # -- start-up ----------------------------------------------------------------------------------------
+    def start(self) -> "LocalRun":
+        check_handler_folders(self.functions)
+        check_port_free(self.host, self.port)
+        self._start_redis()
+        contexts = self._build_contexts()
+        for function in self.functions:
+            for plan in function.variants.values():
+                self._start_runtime(plan, contexts[plan.handler_dir])
+        self._start_gateway()
+        return self
+
+    def _start_redis(self) -> None:
+        if self.redis_url:
+            import redis
+
+            try:
+                redis.Redis.from_url(self.redis_url, socket_timeout=2).ping()
+            except (redis.RedisError, ValueError) as exc:
+                raise LocalRunError(f"Redis at {self.redis_url} does not answer: {exc}") from None
+            self.say(f"redis    {self.redis_url} (given)")
+            return
+        from gaia_faas.processes import free_port, redis_server_binary
+
+        try:
+            binary = redis_server_binary()
+        except RuntimeError as exc:
+            raise LocalRunError(str(exc)) from None
+        port = free_port()
+        data_dir = self.run_dir / "redis"
+        data_dir.mkdir()
+        child = self.supervisor.start(
+            "redis",
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(data_dir), "--protected-mode", "yes", "--loglevel", "warning"],
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers(port):
+            if not child.running() or time.monotonic() > deadline:
+                raise LocalRunError(f"embedded redis-server ({binary}) did not start:\n{child.log_tail()}")
+            time.sleep(0.02)
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        self.say(f"redis    {self.redis_url} (embedded {Path(binary).name}, data in {data_dir})")
+
+    def _build_contexts(self) -> dict[Path, Path]:
+        """One build context per handler folder (both variants of a function run from the same one)."""
+        from gaia_faas.runtime_process import BuildContextError, assemble_build_context
+
+        contexts: dict[Path, Path] = {}
+        for function in self.functions:
+            declared = function.annotations.get("com.gaia.mode") if function.annotations.get("com.gaia.mode-source") == "declared" else None
+            for plan in function.variants.values():
+                if plan.handler_dir in contexts:
+                    continue
+                dest = self.run_dir / "build" / plan.handler_dir.name
+                try:
+                    contexts[plan.handler_dir] = assemble_build_context(plan.handler_dir, dest, declared_mode=declared)
+                except BuildContextError as exc:
+                    raise LocalRunError(f"{plan.entry}: {exc}") from None
+        return contexts
+
+    def _start_runtime(self, plan: VariantPlan, context: Path) -> None:
+        from gaia_faas.runtime_process import RuntimeProcess
+
+        env = dict(plan.environment)
+        if plan.variant == "gpu":
+            # Without CUDA the GPU variant would refuse to start; locally it runs on the CPU and says so.
+            env["GAIA_ALLOW_CPU_FALLBACK"] = "1"
+        env.update(self.extra_env(plan))
+        runtime = RuntimeProcess(context, variant=plan.variant, env=env)
+        self.runtimes[(plan.function, plan.variant)] = runtime  # registered first: a Ctrl-C mid-start still stops it
+        self.say(f"starting {plan.entry} on port {runtime.port} ...")
+        try:
+            runtime.start(timeout=self.runtime_timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            raise LocalRunError(f"{plan.entry} ({plan.handler_dir}) failed to start: {exc}") from None
+        info = _runtime_info(runtime.url)
+        device = info.get("device", "?")
+        self.devices[(plan.function, plan.variant)] = device
+        sizing = f"{info.get('workers', '?')} worker(s) x {info.get('threads', '?')} threads"
+        note = ""
+        if plan.variant == "gpu" and device != "cuda":
+            note = " -- no CUDA device here: the GPU variant runs on the CPU (GAIA_ALLOW_CPU_FALLBACK=1)"
+        threads = env.get("OMP_NUM_THREADS")
+        torch_threads = f", {threads} torch thread(s)" if threads else ""
+        self.say(f"ready    {plan.entry:<24} {runtime.url}  device {device}, {sizing}{torch_threads}{note}")
+
+    def _start_gateway(self) -> None:
+        urls = {key: runtime.url for key, runtime in self.runtimes.items()}
+        routes_file = self.run_dir / "routes.yml"
+        routes_file.write_text(yaml.safe_dump(routes_document(self.functions, urls), sort_keys=False))
+        argv = [
+            sys.executable, "-m", "gaia_faas.cli", "gateway", "--routes", str(routes_file),
+            "--redis-url", self.redis_url, "--bind", f"{self.host}:{self.port}", "--workers", "1", "--controller",
+        ]
+        self.gateway = self.supervisor.start("gateway", argv)
+        from gaia_faas.processes import wait_for_http
+
+        try:
+            wait_for_http(f"{self.gateway_url}/gaia/v1/health", timeout=GATEWAY_READY_TIMEOUT_S, proc=self.gateway.popen)
+        except (RuntimeError, TimeoutError) as exc:
+            raise LocalRunError(f"the gateway plugin did not start ({exc}):\n{self.gateway.log_tail()}") from None
+        self.say(f"gateway  {self.gateway_url}  (controller on, routes file {routes_file})")
+
+    # -- running ------------------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise LocalRunError naming the first process that died, with the end of its output."""
+        from gaia_faas.supervisor import ChildExited
+
+        try:
+            self.supervisor.check()
+        except ChildExited as exc:
+            raise LocalRunError(f"{exc} unexpectedly; its last output:\n{exc.child.log_tail()}") from None
+        for (function, variant), runtime in self.runtimes.items():
+            status = _exit_status(runtime.pid) if runtime.pid else None
+            if status is not None:
+                raise LocalRunError(
+                    f"{function}-{variant} exited with code {status} unexpectedly; its last output:\n{runtime.stderr_tail()}"
+                )
+
+    def wait(self, stop: threading.Event | None = None) -> None:
+        """Block until ``stop`` is set (or a signal raises StopRequested); LocalRunError if a process dies."""
+        stop = stop or threading.Event()
+        while not stop.wait(POLL_INTERVAL_S):
+            self.check()
+
+    def stop(self) -> None:
+        """Stop the gateway first (no new traffic), then the runtimes, then Redis; leave nothing behind."""
+        if self.gateway is not None:
+            self.supervisor.stop_one(self.gateway)
+            self.gateway = None
+        for runtime in reversed(list(self.runtimes.values())):
+            runtime.close()
+        self.runtimes.clear()
+        self.supervisor.stop_all()
+        if self.failed:
+            self.say(f"logs kept in {self.supervisor.log_dir}")
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def endpoints(self) -> list[str]:
+        url = self.gateway_url
+        lines = [f"functions  {url}/function/NAME   (" + ", ".join(f.name for f in self.functions) + ")"]
+        lines.append(f"decisions  {url}/gaia/v1/decisions")
+        lines.append(f"status     {url}/gaia/v1/functions")
+        lines.append(f"metrics    {url}/metrics")
+        return lines
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _runtime_info(url: str) -> dict:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/_/gaia", timeout=5) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return {}
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+REPO_STACK = Path(__file__).resolve().parent.parent / "stack.yml"
+
+
+def default_stack_path() -> Path:
+    """./stack.yml when there is one (as faas-cli does), else the reference stack beside this checkout."""
+    here = Path.cwd() / "stack.yml"
+    return here if here.is_file() else REPO_STACK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", "-f", type=Path, default=None,
+                        help="stack file with gaia-python variants (default ./stack.yml, else the reference stack)")
+    parser.add_argument("--functions", default="",
+                        help="comma-separated logical names to start (default: every Gaia function in the stack)")
+    parser.add_argument("--port", type=int, default=8080, help="gateway plugin port (default %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="gateway plugin address (default %(default)s)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None,
+                        help="use this Redis (env REDIS_URL) instead of starting an embedded redis-server")
+    parser.add_argument("--ready-timeout", type=float, default=RUNTIME_READY_TIMEOUT_S,
+                        help="seconds each runtime may take to load its model (default %(default)s)")
+
+
+def parse_function_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def plan_from_args(args: argparse.Namespace) -> list[FunctionPlan]:
+    stack_path = args.stack or default_stack_path()
+    stack = load_stack(stack_path)
+    return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions))
+
+
+class stop_signals:
+    """Within the block, SIGTERM and SIGINT raise StopRequested (once: a second signal while stopping is ignored)."""
+
+    def __enter__(self):
+        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        for sig in self._previous:
+            signal.signal(sig, self._raise)
+        return self
+
+    def _raise(self, signum, frame):
+        for sig in self._previous:
+            signal.signal(sig, signal.SIG_IGN)
+        raise StopRequested(signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
+    """Start ``local``, call ``on_ready()`` (default: wait for a signal), and stop everything in any case.
+
+    0 after a requested stop or a finished ``on_ready``; 1 when something failed (the message says what).
+    """
+    status = 0
+    with stop_signals():
+        try:
+            local.start()
+            for line in local.endpoints():
+                say(line)
+            if on_ready is None:
+                say("gaia local-run: ready (Ctrl-C stops everything)")
+                local.wait()
+            else:
+                on_ready()
+        except StopRequested as exc:
+            say(f"gaia local-run: {exc} received, stopping")
+        except LocalRunError as exc:
+            local.failed = True
+            print(f"gaia local-run: {exc}", file=sys.stderr, flush=True)
+            status = 1
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
+            local.stop()
+            say("gaia local-run: stopped")
+    return status
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        functions = plan_from_args(args)
+    except LocalRunError as exc:
+        print(f"gaia local-run: {exc}", file=sys.stderr)
+        return 2
+    say = lambda line: print(line, flush=True)  # noqa: E731  (lines reach a pipe as they happen)
+    local = LocalRun(functions, host=args.host, port=args.port, redis_url=args.redis_url, say=say,
+                     runtime_timeout=args.ready_timeout)
+    return run_until_stopped(local, say=say)

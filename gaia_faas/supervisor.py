@@ -101,23 +101,27 @@ class Supervisor:
             if not child.running():
                 raise ChildExited(child)
 
+    def stop_one(self, child: Child, timeout: float = 10.0) -> None:
+        """SIGTERM the child's process group; SIGKILL it after ``timeout`` or if members outlive the leader."""
+        _signal_group(child, signal.SIGTERM)
+        try:
+            child.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(child, signal.SIGKILL)
+            child.popen.wait()
+        # A group can outlive its leader (a worker that ignored SIGTERM): give it a moment, then kill it.
+        deadline = time.monotonic() + min(timeout, 2.0)
+        while _group_alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_alive(child.pid):
+            _signal_group(child, signal.SIGKILL)
+        if child in self.children:
+            self.children.remove(child)
+
     def stop_all(self, timeout: float = 10.0) -> None:
-        """SIGTERM each child's process group, newest first; SIGKILL whatever is left after ``timeout``."""
-        for child in reversed(self.children):
-            _signal_group(child, signal.SIGTERM)
-            try:
-                child.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(child, signal.SIGKILL)
-                child.popen.wait()
-        # A group can outlive its leader (a worker that ignored SIGTERM): wait for the groups to empty.
-        deadline = time.monotonic() + timeout
-        for child in self.children:
-            while _group_alive(child.pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _group_alive(child.pid):
-                _signal_group(child, signal.SIGKILL)
-        self.children.clear()
+        """Stop every child, newest first."""
+        for child in reversed(list(self.children)):
+            self.stop_one(child, timeout)
 
 
 def _signal_group(child: Child, signum: int) -> None:
@@ -129,8 +133,27 @@ def _signal_group(child: Child, signum: int) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Whether any live (non-zombie) process is in group ``pgid``.
+
+    An orphaned zombie stays in its group until its new parent reaps it, and a container's PID 1 may never
+    do that, so on Linux the group is read from /proc rather than probed with a signal.
+    """
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False

@@ -107,3 +107,27 @@ def test_tail_returns_the_last_lines(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail(log, 3) == "line 97\nline 98\nline 99"
     assert tail(tmp_path / "missing.log") == ""
+
+
+def test_a_grandchild_that_outlives_its_parent_is_killed(tmp_path):
+    code = textwrap.dedent(
+        """
+        import os, signal, time
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(300)
+            os._exit(0)
+        print(os.getpid(), pid, flush=True)
+        time.sleep(300)
+        """
+    )
+    supervisor = Supervisor(tmp_path)
+    child = supervisor.start("leaky", [sys.executable, "-c", code])
+    _, grandchild = _wait_for_pids(child)
+    supervisor.stop_one(child, timeout=5)
+    deadline = time.monotonic() + 5
+    while not _gone(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(grandchild)
+    assert supervisor.children == []
