@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from aiohttp import web
 
 from gaia_faas.gateway_plugin.metrics import Metrics
@@ -121,8 +123,10 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
 
     async def lifecycle(app: web.Application):
         metrics = state.metrics
+        # One immediate retry replaces a pooled connection that died with a Redis restart; no backoff,
+        # because every caller here (flush, route sync, API) has its own schedule or answers at once.
         state.redis = aioredis.Redis.from_url(config.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
-                                             health_check_interval=0, retry_on_timeout=False)
+                                             retry=Retry(NoBackoff(), 1), retry_on_timeout=False)
         state.client = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0, ttl_dns_cache=60,
                                            enable_cleanup_closed=True),

@@ -182,12 +182,12 @@ class RouteTable:
                 raise
             except Exception as exc:  # Redis down or connection lost: keep the cache, retry
                 if self.connected:
-                    log.warning("route sync lost Redis, routing from cache: %s", exc)
+                    log.warning("route sync lost Redis, routing from cache: %s: %s", type(exc).__name__, exc)
                 self.connected = False
                 if self._on_redis_error is not None:
                     self._on_redis_error()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, 1.0)
             finally:
                 try:
                     await pubsub.aclose()

@@ -1,0 +1,512 @@
+"""The data path end to end: real `gaia gateway` processes (gunicorn + aiohttp workers), a real Redis, and
+real upstream HTTP servers on loopback standing in for the OpenFaaS gateway and for Knative services."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gaia_faas.gateway_plugin.routes import RouteTable
+from gaia_faas.processes import RedisServer, free_port, wait_for_http
+
+TOKEN = "test-token-123"
+MB = 1024 * 1024
+
+
+class FakeOpenFaaS:
+    """An OpenFaaS gateway stand-in: /system/functions behind basic auth, /function/<svc>/... echoing what it
+    got (with X-Duration-Seconds like the watchdog), and switches to make a variant fail as a platform."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, str]] = []  # (method, raw path) of the calls that reached it
+        self.platform_down: dict[str, int] = {}  # service -> status of a provider-style failure
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    functions = [
+        {"name": "matmul-cpu", "labels": {"com.gaia.function": "matmul", "com.gaia.variant": "cpu"},
+         "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "500", "other": "x"}},
+        {"name": "matmul-gpu", "labels": {"com.gaia.function": "matmul", "com.gaia.variant": "gpu"},
+         "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "500"}},
+        {"name": "hello", "labels": {}, "annotations": {}},
+    ]
+
+    async def system_functions(self, request):
+        expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
+        if request.headers.get("Authorization") != expected:
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Restricted"'})
+        return web.json_response(self.functions)
+
+    async def invoke(self, request):
+        service = request.match_info["service"]
+        rest = request.match_info.get("rest", "")
+        if service in self.platform_down:
+            await request.read()
+            return web.Response(status=self.platform_down[service], text=f"No endpoints available for: {service}.",
+                                headers={"X-OpenFaaS-Internal": "proxy"})
+        headers = {"X-Duration-Seconds": "0.001000"}
+        if rest == "fail":
+            return web.Response(status=500, text="handler exploded", headers=headers)
+        if rest == "upload":
+            digest, size = hashlib.sha256(), 0
+            async for chunk in request.content.iter_chunked(MB):
+                digest.update(chunk)
+                size += len(chunk)
+            return web.json_response({"size": size, "sha256": digest.hexdigest(),
+                                      "chunked": "Transfer-Encoding" in request.headers,
+                                      "content_length": request.headers.get("Content-Length")}, headers=headers)
+        if rest == "download":
+            size = int(request.query["bytes"])
+            response = web.StreamResponse(headers={**headers, "Content-Type": "application/octet-stream",
+                                                   "Content-Length": str(size)})
+            await response.prepare(request)
+            block = b"x" * MB
+            for offset in range(0, size, MB):
+                await response.write(block[: min(MB, size - offset)])
+            await response.write_eof()
+            return response
+        if rest == "sleep":
+            await asyncio.sleep(int(request.query["ms"]) / 1000)
+        body = await request.read()
+        return web.json_response({
+            "service": service, "path": request.raw_path, "method": request.method, "body": body.decode(errors="replace"),
+            "headers": [[k, v] for k, v in request.headers.items()],
+        }, headers={**headers, "Connection": "keep-alive, X-Upstream-Hop", "X-Upstream-Hop": "secret", "Set-Cookie": "a=b"})
+
+    @web.middleware
+    async def record(self, request, handler):
+        if request.path != "/system/functions":  # the plugin's periodic discovery is not traffic
+            self.seen.append((request.method, request.raw_path))
+        return await handler(request)
+
+    def _serve(self):
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(middlewares=[self.record], client_max_size=200 * MB)
+        app.router.add_get("/system/functions", self.system_functions)
+        app.router.add_route("*", "/function/{service}", self.invoke)
+        app.router.add_route("*", "/function/{service}/{rest:.*}", self.invoke)
+        app.router.add_post("/async-function/{service}", self.async_invoke)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/system/info", self.system_info)
+        runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def async_invoke(self, request):
+        await request.read()
+        return web.Response(status=202, headers={"X-Call-Id": "queued-1"})
+
+    async def healthz(self, request):
+        return web.Response(text="OK")
+
+    async def system_info(self, request):
+        return web.Response(text="info " + request.headers.get("Authorization", "none"))
+
+    def start(self):
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+
+class Gateway:
+    """One `gaia gateway` process (gunicorn arbiter + workers)."""
+
+    def __init__(self, args, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gaia_faas.cli", "gateway", "--bind", f"127.0.0.1:{self.port}", *args],
+            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            wait_for_http(self.url + "/gaia/v1/health", timeout=30, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+
+
+def call(url, method="GET", body=None, headers=None, timeout=30):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def raw_request(port, target: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
+    """Send a request line exactly as given (no client-side normalisation)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra_headers + b"\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data
+
+
+@pytest.fixture(scope="module")
+def openfaas():
+    return FakeOpenFaaS().start()
+
+
+@pytest.fixture(scope="module")
+def module_redis():
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def gateways(openfaas, module_redis):
+    """Two plugin processes (two workers each) in OpenFaaS mode sharing one Redis."""
+    env = {"OPENFAAS_PASSWORD": "s3cret", "GAIA_API_TOKEN": TOKEN}
+    args = ["--upstream", openfaas.url, "--redis-url", module_redis.url, "--workers", "2", "--retry-after", "0.3",
+            "--discovery-interval", "1"]
+    started = []
+    try:
+        for _ in range(2):
+            started.append(Gateway(args, env))
+        yield started
+    finally:
+        for gateway in started:
+            gateway.stop()
+
+
+@pytest.fixture
+def gw(gateways, module_redis, openfaas):
+    """The first plugin process, with routes reset to their start variants."""
+    client = redis.Redis.from_url(module_redis.url)
+    for key in client.scan_iter("gaia:route:*"):
+        client.delete(key)
+    client.publish("gaia:routes:changed", json.dumps({"function": "matmul", "variant": "cpu", "pinned": "0",
+                                                      "reason": "test reset", "changed_at": "0", "by": "test"}))
+    client.close()
+    openfaas.platform_down.clear()
+    time.sleep(0.05)
+    return gateways[0]
+
+
+def test_managed_function_goes_to_start_variant_with_path_query_and_body(gw):
+    status, headers, body = call(gw.url + "/function/matmul/a/b?x=1&y=%20z", "POST", b"payload")
+    seen = json.loads(body)
+    assert status == 200 and headers["X-Gaia-Variant"] == "cpu"
+    assert seen["service"] == "matmul-cpu" and seen["path"] == "/function/matmul-cpu/a/b?x=1&y=%20z"
+    assert seen["method"] == "POST" and seen["body"] == "payload"
+    status, _, body = call(gw.url + "/function/matmul")
+    assert status == 200 and json.loads(body)["path"] == "/function/matmul-cpu"
+
+
+def test_unmanaged_and_system_paths_pass_through_unchanged(gw, openfaas):
+    status, headers, body = call(gw.url + "/function/hello/x?q=1", "PUT", b"hi")
+    seen = json.loads(body)
+    assert status == 200 and seen["path"] == "/function/hello/x?q=1" and "X-Gaia-Variant" not in headers
+    assert call(gw.url + "/healthz")[2] == b"OK"
+    status, _, body = call(gw.url + "/system/info", headers={"Authorization": "Basic abc"})
+    assert body == b"info Basic abc"
+    status, _, _ = call(gw.url + "/system/functions")
+    assert status == 401  # the upstream's answer, credentials are never added by the plugin
+
+
+def test_header_handling(gw):
+    # http.client, not urllib: urllib replaces the Connection header with its own "close".
+    connection = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    connection.request("GET", "/function/matmul/h", headers={
+        "Authorization": "Bearer client-secret", "Connection": "keep-alive, X-Drop-Me", "X-Drop-Me": "1",
+        "Proxy-Authorization": "Basic zzz", "X-Custom": "kept", "X-Forwarded-For": "10.0.0.9"})
+    response = connection.getresponse()
+    headers, body = response.headers, response.read()
+    connection.close()
+    sent = {k.lower(): v for k, v in json.loads(body)["headers"]}
+    assert sent["authorization"] == "Bearer client-secret" and sent["x-custom"] == "kept"
+    assert "x-drop-me" not in sent and "proxy-authorization" not in sent
+    assert sent["x-forwarded-for"] == "10.0.0.9, 127.0.0.1"
+    assert sent["x-forwarded-host"] == f"127.0.0.1:{gw.port}" and sent["x-forwarded-proto"] == "http"
+    assert sent["x-call-id"]
+    # Response: hop-by-hop headers and the ones named in Connection are gone; the rest passes.
+    assert "X-Upstream-Hop" not in headers and headers["Set-Cookie"] == "a=b"
+    assert headers["X-Duration-Seconds"] == "0.001000"
+
+
+def test_async_invocation_goes_to_variant(gw, openfaas):
+    status, headers, _ = call(gw.url + "/async-function/matmul", "POST", b"job")
+    assert status == 202 and headers["X-Gaia-Variant"] == "cpu"
+    assert ("POST", "/async-function/matmul-cpu") in openfaas.seen
+
+
+def test_route_change_seen_by_two_processes_within_100ms(gateways, gw, module_redis):
+    async def switch():
+        client = aioredis.Redis.from_url(module_redis.url)
+        await RouteTable(client, lambda f: "cpu").switch("matmul", "gpu", "test switch")
+        await client.aclose()
+
+    asyncio.run(switch())
+    time.sleep(0.1)
+    # Several calls per process so that both workers of each process are asked.
+    variants = {call(g.url + "/function/matmul")[1]["X-Gaia-Variant"] for g in gateways for _ in range(8)}
+    assert variants == {"gpu"}
+
+
+def test_pin_api_requires_token_and_blocks_controller(gateways, gw, module_redis):
+    pin_url = gw.url + "/gaia/v1/functions/matmul/pin"
+    body = json.dumps({"variant": "gpu", "reason": "operator test"}).encode()
+    assert call(pin_url, "PUT", body)[0] == 401
+    assert call(pin_url, "PUT", body, {"Authorization": "Bearer wrong"})[0] == 401
+    status, _, answer = call(pin_url, "PUT", b"{bad", {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 400 and b"JSON" in answer
+    assert call(pin_url, "PUT", b'{"variant": "tpu"}', {"Authorization": f"Bearer {TOKEN}"})[0] == 400
+    status, _, answer = call(pin_url, "PUT", body, {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and json.loads(answer)["pinned"] is True
+
+    async def controller_switch():
+        client = aioredis.Redis.from_url(module_redis.url)
+        try:
+            await RouteTable(client, lambda f: "cpu").switch("matmul", "cpu", "controller")
+        finally:
+            await client.aclose()
+
+    from gaia_faas.gateway_plugin.routes import RoutePinned
+
+    with pytest.raises(RoutePinned):
+        asyncio.run(controller_switch())
+    time.sleep(0.1)
+    status, _, answer = call(gateways[1].url + "/gaia/v1/functions/matmul")
+    doc = json.loads(answer)
+    assert doc["route"]["variant"] == "gpu" and doc["route"]["pinned"] is True
+    assert doc["annotations"] == {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "500"}
+    status, _, answer = call(pin_url, "DELETE", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and json.loads(answer)["pinned"] is False
+    assert call(gw.url + "/gaia/v1/functions/nope", headers={})[0] == 404
+    assert call(gw.url + "/gaia/v1/functions/matmul?window=0")[0] == 400
+
+
+def test_stats_recorded_in_redis_and_reported(gw):
+    for _ in range(20):
+        assert call(gw.url + "/function/matmul/sleep?ms=30")[0] == 200
+    assert call(gw.url + "/function/matmul/fail")[0] == 500
+    time.sleep(1.6)  # flush (250 ms) and let the current second close
+    doc = json.loads(call(gw.url + "/gaia/v1/functions/matmul?window=30")[2])
+    cpu = doc["stats"]["cpu"]
+    assert cpu["status_counts"].get("500") == 1 and cpu["errors"] >= 1 and cpu["platform_faults"] == 0
+    assert cpu["status_counts"]["200"] >= 20
+    assert 30 <= cpu["p50_ms"] <= 60  # includes the 30 ms sleep; within 5% of it plus loopback overhead
+    metrics = call(gw.url + "/metrics")[2].decode()
+    assert 'gaia_requests_total{code="500",function="matmul",variant="cpu"}' in metrics
+
+
+def test_handler_error_is_not_failed_over_but_platform_fault_is(gw, openfaas):
+    status, headers, body = call(gw.url + "/function/matmul/fail")
+    assert status == 500 and headers["X-Gaia-Variant"] == "cpu" and body == b"handler exploded"
+
+    openfaas.platform_down["matmul-cpu"] = 503
+    # GET has no body: retried on gpu at once.
+    status, headers, _ = call(gw.url + "/function/matmul/x")
+    assert status == 200 and headers["X-Gaia-Variant"] == "gpu" and headers["X-Gaia-Failover-From"] == "cpu"
+    # A POST with a body that reached the platform is not replayed: the client gets the platform's answer...
+    outcomes = [call(gw.url + "/function/matmul/x", "POST", b"body") for _ in range(6)]
+    statuses = [(s, h["X-Gaia-Variant"]) for s, h, _ in outcomes]
+    # ...at most once per worker; afterwards cpu is out of rotation and calls go to gpu.
+    assert statuses[-1] == (200, "gpu")
+    assert all(s in ((503, "cpu"), (200, "gpu")) for s in statuses)
+
+    openfaas.platform_down.clear()
+    time.sleep(0.4)  # past --retry-after: the next call probes cpu and brings it back
+    variants = [call(gw.url + "/function/matmul/x")[1]["X-Gaia-Variant"] for _ in range(6)]
+    assert variants[-1] == "cpu"
+
+
+@pytest.mark.parametrize("target", [
+    b"/function/..%2f..%2fsystem%2ffunctions", b"/function/%2e%2e/system/functions", b"/function/../system/functions",
+    b"/function/matmul/../../system/functions", b"/function/matmul/%2E%2E/%2e%2E/system/functions",
+    b"/function/matmul/.%2e/x", b"/function/ma%00tmul", b"/function/matmul%2fx", b"/function/a/b%5c..",
+    b"/function/" + b"a" * 200, b"/function/", b"/function/bad name", b"/function/x..y",
+    b"http://evil.example/function/matmul",
+])
+def test_hostile_targets_get_400_and_reach_no_upstream(gw, openfaas, target):
+    before = len(openfaas.seen)
+    status, data = raw_request(gw.port, target)
+    assert status == 400, data
+    assert b"gaia:" in data or b"Bad Request" in data
+    assert len(openfaas.seen) == before
+
+
+def test_oversized_header_gets_4xx(gw, openfaas):
+    before = len(openfaas.seen)
+    status, _ = raw_request(gw.port, b"/function/matmul", b"X-Big: " + b"a" * 20000 + b"\r\n")
+    assert 400 <= status < 500
+    assert len(openfaas.seen) == before
+
+
+def test_large_bodies_stream_with_flat_memory():
+    """100 MB up and 100 MB down through a one-worker plugin; the worker's RSS stays flat."""
+    upstream = FakeOpenFaaS().start()
+    with RedisServer() as redis_server:
+        gateway = Gateway(["--upstream", upstream.url, "--redis-url", redis_server.url, "--workers", "1"],
+                          {"OPENFAAS_PASSWORD": "s3cret"})
+        try:
+            worker = gateway.workers()[0]
+            call(gateway.url + "/function/matmul/x")  # warm up: client session, pools
+            baseline = worker.memory_info().rss
+            peak = [baseline]
+            stop = threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    peak[0] = max(peak[0], worker.memory_info().rss)
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            size = 100 * MB
+            block = os.urandom(MB)
+            expected = hashlib.sha256(block * 100).hexdigest()
+
+            connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+            connection.putrequest("POST", "/function/matmul/upload")
+            connection.putheader("Content-Length", str(size))
+            connection.endheaders()
+            for _ in range(100):
+                connection.send(block)
+            response = connection.getresponse()
+            upload = json.loads(response.read())
+            connection.close()
+
+            connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+            connection.request("GET", f"/function/matmul/download?bytes={size}")
+            response = connection.getresponse()
+            received = 0
+            while chunk := response.read(MB):
+                received += len(chunk)
+            connection.close()
+            stop.set()
+            sampler.join()
+        finally:
+            gateway.stop()
+    assert upload["size"] == size and upload["sha256"] == expected
+    assert upload["content_length"] == str(size) and not upload["chunked"]
+    assert response.status == 200 and received == size
+    growth = peak[0] - baseline
+    assert growth < 30 * MB, f"worker RSS grew by {growth / MB:.1f} MB while streaming 2 x 100 MB"
+
+
+def test_redis_stopped_mid_traffic_no_failed_requests_drops_counted_and_recovery(openfaas):
+    redis_server = RedisServer().start()
+    gateway = Gateway(["--upstream", openfaas.url, "--redis-url", redis_server.url, "--workers", "1"],
+                      {"OPENFAAS_PASSWORD": "s3cret"})
+    failures = []
+    count = [0]
+    stop = threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            status = call(gateway.url + "/function/matmul/x")[0]
+            count[0] += 1
+            if status != 200:
+                failures.append(status)
+
+    worker = threading.Thread(target=traffic)
+    try:
+        worker.start()
+        time.sleep(0.5)
+        redis_server.stop()
+        time.sleep(1.5)
+        during_outage = count[0]
+        redis_server.start()
+        time.sleep(2.0)  # route sync retries at least every second
+        stop.set()
+        worker.join()
+        metrics = call(gateway.url + "/metrics")[2].decode()
+        health = json.loads(call(gateway.url + "/gaia/v1/health")[2])
+
+        async def recent_count():
+            client = aioredis.Redis.from_url(redis_server.url)
+            from gaia_faas.gateway_plugin.stats import StatsReader
+
+            window = await StatsReader(client).recent("matmul", "cpu", 2)
+            await client.aclose()
+            return window.count
+
+        recorded_after_recovery = asyncio.run(recent_count())
+    finally:
+        stop.set()
+        gateway.stop()
+        redis_server.close()
+    assert failures == [] and during_outage > 20
+    dropped = [line for line in metrics.splitlines() if line.startswith('gaia_records_dropped_total{reason="redis_error"}')]
+    assert dropped and float(dropped[0].split()[-1]) > 0
+    assert health["redis"] == "connected" and health["records_dropped"]["redis_error"] > 0
+    assert recorded_after_recovery > 0
+
+
+def test_static_mode_refused_variant_gives_clear_502_or_fails_over(tmp_path, redis_url):
+    upstream = FakeOpenFaaS().start()  # answers /function/<svc>/... ; used here as a plain HTTP service
+    dead = free_port()
+    routes = tmp_path / "routes.yml"
+    routes.write_text(
+        "functions:\n"
+        "  lonely:\n"
+        f"    variants: {{gpu: 'http://127.0.0.1:{dead}'}}\n"
+        "  pair:\n"
+        f"    variants: {{cpu: 'http://127.0.0.1:{dead}', gpu: '{upstream.url}/function/pair-gpu'}}\n"
+        "    annotations: {com.gaia.mode: cpu}\n")
+    gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "1"])
+    try:
+        status, headers, body = call(gateway.url + "/function/lonely/x")
+        # A POST with a body fails over too: the connection was refused before any byte was sent.
+        pair = call(gateway.url + "/function/pair/echo", "POST", b"important")
+        async_status, _, async_body = call(gateway.url + "/async-function/pair", "POST", b"x")
+        passthrough = call(gateway.url + "/system/info")
+    finally:
+        gateway.stop()
+    assert status == 502 and headers["X-Gaia-Variant"] == "gpu" and headers["X-Gaia-Error"] == "variant-unreachable"
+    assert b"variant gpu of lonely" in body and b"refused the connection" in body
+    assert pair[0] == 200 and pair[1]["X-Gaia-Variant"] == "gpu" and pair[1]["X-Gaia-Failover-From"] == "cpu"
+    assert json.loads(pair[2])["body"] == "important" and json.loads(pair[2])["path"] == "/function/pair-gpu/echo"
+    assert async_status == 501 and b"asynchronous" in async_body
+    assert passthrough[0] == 404 and b"no upstream" in passthrough[2]
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    broken = tmp_path / "routes.yml"
+    broken.write_text("functions:\n  Bad_Name:\n    variants: {cpu: 'http://x'}\n")
+    for args, message in (([], "give --upstream"), (["--routes", str(broken)], "not a DNS label"),
+                          (["--routes", str(tmp_path / "missing.yml")], "cannot read routes file"),
+                          (["--upstream", "gateway:8080"], "must be a URL")):
+        result = subprocess.run([sys.executable, "-m", "gaia_faas.cli", "gateway", *args], capture_output=True,
+                                text=True, timeout=30, env={k: v for k, v in os.environ.items() if not k.startswith("GAIA_")})
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
