@@ -22,11 +22,6 @@ from pathlib import Path
 
 import yaml
 
-FUNCTION_LABEL = "com.gaia.function"
-VARIANT_LABEL = "com.gaia.variant"
-VARIANTS = ("cpu", "gpu")
-
-
 class LocalRunError(RuntimeError):
     """Something the user can fix (a port in use, a missing folder, a broken handler); the message says what."""
 
@@ -71,49 +66,41 @@ def _text_map(value, where: str) -> dict[str, str]:
 
 
 def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None) -> list[FunctionPlan]:
-    """The Gaia functions of an expanded stack: entries labelled com.gaia.function / com.gaia.variant.
+    """The Gaia functions of a stack and their variants.
 
+    Takes a stack as `gaia stack` writes it (variant entries labelled com.gaia.function / com.gaia.variant)
+    or its source (`lang: gaia-python` functions, expanded here the same way, classifier included).
     ``only`` keeps a subset (logical names); unknown names are an error that lists the known ones.
     """
-    grouped: dict[str, dict[str, VariantPlan]] = {}
-    annotations: dict[str, dict[str, str]] = {}
-    for entry, spec in stack["functions"].items():
-        if not isinstance(spec, dict):
-            raise LocalRunError(f"functions.{entry} must be a mapping")
-        labels = _text_map(spec.get("labels"), f"functions.{entry}.labels")
-        if FUNCTION_LABEL not in labels:
-            if spec.get("lang") == "gaia-python":
-                raise LocalRunError(
-                    f"functions.{entry} uses lang gaia-python but has no {FUNCTION_LABEL} label: "
-                    "expand the stack into its variants first (`gaia stack`)"
-                )
-            continue  # not a Gaia function: nothing to run locally
-        function, variant = labels[FUNCTION_LABEL], labels.get(VARIANT_LABEL, "")
-        if variant not in VARIANTS:
-            raise LocalRunError(f"functions.{entry}.labels.{VARIANT_LABEL} must be cpu or gpu, got {variant!r}")
-        if variant in grouped.get(function, {}):
-            raise LocalRunError(f"functions.{entry}: {function} has two {variant} variants")
-        handler = spec.get("handler")
-        if not isinstance(handler, str) or not handler:
-            raise LocalRunError(f"functions.{entry}.handler must name the function's folder")
-        grouped.setdefault(function, {})[variant] = VariantPlan(
-            entry=entry,
-            function=function,
-            variant=variant,
-            handler_dir=(Path(stack_dir) / handler).resolve(),
-            environment=_text_map(spec.get("environment"), f"functions.{entry}.environment"),
-        )
-        own = {k: v for k, v in _text_map(spec.get("annotations"), f"functions.{entry}.annotations").items() if k.startswith("com.gaia.")}
-        annotations.setdefault(function, {}).update(own)
+    from gaia_faas.stack import StackError, expand_stack
+
+    try:
+        expansion = expand_stack(stack, Path(stack_dir))
+    except StackError as exc:
+        raise LocalRunError(f"stack: {exc}") from None
+    plans: dict[str, FunctionPlan] = {}
+    for function in expansion.functions:
+        variants = {}
+        for variant in function.variants.values():
+            where = f"functions.{variant.name}"
+            handler = variant.entry.get("handler")
+            variants[variant.variant] = VariantPlan(
+                entry=variant.name,
+                function=function.name,
+                variant=variant.variant,
+                handler_dir=(Path(stack_dir) / handler).resolve(),
+                environment=_text_map(variant.entry.get("environment"), f"{where}.environment"),
+            )
+        plans[function.name] = FunctionPlan(function.name, dict(sorted(variants.items())), dict(function.annotations))
     if only:
-        unknown = [name for name in only if name not in grouped]
+        unknown = [name for name in only if name not in plans]
         if unknown:
-            known = ", ".join(sorted(grouped)) or "none"
+            known = ", ".join(sorted(plans)) or "none"
             raise LocalRunError(f"no function {', '.join(unknown)} in the stack (functions: {known})")
-        grouped = {name: grouped[name] for name in only}
-    if not grouped:
-        raise LocalRunError("the stack has no Gaia functions (entries labelled com.gaia.function)")
-    return [FunctionPlan(name, dict(sorted(variants.items())), annotations.get(name, {})) for name, variants in grouped.items()]
+        plans = {name: plans[name] for name in only}
+    if not plans:
+        raise LocalRunError("the stack has no Gaia functions (lang: gaia-python)")
+    return list(plans.values())
 
 
 def check_handler_folders(functions: list[FunctionPlan]) -> None:

@@ -1,4 +1,5 @@
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +12,8 @@ from gaia_faas.local_run import (
     plan_functions,
     routes_document,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 STACK = """
 version: "1.0"
@@ -31,6 +34,7 @@ functions:
     lang: gaia-python
     handler: ./functions/idle-wait
     labels: {com.gaia.function: idle-wait, com.gaia.variant: cpu}
+    annotations: {com.gaia.mode: cpu}
   nodeinfo:
     lang: dockerfile
     handler: ./nodeinfo
@@ -59,11 +63,11 @@ def test_plan_keeps_a_subset_and_names_unknown_functions(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"labels": {"com.gaia.function": "matmul", "com.gaia.variant": "tpu"}}, "must be cpu or gpu, got 'tpu'"),
-        ({"labels": {}}, "expand the stack into its variants first"),
-        ({"handler": None}, "handler must name the function's folder"),
+        ({"labels": {"com.gaia.function": "matmul", "com.gaia.variant": "tpu"}}, "variant must be cpu or gpu, got 'tpu'"),
+        ({"labels": {"com.gaia.function": "matmul", "com.gaia.variant": "cpu"}}, "must be named <com.gaia.function>-cpu"),
+        ({"annotations": {}}, "com.gaia.mode is missing"),
+        ({"handler": None}, "handler must name the handler folder"),
         ({"environment": ["A=1"]}, "environment must be a mapping"),
-        ({"labels": {"com.gaia.function": "matmul", "com.gaia.variant": "cpu"}}, "matmul has two cpu variants"),
     ],
 )
 def test_plan_refuses_bad_entries_by_name(tmp_path, change, message):
@@ -71,7 +75,29 @@ def test_plan_refuses_bad_entries_by_name(tmp_path, change, message):
     stack["functions"]["matmul-gpu"].update(change)
     with pytest.raises(LocalRunError, match=message) as excinfo:
         plan_functions(stack, tmp_path)
-    assert "matmul-gpu" in str(excinfo.value) or "two cpu" in str(excinfo.value)
+    assert "functions.matmul-gpu" in str(excinfo.value)
+
+
+def test_a_source_stack_is_expanded_into_variants_on_the_fly():
+    source = {
+        "version": "1.0",
+        "provider": {"name": "openfaas"},
+        "functions": {
+            "idle-wait": {
+                "lang": "gaia-python",
+                "handler": "./functions/idle-wait",
+                "image": "gaia/idle-wait:latest",
+                "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "1000"},
+            }
+        },
+    }
+    [plan] = plan_functions(source, REPO)
+    assert plan.name == "idle-wait" and list(plan.variants) == ["cpu", "gpu"]
+    assert plan.variants["gpu"].entry == "idle-wait-gpu"
+    assert plan.variants["cpu"].handler_dir == REPO / "functions/idle-wait"
+    assert plan.annotations["com.gaia.mode"] == "cpu_preferred"
+    assert plan.annotations["com.gaia.mode-source"] == "declared"
+    assert plan.annotations["com.gaia.slo-ms"] == "1000"
 
 
 def test_load_stack_explains_unreadable_files(tmp_path):
@@ -105,7 +131,7 @@ def test_routes_document_has_the_design_shape(tmp_path):
                 "variants": {"cpu": "http://127.0.0.1:1", "gpu": "http://127.0.0.1:2"},
                 "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "1000"},
             },
-            "idle-wait": {"variants": {"cpu": "http://127.0.0.1:3"}, "annotations": {}},
+            "idle-wait": {"variants": {"cpu": "http://127.0.0.1:3"}, "annotations": {"com.gaia.mode": "cpu"}},
         }
     }
 
