@@ -148,6 +148,13 @@ def test_llm_generates_with_a_tiny_model_from_model_id(serve, tmp_path_factory):
     assert status == 200
     assert body["model"] == str(model_dir) and body["device"] == "cpu"
     assert 1 <= body["completion_tokens"] <= 8 and body["prompt_tokens"] > 0
+    # Concurrent requests share the model on the worker's threads; greedy decoding makes each answer checkable.
+    prompts = [f"Question {i}: which device is faster?" for i in range(4)]
+    requests = [json.dumps({"prompt": prompt, "max_new_tokens": 6}).encode() for prompt in prompts]
+    sequential = [post(runtime.url + "/", request)[2]["completion"] for request in requests]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = [result[2]["completion"] for result in pool.map(lambda r: post(runtime.url + "/", r), requests * 2)]
+    assert concurrent == sequential * 2
     status, _, body = post(runtime.url + "/", b'{"prompt": "hi", "max_new_tokens": 1000}')
     assert status == 400 and "between 1 and 256" in body["error"]
     status, _, body = post(runtime.url + "/", b'{"max_new_tokens": 10}')

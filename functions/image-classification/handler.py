@@ -104,12 +104,17 @@ def decode_image(body: bytes) -> Image.Image:
         raise BadRequest(f'"image" is not valid base64 ({exc})') from None
     if len(data) > MAX_IMAGE_BYTES:
         raise BadRequest(f'"image" is {len(data)} bytes; at most {MAX_IMAGE_BYTES} are accepted')
+    # Pillow reports corrupt or unsupported data as OSError, ValueError or SyntaxError depending on the format.
+    unreadable = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
     try:
         image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_IMAGE_PIXELS:
-            raise BadRequest(f"image is {image.width}x{image.height} pixels; at most {MAX_IMAGE_PIXELS} pixels are accepted")
+    except unreadable as exc:
+        raise BadRequest(f'"image" is not a readable image file ({exc})') from None
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise BadRequest(f"image is {image.width}x{image.height} pixels; at most {MAX_IMAGE_PIXELS} pixels are accepted")
+    try:
         return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except unreadable as exc:
         raise BadRequest(f'"image" is not a readable image file ({exc})') from None
 
 

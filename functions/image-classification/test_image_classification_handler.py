@@ -143,6 +143,13 @@ def test_data_url_and_line_wrapped_base64_are_accepted(random_model):
         assert call(json.dumps({"image": image}).encode())["statusCode"] == 200
 
 
+@pytest.mark.parametrize("mode, fmt", [("L", "PNG"), ("P", "GIF"), ("RGBA", "PNG"), ("I;16", "PNG"), ("CMYK", "JPEG"), ("RGB", "WEBP")])
+def test_common_modes_and_formats_are_classified(random_model, mode, fmt):
+    image = Image.new(mode, (200, 150))
+    response = call(json.dumps({"image": encode(image, fmt)}).encode())
+    assert response["statusCode"] == 200
+
+
 def test_oversized_image_is_refused_before_decoding(random_model):
     huge = Image.new("1", (8000, 6000))
     response = call(json.dumps({"image": encode(huge)}).encode())
