@@ -1,0 +1,111 @@
+"""Function registry: the static routes file, OpenFaaS discovery parsing, and the pure request-target rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from gaia_faas.gateway_plugin.proxy import BadTarget, Rotation, is_platform_fault, parse_target
+from gaia_faas.gateway_plugin.registry import RegistryError, load_static_routes, parse_openfaas_functions, parse_static_routes
+
+
+def test_static_routes_file(tmp_path):
+    path = tmp_path / "routes.yml"
+    path.write_text("""
+functions:
+  matmul:
+    variants:
+      cpu: http://127.0.0.1:18001
+      gpu: http://127.0.0.1:18002/
+    annotations:
+      com.gaia.mode: gpu_preferred
+      com.gaia.slo-ms: "1000"
+      unrelated: dropped
+""")
+    spec = load_static_routes(path)["matmul"]
+    assert spec.variants["gpu"].sync_url == "http://127.0.0.1:18002" and spec.variants["gpu"].async_url is None
+    assert spec.annotations == {"com.gaia.mode": "gpu_preferred", "com.gaia.slo-ms": "1000"}
+    assert spec.start_variant == "gpu" and spec.other_variant("gpu") == "cpu"
+
+
+@pytest.mark.parametrize("document, message", [
+    (None, "top-level 'functions:'"),
+    ({"functions": []}, "top-level 'functions:'"),
+    ({"functions": {"../x": {"variants": {"cpu": "http://a"}}}}, "not a DNS label"),
+    ({"functions": {"f": {}}}, "needs 'variants:'"),
+    ({"functions": {"f": {"variants": {"tpu": "http://a"}}}}, "unknown variant 'tpu'"),
+    ({"functions": {"f": {"variants": {"cpu": "ftp://a"}}}}, "needs an http(s) URL"),
+    ({"functions": {"f": {"variants": {"cpu": "http://a"}, "annotations": ["x"]}}}, "must be a mapping"),
+])
+def test_static_routes_errors_say_what_is_wrong(document, message):
+    with pytest.raises(RegistryError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_static_routes(document)
+
+
+def test_static_routes_unreadable_or_not_yaml(tmp_path):
+    with pytest.raises(RegistryError, match="cannot read routes file"):
+        load_static_routes(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("functions: [unclosed\n")
+    with pytest.raises(RegistryError, match="not valid YAML"):
+        load_static_routes(bad)
+
+
+def test_openfaas_discovery_groups_variants_by_labels():
+    functions = parse_openfaas_functions([
+        {"name": "resnet-gpu", "labels": {"com.gaia.function": "resnet", "com.gaia.variant": "gpu"},
+         "annotations": {"com.gaia.mode": "gpu", "com.openfaas.profile": "gpu"}},
+        {"name": "resnet-cpu", "labels": {"com.gaia.function": "resnet", "com.gaia.variant": "cpu"}, "annotations": None},
+        {"name": "plain", "labels": {"faas_function": "plain"}},
+        {"name": "odd", "labels": {"com.gaia.function": "odd", "com.gaia.variant": "tpu"}},
+        {"name": "Bad_Name", "labels": {"com.gaia.function": "x", "com.gaia.variant": "cpu"}},
+        "not a dict",
+    ], "http://gateway:8080/")
+    assert list(functions) == ["resnet"]
+    resnet = functions["resnet"]
+    assert resnet.variants["gpu"].sync_url == "http://gateway:8080/function/resnet-gpu"
+    assert resnet.variants["cpu"].async_url == "http://gateway:8080/async-function/resnet-cpu"
+    assert resnet.annotations == {"com.gaia.mode": "gpu"} and resnet.start_variant == "gpu"
+    with pytest.raises(RegistryError, match="JSON list"):
+        parse_openfaas_functions({"error": "x"}, "http://g")
+
+
+def test_parse_target():
+    target = parse_target("/function/matmul/a/b?x=1")
+    assert (target.kind, target.name, target.rest, target.query) == ("sync", "matmul", "/a/b", "x=1")
+    assert parse_target("/async-function/matmul").rest == ""
+    assert parse_target("/function/matmul.openfaas-fn/").name == "matmul.openfaas-fn"
+    assert parse_target("/ui/").kind == "passthrough"
+    for raw, reason in (("/function/%2E%2e", "dot_segment"), ("/x/./y", "dot_segment"), ("/function/a%2Fb", "encoded_slash"),
+                        ("/function/a?x=%00", "nul"), ("*", "absolute_form"), ("/function/a" + "b" * 127, "long_name"),
+                        ("/function/a..b", "bad_name"), ("/function/a%41", "bad_name"), ("/function//x", "missing_name")):
+        with pytest.raises(BadTarget) as info:
+            parse_target(raw)
+        assert info.value.reason == reason and info.value.status == 400, raw
+
+
+def test_platform_fault_classification():
+    assert is_platform_fault(502, {})  # the gateway's own 502: no watchdog timing header
+    assert not is_platform_fault(502, {"X-Duration-Seconds": "0.1"})  # a handler that answered 502
+    assert is_platform_fault(503, {"X-OpenFaaS-Internal": "proxy"})
+    assert is_platform_fault(500, {"X-OpenFaaS-Internal": "proxy"})
+    assert is_platform_fault(500, {"X-OpenFaaS-Internal": "of-watchdog"})
+    assert not is_platform_fault(504, {"X-OpenFaaS-Internal": "of-watchdog"})  # exec_timeout: the function was slow
+    assert not is_platform_fault(500, {"X-Duration-Seconds": "0.1"})
+    assert not is_platform_fault(429, {"X-OpenFaaS-Internal": "faas-middleware"})
+
+
+def test_rotation_takes_variant_out_and_probes_it_back():
+    now = [100.0]
+    rotation = Rotation(retry_after_s=1.0, clock=lambda: now[0])
+    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)
+    rotation.fault("f", "gpu")
+    assert rotation.choose("f", "gpu", "cpu") == ("cpu", "gpu")
+    assert rotation.choose("f", "gpu", None) == ("gpu", None)  # nowhere else to go
+    now[0] = 101.0
+    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)  # the probe
+    assert rotation.choose("f", "gpu", "cpu") == ("cpu", "gpu")  # others wait for the probe's answer
+    rotation.ok("f", "gpu")
+    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)
+    rotation.fault("f", "gpu")
+    rotation.fault("f", "cpu")
+    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)  # both out: stay on the routed one
