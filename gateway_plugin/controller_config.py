@@ -135,5 +135,7 @@ def _parse(name: str, annotation: str, raw: str):
     low, high, low_inclusive = _RANGES[name]
     if not math.isfinite(value) or value > high or value < low or (value == low and not low_inclusive):
         bound = f"{'at least' if low_inclusive else 'above'} {low:g}"
-        raise ConfigError(f"{annotation}: {raw} is out of range (must be {bound} and at most {high:g})")
+        if math.isfinite(high):
+            bound += f" and at most {high:g}"
+        raise ConfigError(f"{annotation}: {raw} is out of range (must be {bound})")
     return value

@@ -80,6 +80,9 @@ class Result:
     def seconds_on(self, variant: str) -> float:
         return sum(end - start for v, start, end in self.provisioned if v == variant)
 
+    def route_at_end(self) -> str:
+        return self.switches[-1][2] if self.switches else self.served[0].variant
+
     def attempts(self, variant: str) -> list[float]:
         """Provisioned stretches of a variant, in seconds (each GPU attempt is one)."""
         return [end - start for v, start, end in self.provisioned if v == variant]

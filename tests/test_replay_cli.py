@@ -1,0 +1,73 @@
+"""`gaia replay` as a user runs it: table, --json, --plot, progress, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gaia_faas.gateway_plugin import traces
+
+KEYS = {"mean_ms", "p95_ms", "slo_violation_pct", "cost", "switches", "first_switch_delay_s", "gpu_seconds"}
+
+
+def gaia(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "gaia_faas.cli", "replay", *args], capture_output=True, text=True,
+                          timeout=120)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr
+    return proc
+
+
+def test_json_has_every_strategy_and_exactly_the_documented_keys():
+    proc = gaia("step", "ramp", "--json", "--quiet")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(data) == {"step", "ramp"}
+    for by_strategy in data.values():
+        assert list(by_strategy) == ["static-cpu", "static-gpu", "prototype", "gaia"]
+        for summary in by_strategy.values():
+            assert set(summary) == KEYS
+    assert data["step"]["static-cpu"]["switches"] == 0 and data["step"]["gaia"]["switches"] >= 1
+
+
+def test_table_progress_and_strategy_selection():
+    proc = gaia("step", "--strategy", "gaia", "--strategy", "static-gpu")
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["workload", "strategy", "mean", "ms"]
+    assert [line.split()[1] for line in lines[2:]] == ["static-gpu", "gaia"] or \
+           [line.split()[1] for line in lines[2:]] == ["gaia", "static-gpu"]
+    assert "replaying step / gaia: 100%" in proc.stderr
+
+
+def test_plot_writes_a_png(tmp_path):
+    target = tmp_path / "replay.png"
+    gaia("step", "--plot", str(target), "--quiet")
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["no-such-workload"], "unknown workload(s) no-such-workload"),
+    (["step", "--set", "slo=5"], "--set expects com.gaia.NAME=VALUE"),
+    (["step", "--set", "com.gaia.slo-ms=fast"], "com.gaia.slo-ms: 'fast' is not a number"),
+])
+def test_bad_input_gives_a_clear_message_not_a_traceback(args, message):
+    proc = gaia(*args, check_rc=2)
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_trace_folder_is_a_clear_error(tmp_path):
+    proc = gaia("idle-wait", "--traces", str(tmp_path / "nowhere"), check_rc=2)
+    assert "trace folder not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_list_names_every_workload():
+    listed = [line.split()[0] for line in gaia("--list").stdout.splitlines()]
+    assert listed == list(traces.WORKLOADS)
+
+
+def test_overrides_reach_the_policy():
+    data = json.loads(gaia("step", "--json", "--quiet", "--strategy", "gaia",
+                           "--set", "com.gaia.mode=cpu").stdout.strip().splitlines()[-1])
+    assert data["step"]["gaia"]["switches"] == 0
