@@ -79,8 +79,9 @@ def handle(event, context):
     # the tokenizer then adds none of its own.
     inputs = tokenizer(chat_text(prompt), return_tensors="pt", add_special_tokens=not tokenizer.chat_template).to(device)
     prompt_tokens = inputs["input_ids"].shape[1]
-    context_length = model.config.max_position_embeddings
-    if prompt_tokens + max_new_tokens > context_length:
+    # Llama-family configs name their context max_position_embeddings; a model without it is not checked here.
+    context_length = getattr(model.config, "max_position_embeddings", None)
+    if context_length is not None and prompt_tokens + max_new_tokens > context_length:
         message = (f"prompt ({prompt_tokens} tokens) plus max_new_tokens ({max_new_tokens}) exceeds the model's "
                    f"context of {context_length} tokens")
         return {"statusCode": 400, "body": {"error": message}}
