@@ -85,11 +85,13 @@ def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
                                   "cuda_portable"}) or \
         any(item.kind == "library" and "numpy" in item.detail for item in evidence)
     targets_cuda = bool(kinds & {"cuda", "cuda_portable"})
+    # Half precision for CUDA hints at heavy work, unless the model's size is known and light.
+    sized_light = "light_model" in kinds and "heavy_model" not in kinds
     adjusted = []
     for item in evidence:
         if item.kind in _WORKLOAD_KINDS and not local_compute:
             item = replace(item, mode="cpu", detail=item.detail + " (no local tensor framework: not counted)")
-        elif item.kind == "half_precision" and targets_cuda:
+        elif item.kind == "half_precision" and targets_cuda and not sized_light:
             item = replace(item, mode="gpu_preferred", detail=item.detail + " for CUDA")
         adjusted.append(item)
     adjusted = _dedupe(adjusted)

@@ -302,3 +302,49 @@ def test_single_file_path(tmp_path):
     (tmp_path / "h.py").write_text("import torch\nx = torch.ones(2).cuda()\n")
     result = classify_path(tmp_path / "h.py")
     assert result.mode == "gpu" and result.evidence[0].file == "h.py"
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import torch\nsd = torch.load('m.pt', map_location='cuda')\n", "gpu"),
+    ("import torch\nsd = torch.load('m.pt', map_location='cpu')\n", "cpu_preferred"),
+    ("import torch\ntorch.set_default_tensor_type('torch.cuda.FloatTensor')\n", "gpu"),
+    ("import onnxruntime as ort\ns = ort.InferenceSession('m.onnx', providers=ort.get_available_providers())\n",
+     "cpu_preferred"),
+    ("import spacy\nnlp = spacy.load('en_core_web_trf')\n", "cpu_preferred"),
+    ("import spacy\nnlp = spacy.load('en_core_web_sm')\n", "cpu"),
+    ("from transformers import AutoModelForCausalLM\nm = AutoModelForCausalLM.from_pretrained("
+     "'TheBloke/Mistral-7B-Instruct-v0.2-AWQ', device_map='auto')\n", "gpu"),
+    ("import os, torch\nos.environ['CUDA_VISIBLE_DEVICES'] = '0'\nx = torch.ones(2)\n", "cpu_preferred"),
+])
+def test_more_library_signals(tmp_path, code, expected):
+    assert classify(tmp_path, code).mode == expected
+
+
+def test_cuda_visible_devices_is_a_portable_hint_and_minus_one_hides_gpus(tmp_path):
+    shown = classify(tmp_path / "a", "import os, torch\nos.environ['CUDA_VISIBLE_DEVICES'] = '0'\nx = torch.ones(2)\n")
+    hidden = classify(tmp_path / "b", "import os, torch\nos.environ['CUDA_VISIBLE_DEVICES'] = '-1'\nx = torch.ones(2)\n")
+    assert lines_of(shown, "cuda_portable") == [("handler.py", 2)]
+    assert lines_of(hidden, "cuda_portable") == []
+
+
+def test_half_precision_chosen_per_device_is_a_portability_idiom(tmp_path):
+    code = """
+        import torch
+        from torchvision import models
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        net = models.resnet18().to(device, dtype)
+        """
+    result = classify(tmp_path, code)
+    assert result.mode == "cpu_preferred" and not lines_of(result, "half_precision")
+
+
+def test_half_precision_on_a_known_light_model_stays_light(tmp_path):
+    code = """
+        import torch
+        from transformers import AutoModelForSequenceClassification
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        m = AutoModelForSequenceClassification.from_pretrained("distilbert-base-uncased", torch_dtype=torch.float16)
+        m.to(device)
+        """
+    assert classify(tmp_path, code).mode == "cpu_preferred"
