@@ -1,0 +1,2 @@
+def handle(event, context):
+    return "declared gpu by its author"
