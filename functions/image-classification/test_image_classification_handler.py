@@ -117,6 +117,7 @@ def test_weights_file_loads_strictly_and_drives_the_answer(tmp_path, monkeypatch
 
 def test_torch_hub_cache_is_where_weights_are_found_without_weights_path(tmp_path):
     checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    assert checkpoints.is_relative_to(tmp_path), "the fixture's TORCH_HOME must keep this test out of the real cache"
     checkpoints.mkdir(parents=True)
     torch.save(handler.ResNet18().state_dict(), checkpoints / "resnet18-f37072fd.pth")
     assert handler.find_weights() == checkpoints / "resnet18-f37072fd.pth"
