@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
@@ -188,7 +189,6 @@ class LocalRun:
         self.runtimes: dict[tuple[str, str], object] = {}  # (function, variant) -> RuntimeProcess
         self.devices: dict[tuple[str, str], str] = {}
         self.gateway = None
-        self.failed = False
 
     @property
     def gateway_url(self) -> str:
@@ -270,7 +270,9 @@ class LocalRun:
         try:
             runtime.start(timeout=self.runtime_timeout)
         except (RuntimeError, TimeoutError) as exc:
-            raise LocalRunError(f"{plan.entry} ({plan.handler_dir}) failed to start: {exc}") from None
+            cause = likely_cause(str(exc))
+            headline = f"{plan.entry} ({plan.handler_dir}) failed to start" + (f": {cause}" if cause else "")
+            raise LocalRunError(f"{headline}\n--- {exc}") from None
         info = _runtime_info(runtime.url)
         device = info.get("device", "?")
         self.devices[(plan.function, plan.variant)] = device
@@ -330,10 +332,7 @@ class LocalRun:
             runtime.close()
         self.runtimes.clear()
         self.supervisor.stop_all()
-        if self.failed:
-            self.say(f"logs kept in {self.supervisor.log_dir}")
-        else:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def endpoints(self) -> list[str]:
         url = self.gateway_url
@@ -342,6 +341,20 @@ class LocalRun:
         lines.append(f"status     {url}/gaia/v1/functions")
         lines.append(f"metrics    {url}/metrics")
         return lines
+
+
+# "RuntimeError: model file is missing", "SyntaxError: expected ':'"; not gunicorn's own HaltServer that follows.
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
+_RUNTIME_NOISE = ("HaltServer",)
+
+
+def likely_cause(output: str) -> str | None:
+    """The first exception line in a runtime's output that is not gunicorn's reaction to it (pure)."""
+    for line in output.splitlines():
+        match = _EXCEPTION_LINE.match(line.strip())
+        if match and match.group(1) not in _RUNTIME_NOISE:
+            return f"{match.group(1)}: {match.group(2)}" if match.group(2) else match.group(1)
+    return None
 
 
 def _redis_answers(port: int) -> bool:
@@ -436,7 +449,6 @@ def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
         except StopRequested as exc:
             say(f"gaia local-run: {exc} received, stopping")
         except LocalRunError as exc:
-            local.failed = True
             print(f"gaia local-run: {exc}", file=sys.stderr, flush=True)
             status = 1
         finally:

@@ -8,6 +8,7 @@ from gaia_faas.local_run import (
     LocalRunError,
     check_handler_folders,
     check_port_free,
+    likely_cause,
     load_stack,
     plan_functions,
     routes_document,
@@ -144,3 +145,16 @@ def test_a_port_in_use_is_a_clear_error():
         with pytest.raises(LocalRunError, match=f"port {port} on 127.0.0.1 is already in use.*--port"):
             check_port_free("127.0.0.1", port)
     check_port_free("127.0.0.1", port)
+
+
+def test_likely_cause_is_the_handlers_exception_not_gunicorns():
+    output = "\n".join([
+        'raise RuntimeError("model file weights.bin is missing")',
+        "RuntimeError: model file weights.bin is missing",
+        "[ERROR] Worker (pid:1) exited with code 3.",
+        "gunicorn.errors.HaltServer: <HaltServer 'Worker failed to boot.' 3>",
+    ])
+    assert likely_cause(output) == "RuntimeError: model file weights.bin is missing"
+    assert likely_cause("  File 'handler.py', line 1\nSyntaxError: expected ':'") == "SyntaxError: expected ':'"
+    assert likely_cause("ModuleNotFoundError: No module named 'tensorflow'") == "ModuleNotFoundError: No module named 'tensorflow'"
+    assert likely_cause("not ready after 180s:\n[INFO] Booting worker") is None
