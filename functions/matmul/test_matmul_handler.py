@@ -20,7 +20,11 @@ def load_handler():
 
 handler = load_handler()
 context = types.SimpleNamespace(device="cpu", hostname="localhost")
-handler.init(context)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def initialised():
+    handler.init(context)
 
 
 def call(body: bytes):
