@@ -310,6 +310,20 @@ def knative_services(expansion: Expansion, namespace: str | None = None) -> str:
     return "---\n".join(documents)
 
 
+def routes_file(expansion: Expansion, namespace: str | None = None) -> str:
+    """The static routes file (docs/design.md) for the Knative Services: in-cluster URL per variant."""
+    functions = {
+        function.name: {
+            "variants": {
+                v.variant: f"http://{v.name}.{namespace or 'default'}.svc.cluster.local" for v in function.variants.values()
+            },
+            "annotations": function.annotations,
+        }
+        for function in expansion.functions
+    }
+    return yaml.safe_dump({"functions": functions}, sort_keys=False, allow_unicode=True, width=1000)
+
+
 def load_stack(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -342,11 +356,18 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--knative", action="store_true", help="write Knative Services for the variants instead")
     parser.add_argument("--namespace", help="metadata.namespace of the Knative Services (default: none, kubectl's)")
+    parser.add_argument(
+        "--routes", type=Path,
+        help="with --knative: also write the gateway plugin's static routes file (in-cluster URLs) here",
+    )
     parser.add_argument("--gpu-profile", default="gpu", help="OpenFaaS Pro Profile the GPU variants opt into (default: gpu)")
 
 
 def run(args) -> int:
     source = args.file or _default_input()
+    if args.routes and not args.knative:
+        print("gaia stack: --routes needs --knative (on OpenFaaS the plugin discovers variants by label)", file=sys.stderr)
+        return 2
     try:
         expansion = expand_stack(load_stack(source), source.parent, gpu_profile=args.gpu_profile)
         text = knative_services(expansion, args.namespace) if args.knative else dump_stack(expansion.stack, source.name)
@@ -359,6 +380,9 @@ def run(args) -> int:
         sys.stdout.write(text)
     else:
         Path(output).write_text(text, encoding="utf-8")
+    if args.routes:
+        args.routes.write_text(routes_file(expansion, args.namespace), encoding="utf-8")
+        print(f"wrote {args.routes}", file=sys.stderr)
     for function in expansion.functions:
         names = ", ".join(v.name for v in function.variants.values())
         print(f"{function.name}: {function.mode} ({function.mode_source}) -> {names}", file=sys.stderr)

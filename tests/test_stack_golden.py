@@ -41,9 +41,16 @@ def test_openfaas_output_matches_golden(project):
     check_golden((project / "gaia-stack.yml").read_text(), "expected-openfaas.yml")
 
 
-def test_knative_output_matches_golden(project):
-    assert main(["stack", "-f", str(project / "stack.yml"), "--knative"]) == 0
+def test_knative_output_and_routes_file_match_golden(project):
+    routes = project / "routes.yml"
+    assert main(["stack", "-f", str(project / "stack.yml"), "--knative", "--routes", str(routes)]) == 0
     check_golden((project / "gaia-knative.yaml").read_text(), "expected-knative.yaml")
+    check_golden(routes.read_text(), "expected-routes.yml")
+
+
+def test_routes_file_needs_knative(project, capsys):
+    assert main(["stack", "-f", str(project / "stack.yml"), "--routes", str(project / "r.yml")]) == 2
+    assert "--routes needs --knative" in capsys.readouterr().err
 
 
 def test_second_run_and_run_on_own_output_change_nothing(project):

@@ -240,7 +240,6 @@ class Runtime(BaseApplication):
 
     def load(self):
         # Runs in each worker after fork (no preload): the handler and its models live in the worker.
-        sys.path.insert(0, HERE)
         return create_app(self.settings, importlib.import_module("function.handler"))
 
     def on_starting(self, server):

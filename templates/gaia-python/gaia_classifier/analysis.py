@@ -34,6 +34,8 @@ _MODEL_KEYWORDS = ("model", "model_name", "model_id", "model_name_or_path", "pre
                    "repo_id", "checkpoint", "model_path")
 _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": knowledge.MANY_NEW_TOKENS,
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
+_SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
+                      "min_length", "repetition_penalty"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -62,6 +64,7 @@ class Module:
     matmuls: list = field(default_factory=list)  # (line, Context) of `a @ b`
     device_dicts: list = field(default_factory=list)  # (key, value node, line, Context) from dict literals
     cuda_required: list = field(default_factory=list)  # lines that assert/raise when CUDA is missing
+    visible_devices: list = field(default_factory=list)  # (line, value) of os.environ["CUDA_VISIBLE_DEVICES"] = ...
     errors: list = field(default_factory=list)
 
 
@@ -155,6 +158,9 @@ def collect(tree: ast.Module, rel: str) -> Module:
             targets = node.targets if kind is ast.Assign else [node.target]
             value = None if kind is ast.AugAssign else node.value
             for target in targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) \
+                        and target.slice.value == "CUDA_VISIBLE_DEVICES":
+                    module.visible_devices.append((node.lineno, value))
                 if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
                     for sub_target, sub_value in zip(target.elts, value.elts):
                         _remember(module, sub_target, sub_value)
@@ -427,6 +433,10 @@ class Analyser:
                 self.device_use(value, [v for v in self.values(value) if isinstance(v, int)], ctx, what)
             elif self.frameworks:  # a "device" entry only means placement next to a framework
                 self.device_use(value, self.values(value), ctx, what)
+        for line, value in module.visible_devices:
+            shown = [v for v in self.strings(value) if v.strip() not in ("", "-1")]
+            if shown:  # picks a GPU if there is one; "" or "-1" hides them all
+                self.add(line, "cuda_portable", f"CUDA_VISIBLE_DEVICES={shown[0]!r}", "cpu_preferred")
         for line in module.cuda_required:
             self.add(line, "cuda", "refuses to run without CUDA (assert/raise on torch.cuda.is_available())", "gpu")
         self._matrix_work()
@@ -458,7 +468,7 @@ class Analyser:
     def _attribute(self, node: ast.Attribute, ctx: Context) -> None:
         qualified = self.qualname(node) or ""
         if node.attr in _HALF_NAMES:
-            if qualified.startswith(("torch.", "tensorflow.", "jax.")):
+            if qualified.startswith(("torch.", "tensorflow.", "jax.")) and not ctx.guarded:
                 self.add(node.lineno, "half_precision", f"half precision {qualified}", "cpu_preferred")
         elif node.attr in _CUDA_TENSOR_TYPES and qualified.startswith("torch.cuda."):
             self.device_use(node, ["cuda"], ctx, qualified)
@@ -480,11 +490,16 @@ class Analyser:
         elif method == "to" and isinstance(func, ast.Attribute) and (args or "device" in kwargs):
             target = kwargs.get("device", args[0] if args else None)
             self.device_use(node, self.values(target), ctx, _snippet(node))
-        elif method == "half" and isinstance(func, ast.Attribute) and not args:
+        elif method == "half" and isinstance(func, ast.Attribute) and not args and not ctx.guarded:
             self.add(node.lineno, "half_precision", f"half precision {_snippet(node)}", "cpu_preferred")
         elif qualified in ("torch.device", "tensorflow.device", "torch.set_default_device", "paddle.set_device",
                            "torch.cuda.device") and args:
             self.device_use(node, self.values(args[0]), ctx, _snippet(node))
+        elif method == "set_default_tensor_type" and args and (
+                any("cuda" in v for v in self.strings(args[0])) or "cuda" in (self.qualname(args[0]) or "")):
+            self.device_use(node, ["cuda"], ctx, _snippet(node))
+        elif qualified == "spacy.load" and args and any("trf" in v for v in self.strings(args[0])):
+            self.add(node.lineno, "framework", f"spaCy transformer pipeline {_snippet(args[0])}", "cpu_preferred")
         elif qualified.startswith("torch.cuda.") and method in _CUDA_ONLY_OPS:
             self.device_use(node, ["cuda"], ctx, _snippet(node))
         elif qualified in ("mxnet.gpu", "mxnet.context.gpu", "spacy.require_gpu", "cupy.cuda.Device"):
@@ -514,7 +529,7 @@ class Analyser:
 
     def _keywords(self, node, kwargs, qualified, method, ctx) -> None:
         for key, value in kwargs.items():
-            if key == "device" or (key == "device_type" and "autocast" not in method):
+            if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
                 self.device_use(node, self.values(value), ctx, f"{key}={_snippet(value)}")
             elif key == "device_map":
                 if isinstance(value, ast.Dict):
@@ -535,12 +550,15 @@ class Analyser:
             elif key == "attn_implementation" and "flash_attention_2" in self.values(value) \
                     or key == "use_flash_attention_2" and True in self.values(value):
                 self.add(node.lineno, "gpu_library", f"flash attention ({key}={_snippet(value)})", "gpu")
-            elif key in ("torch_dtype", "dtype", "compute_type"):
+            elif key in ("torch_dtype", "dtype", "compute_type") and not (
+                    isinstance(value, ast.IfExp) and _mentions_device(value.test)):
                 texts = {str(v).lower() for v in self.values(value) if isinstance(v, str)}
                 dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
                 if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
                     self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
-            elif key in _TOKEN_KEYWORDS:
+            elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
+                                             or _SAMPLING_KEYWORDS & kwargs.keys()):
+                # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
                     self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
@@ -552,6 +570,9 @@ class Analyser:
                     self.add(node.lineno, "batch", f"large batch batch_size={max(numbers):g}", "gpu_preferred")
 
     def _providers(self, node, value, ctx) -> None:
+        if isinstance(value, ast.Call) and (self.qualname(value.func) or "").endswith("get_available_providers"):
+            self.device_use(node, ["cuda", "cpu"], ctx, "onnxruntime providers: whatever the node offers")
+            return
         names = []
         for v in self.values(value):
             items = v if isinstance(v, tuple) else (v,)
@@ -566,6 +587,10 @@ class Analyser:
         elif gpu:
             self.device_use(node, ["cuda", "cpu"], ctx, f"onnxruntime providers {names}")
 
+    def _weight_format(self, node, model_id: str) -> None:
+        if knowledge.GPU_WEIGHT_FORMAT.search(model_id):
+            self.add(node.lineno, "gpu_library", f"GPU-only quantised weights {model_id!r} (GPTQ/AWQ/EXL2 kernels)", "gpu")
+
     def _verdict(self, node, verdict, how: str) -> None:
         if verdict is None:
             return
@@ -576,7 +601,7 @@ class Analyser:
 
     def _model_load(self, node, qualified, method, args, kwargs) -> None:
         first = args[0] if args else None
-        if method == "from_pretrained" or method == "from_single_file":
+        if method in ("from_pretrained", "from_single_file", "from_quantized"):
             owner = qualified.rsplit(".", 2)[-2] if qualified.count(".") >= 1 else ""
             if any(word in owner for word in _NOT_MODELS):
                 return
@@ -591,6 +616,7 @@ class Analyser:
                 return
             for model_id in self.strings(source)[:4]:
                 self._verdict(node, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
+                self._weight_format(node, model_id)
             return
         if qualified == "transformers.pipeline" or (method == "pipeline" and qualified.startswith("transformers")):
             tasks = self.strings(kwargs.get("task", first))
@@ -599,6 +625,7 @@ class Analyser:
             model = kwargs.get("model", args[1] if len(args) > 1 else None)
             ids = self.strings(model) if model is not None else []
             for model_id in ids[:4]:
+                self._weight_format(node, model_id)
                 verdict = knowledge.estimate_model(model_id, domain)
                 if verdict is None and domain is not None:
                     verdict = knowledge.ModelVerdict(domain == "diffusion", domain, None, f"{domain} model {model_id!r}")

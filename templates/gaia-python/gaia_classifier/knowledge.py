@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 # Qualified-name prefixes of libraries that cannot run without an NVIDIA GPU.
 GPU_ONLY_LIBRARIES = {
+    "aitemplate": "aitemplate",
     "apex": "apex",
     "auto_gptq": "auto_gptq",
     "awq": "awq",
@@ -41,6 +42,7 @@ GPU_ONLY_LIBRARIES = {
 
 # Deep-learning and tensor frameworks: using one for anything at all is at least cpu_preferred.
 DL_FRAMEWORKS = {
+    "accelerate": "accelerate",
     "allennlp": "allennlp",
     "clip": "clip",
     "ctransformers": "ctransformers",
@@ -124,7 +126,7 @@ PORTABLE_GPU_REQUIREMENTS = {"onnxruntime-gpu", "llama-cpp-python", "faiss-gpu",
 HEAVY_PARAMS = {"text": 1.0, "llm": 1.0, "speech": 0.7, "vision": 0.3}
 MANY_NEW_TOKENS = 256
 LONG_MAX_LENGTH = 512
-LARGE_BATCH = 64
+LARGE_BATCH = 128  # an upper bound in encode()/predict(); below this it rarely means bulk work
 BIG_MATRIX_ELEMENTS = 2048 * 2048
 REPEATED_MATRIX_ELEMENTS = 512 * 512
 REPEATED_ITERATIONS = 10
@@ -134,7 +136,7 @@ HEAVY_TORCHVISION = re.compile(
     r"^(vit_[lh]_\d+|regnet_[xy]_(16|32|128)gf|convnext_large|efficientnet_b[67]|efficientnet_v2_[ml]|swin_v2_b|swin_b"
     r"|wide_resnet101_2|resnext101_(32x8d|64x4d)|(fasterrcnn|maskrcnn|keypointrcnn|retinanet|fcos)_resnet50\w*"
     r"|deeplabv3_resnet(50|101)|fcn_resnet(50|101)|raft_large|mvit_v\d_\w+|swin3d_\w+|s3d|r3d_18|r2plus1d_18"
-    r"|mc3_18|ssd300_vgg16|vgg\d+(_bn)?)$"
+    r"|mc3_18|ssd300_vgg16)$"
 )
 TORCHVISION_NAME = re.compile(
     r"^(resnet\d+|resnext\w+|wide_resnet\w+|vgg\d+(_bn)?|alexnet|squeezenet\w*|densenet\d+|googlenet|inception_v3"
@@ -143,7 +145,7 @@ TORCHVISION_NAME = re.compile(
     r"|s3d|mvit\w*|swin3d\w*|get_model)$"
 )
 # tf.keras.applications constructors above ~15 GFLOPs per image.
-HEAVY_KERAS_APPS = re.compile(r"^(EfficientNetB[67]|EfficientNetV2[ML]|ConvNeXt(Large|XLarge)|NASNetLarge|VGG(16|19))$")
+HEAVY_KERAS_APPS = re.compile(r"^(EfficientNetB[67]|EfficientNetV2[ML]|ConvNeXt(Large|XLarge)|NASNetLarge)$")
 KERAS_APP = re.compile(r"^(ResNet\w*|VGG\d+|Xception|Inception\w*|MobileNet\w*|DenseNet\d+|NASNet\w+|EfficientNet\w*"
                        r"|ConvNeXt\w+|RegNet\w+)$")
 
@@ -229,6 +231,10 @@ class ModelVerdict:
     domain: str
     params_b: float | None
     detail: str
+
+
+# Model ids of weight formats whose kernels exist only for CUDA (GPTQ, AWQ, EXL2 quantisation).
+GPU_WEIGHT_FORMAT = re.compile(r"(^|[-_./])(gptq|awq|exl2)([-_./]|$)", re.IGNORECASE)
 
 
 def _params_from_digits(lowered: str) -> float | None:

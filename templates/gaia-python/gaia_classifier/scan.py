@@ -8,6 +8,7 @@ pathologically nested code each become a message in `errors`; the mode comes fro
 from __future__ import annotations
 
 import ast
+import errno
 import io
 import os
 import re
@@ -81,14 +82,17 @@ def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
            declared_mode: str | None = None) -> Classification:
     """The strongest supported mode, after putting context-dependent signals in context. Pure."""
     kinds = {item.kind for item in evidence}
-    local_compute = bool(kinds & {"framework", "gpu_library", "gpu_library_optional", "cuda", "cuda_portable"}) or \
+    local_compute = bool(kinds & {"framework", "import_unused", "gpu_library", "gpu_library_optional", "cuda",
+                                  "cuda_portable"}) or \
         any(item.kind == "library" and "numpy" in item.detail for item in evidence)
     targets_cuda = bool(kinds & {"cuda", "cuda_portable"})
+    # Half precision for CUDA hints at heavy work, unless the model's size is known and light.
+    sized_light = "light_model" in kinds and "heavy_model" not in kinds
     adjusted = []
     for item in evidence:
         if item.kind in _WORKLOAD_KINDS and not local_compute:
             item = replace(item, mode="cpu", detail=item.detail + " (no local tensor framework: not counted)")
-        elif item.kind == "half_precision" and targets_cuda:
+        elif item.kind == "half_precision" and targets_cuda and not sized_light:
             item = replace(item, mode="gpu_preferred", detail=item.detail + " for CUDA")
         adjusted.append(item)
     adjusted = _dedupe(adjusted)
@@ -151,12 +155,12 @@ def _gather(root: Path, errors: list[str]):
         try:
             real = os.path.realpath(folder)
             if real in seen:
-                errors.append(f"{prefix or '.'}: symlink loop (folder already visited), skipped")
+                errors.append(f"{prefix.rstrip('/') or '.'}: symlink loop (folder already visited), skipped")
                 continue
             seen.add(real)
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as error:
-            errors.append(f"{prefix or '.'}: cannot list folder ({error.strerror or error})")
+            errors.append(f"{prefix.rstrip('/') or '.'}: cannot list folder ({error.strerror or error})")
             continue
         for entry in entries:
             rel = f"{prefix}{entry.name}"
@@ -164,7 +168,8 @@ def _gather(root: Path, errors: list[str]):
                 is_dir = entry.is_dir()
                 is_file = entry.is_file()
             except OSError as error:
-                errors.append(f"{rel}: cannot read ({error.strerror or error}), skipped")
+                reason = "symlink loop" if error.errno == errno.ELOOP else f"cannot read ({error.strerror or error})"
+                errors.append(f"{rel}: {reason}, skipped")
                 continue
             if is_dir:
                 if entry.name not in SKIP_DIRS and not entry.name.startswith("."):
