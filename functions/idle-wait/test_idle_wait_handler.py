@@ -36,7 +36,7 @@ def test_waits_the_requested_time():
     elapsed = time.perf_counter() - started
     assert response["statusCode"] == 200
     assert response["body"]["wait_time"] == 0.3
-    assert 0.3 <= response["body"]["waited_seconds"] <= elapsed < 1.0
+    assert 0.3 <= response["body"]["waited_seconds"] <= elapsed < 2.0
 
 
 def test_zero_wait_is_allowed():
@@ -76,5 +76,5 @@ def test_bad_input_is_a_400_with_a_message(body, message):
     response = call(body)
     assert response["statusCode"] == 400
     assert message in response["body"]["error"]
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 1.0
     json.dumps(response["body"])
