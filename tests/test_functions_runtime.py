@@ -75,7 +75,7 @@ def test_idle_wait_sleeps_and_rejects_bad_input(serve):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: post(runtime.url + "/", b'{"wait_time": 0.5}'), range(4)))
     assert [status for status, _, _ in results] == [200] * 4
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 1.9  # one after another would take at least 2 s
     status, content_type, body = post(runtime.url + "/", b'{"wait_time": 60}')
     assert status == 400 and content_type.startswith("application/json")
     assert "between 0 and 20" in body["error"]
