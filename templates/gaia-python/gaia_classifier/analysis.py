@@ -34,8 +34,6 @@ _MODEL_KEYWORDS = ("model", "model_name", "model_id", "model_name_or_path", "pre
                    "repo_id", "checkpoint", "model_path")
 _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": knowledge.MANY_NEW_TOKENS,
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
-_SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
-                      "min_length", "repetition_penalty"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -556,9 +554,7 @@ class Analyser:
                 dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
                 if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
                     self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
-            elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
-                                             or _SAMPLING_KEYWORDS & kwargs.keys()):
-                # max_length alone is as often a tokenizer's truncation length as a generation limit
+            elif key in _TOKEN_KEYWORDS:
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
                     self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
