@@ -33,6 +33,8 @@ _MODEL_KEYWORDS = ("model", "model_name", "model_id", "model_name_or_path", "pre
                    "repo_id", "checkpoint", "model_path")
 _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": knowledge.MANY_NEW_TOKENS,
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
+_SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
+                      "min_length", "repetition_penalty"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -527,7 +529,11 @@ class Analyser:
     def _keywords(self, node, kwargs, qualified, method, ctx) -> None:
         for key, value in kwargs.items():
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
-                self.device_use(node, self.values(value), ctx, f"{key}={_snippet(value)}")
+                values = self.values(value)
+                if not _from_framework(qualified):
+                    # device=0 is a GPU ordinal for transformers/torch, but an audio or camera index elsewhere
+                    values = [v for v in values if not isinstance(v, int)]
+                self.device_use(node, values, ctx, f"{key}={_snippet(value)}")
             elif key == "device_map":
                 if isinstance(value, ast.Dict):
                     self.device_use(node, [v for item in value.values for v in self.values(item)], ctx, f"device_map={_snippet(value)}")
@@ -553,7 +559,9 @@ class Analyser:
                 dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
                 if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
                     self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
-            elif key in _TOKEN_KEYWORDS:
+            elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
+                                             or _SAMPLING_KEYWORDS & kwargs.keys()):
+                # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
                     self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
@@ -750,6 +758,11 @@ class Analyser:
             self.add(node.lineno, "training", f"training run {_snippet(node, 60)}", "gpu_preferred")
         elif qualified in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "trl.SFTTrainer"):
             self.add(node.lineno, "training", f"{method} training loop", "gpu_preferred")
+
+
+def _from_framework(qualified: str) -> bool:
+    """Whether a called name resolves into a DL framework or GPU library (not a local or unknown object)."""
+    return classify_import(qualified)[1] in ("dl", "gpu")
 
 
 def classify_import(qualified: str) -> tuple[str | None, str | None]:

@@ -138,3 +138,11 @@ def test_runs_standalone_as_gaia_classifier_with_the_standard_library_only(tmp_p
     assert json.loads(completed.stdout)["mode"] == "gpu"
     for source in PACKAGE.glob("*.py"):
         assert "gaia_faas" not in source.read_text(), f"{source.name} must not import gaia_faas"
+
+
+def test_text_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    for index in range(200):
+        write(tmp_path / f"m{index}.py", GPU_HELPER)
+    completed = subprocess.run(f"{sys.executable} -m gaia_faas.cli classify {tmp_path} | head -1", shell=True,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.stdout.startswith("mode: gpu") and "Traceback" not in completed.stderr

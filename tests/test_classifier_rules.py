@@ -348,3 +348,26 @@ def test_half_precision_on_a_known_light_model_stays_light(tmp_path):
         m.to(device)
         """
     assert classify(tmp_path, code).mode == "cpu_preferred"
+
+
+def test_max_length_counts_for_generation_but_not_for_tokenizer_truncation(tmp_path):
+    truncation = """
+        from transformers import AutoTokenizer, AutoModelForSequenceClassification
+        tok = AutoTokenizer.from_pretrained("bert-base-uncased")
+        m = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        def handle(text):
+            return m(**tok(text, max_length=512, truncation=True, padding="max_length", return_tensors="pt"))
+        """
+    generation = """
+        from transformers import AutoModelForCausalLM
+        m = AutoModelForCausalLM.from_pretrained("gpt2")
+        def handle(ids):
+            return m.generate(ids, max_length=1024)
+        """
+    assert classify(tmp_path / "a", truncation).mode == "cpu_preferred"
+    assert classify(tmp_path / "b", generation).mode == "gpu_preferred"
+
+
+def test_integer_device_outside_ml_libraries_is_not_a_gpu(tmp_path):
+    code = "import sounddevice as sd\nimport numpy as np\n\ndef handle(req):\n    sd.play(np.zeros(10), device=0)\n"
+    assert classify(tmp_path, code).mode == "cpu"
