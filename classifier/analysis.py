@@ -264,6 +264,28 @@ class Project:
             self.by_name.setdefault(dotted, module)
             self.by_name.setdefault(dotted.rsplit(".", 1)[-1], module)
 
+    def local_module(self, qualified: str) -> Module | None:
+        """The handler's own module that an import of `qualified` loads, if any (longest matching prefix)."""
+        parts = qualified.split(".")
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if name in self.by_name:
+                return self.by_name[name]
+        return None
+
+    def reachable(self, entries: list[Module]) -> set[str]:
+        """Relative names of the modules the entry modules import, directly or through each other."""
+        seen = {module.rel for module in entries}
+        pending = list(entries)
+        while pending:
+            module = pending.pop()
+            for qualified, _, _, _ in module.import_sites:
+                target = self.local_module(qualified)
+                if target is not None and target.rel not in seen:
+                    seen.add(target.rel)
+                    pending.append(target)
+        return seen
+
     def local_target(self, qualified: str):
         """(module, attribute) if `qualified` names something defined in one of the handler's own modules."""
         head, _, attribute = qualified.rpartition(".")

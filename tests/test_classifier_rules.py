@@ -106,11 +106,27 @@ def test_cuda_in_comments_docstrings_and_unrelated_strings_does_not_count(tmp_pa
 
 def test_strongest_mode_across_files_wins(tmp_path):
     result = classify(tmp_path, {
-        "handler.py": "import json\n\ndef handle(req):\n    return json.dumps(req)\n",
+        "handler.py": "import json\nfrom . import a\nfrom .lib.b import x\n\ndef handle(req):\n    return json.dumps(req)\n",
         "a.py": "import torch\nx = torch.ones(3)\n",
-        "b.py": "import cupy\nx = cupy.ones(3)\n",
+        "lib/b.py": "import cupy\nx = cupy.ones(3)\n",
     })
-    assert result.mode == "gpu" and result.evidence[0].file == "b.py"
+    assert result.mode == "gpu" and result.evidence[0].file == "lib/b.py"
+
+
+def test_without_an_entry_file_every_file_counts(tmp_path):
+    result = classify(tmp_path, {"a.py": "import torch\nx = torch.ones(3)\n", "b.py": "import cupy\n"})
+    assert result.mode == "gpu"
+
+
+def test_files_the_handler_does_not_import_are_reported_but_not_counted(tmp_path):
+    result = classify(tmp_path, {
+        "handler.py": "from model import predict\n\ndef handle(req):\n    return predict(req)\n",
+        "model.py": "import torch\nnet = torch.jit.load('net.pt')\n\ndef predict(x):\n    return net(torch.tensor(x))\n",
+        "train.py": "import torch\nnet = torch.nn.Linear(2, 2).cuda()\nloss = net(torch.ones(2)).sum()\nloss.backward()\n",
+    })
+    assert result.mode == "cpu_preferred", result.rationale
+    skipped = [e for e in result.evidence if e.file == "train.py"]
+    assert skipped and all(e.mode == "cpu" and "not imported by handler.py" in e.detail for e in skipped)
 
 
 @pytest.mark.parametrize(("model_id", "expected"), [

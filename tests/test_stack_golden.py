@@ -142,3 +142,20 @@ def test_the_schema_check_itself_rejects_a_broken_podspec():
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": [{"image": 3}]}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(pod, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+def test_gpu_profile_manifest_matches_what_the_gpu_variants_ask_for(project):
+    profile = yaml.safe_load((GOLDEN.parent.parent.parent / "deploy" / "openfaas-pro" / "gpu-profile.yaml").read_text())
+    assert (profile["apiVersion"], profile["kind"]) == ("openfaas.com/v1", "Profile")
+    assert profile["metadata"] == {"name": "gpu", "namespace": "openfaas"}
+    spec = profile["spec"]
+    assert spec["runtimeClassName"] == "nvidia" and "runtimeClass" not in spec
+    assert spec["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    gpu_variants = [
+        entry for entry in expand_stack(load_stack(project / "stack.yml"), project).stack["functions"].values()
+        if entry.get("labels", {}).get("com.gaia.variant") == "gpu"
+    ]
+    assert gpu_variants and all(
+        profile["metadata"]["name"] in entry["annotations"]["com.openfaas.profile"].split(",") for entry in gpu_variants
+    )
