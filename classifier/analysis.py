@@ -111,6 +111,34 @@ def _handler_names(handler: ast.ExceptHandler) -> set:
     return {_dotted(t) or "" for t in types}
 
 
+def _stops(statements) -> bool:
+    """Whether a block starts by giving up: `raise ...` or `sys.exit(...)`."""
+    if not statements:
+        return False
+    first = statements[0]
+    if isinstance(first, ast.Raise):
+        return True
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) \
+        and _dotted(first.value.func) in ("sys.exit", "exit", "os._exit")
+
+
+def _leaves(statements) -> bool:
+    """Whether a block ends by leaving its function or loop (return, raise, continue, break, sys.exit)."""
+    if not statements:
+        return False
+    last = statements[-1]
+    return isinstance(last, (ast.Return, ast.Raise, ast.Continue, ast.Break)) or _stops([last])
+
+
+def _push_block(stack: list, statements, ctx: Context, depth: int) -> None:
+    """Queue a block's statements; after `if not <gpu available>: return ...` the rest of the block is guarded."""
+    for statement in statements:
+        stack.append((statement, ctx, depth))
+        if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
+                and _leaves(statement.body):
+            ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
+
+
 def _is_availability_check(node) -> bool:
     return any(isinstance(sub, ast.Attribute) and sub.attr in ("is_available", "device_count")
                or isinstance(sub, ast.Name) and sub.id in ("is_available", "device_count")
@@ -135,6 +163,9 @@ def collect(tree: ast.Module, rel: str) -> Module:
         if kind is ast.Name:
             if isinstance(node.ctx, ast.Load):
                 module.loaded.add(node.id)
+            continue
+        if kind is ast.Module:
+            _push_block(stack, node.body, ctx, depth + 1)
             continue
         if kind is ast.Import:
             for alias in node.names:
@@ -175,8 +206,7 @@ def collect(tree: ast.Module, rel: str) -> Module:
                     module.assigns.setdefault(arg.arg, []).append(default)
             module.returns.setdefault(node.name, [])
             inner = Context(ctx.guarded, ctx.optional_import, ctx.loops, node.name)
-            for child in node.body:
-                stack.append((child, inner, depth + 1))
+            _push_block(stack, node.body, inner, depth + 1)
             for child in node.decorator_list + args.defaults + [d for d in args.kw_defaults if d is not None]:
                 stack.append((child, ctx, depth + 1))
             continue
@@ -185,30 +215,32 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 module.returns.setdefault(ctx.function, []).append(node.value)
         elif kind is ast.If or kind is ast.IfExp:
             guarded = ctx.guarded or _mentions_device(node.test)
-            if kind is ast.If and _is_availability_check(node.test) and isinstance(node.test, ast.UnaryOp) \
-                    and isinstance(node.test.op, ast.Not) and node.body and isinstance(node.body[0], ast.Raise):
-                module.cuda_required.append(node.lineno)
+            if kind is ast.If and _is_availability_check(node.test):
+                negated = isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
+                if _stops(node.body if negated else node.orelse):
+                    module.cuda_required.append(node.lineno)
             branch_ctx = Context(guarded, ctx.optional_import, ctx.loops, ctx.function)
             stack.append((node.test, ctx, depth + 1))
-            branches = (node.body + node.orelse) if kind is ast.If else [node.body, node.orelse]
-            for child in branches:
-                stack.append((child, branch_ctx, depth + 1))
+            if kind is ast.If:
+                _push_block(stack, node.body, branch_ctx, depth + 1)
+                _push_block(stack, node.orelse, branch_ctx, depth + 1)
+            else:
+                stack.append((node.body, branch_ctx, depth + 1))
+                stack.append((node.orelse, branch_ctx, depth + 1))
             continue
         elif kind is ast.Try or kind is getattr(ast, "TryStar", None):
             caught = set().union(*(_handler_names(h) for h in node.handlers)) if node.handlers else set()
             falls_back = _mentions_cpu(node.handlers)
             body_ctx = Context(ctx.guarded or falls_back, ctx.optional_import or bool(caught & _IMPORT_FAILURES),
                                ctx.loops, ctx.function)
-            for child in node.body:
-                stack.append((child, body_ctx, depth + 1))
+            _push_block(stack, node.body, body_ctx, depth + 1)
             for child in node.handlers + node.orelse + node.finalbody:
                 stack.append((child, ctx, depth + 1))
             continue
         elif kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
             loop = node.iter if kind is not ast.While else None
             body_ctx = Context(ctx.guarded, ctx.optional_import, ctx.loops + (loop,), ctx.function)
-            for child in node.body:
-                stack.append((child, body_ctx, depth + 1))
+            _push_block(stack, node.body, body_ctx, depth + 1)
             for child in ([node.iter, node.target] if loop is not None else [node.test]) + node.orelse:
                 stack.append((child, ctx, depth + 1))
             continue
@@ -363,6 +395,8 @@ class Analyser:
         key = _dotted(node)
         if key is None:
             return frozenset([UNKNOWN])
+        if key not in module.assigns and key.startswith(("self.", "cls.")) and key.count(".") == 1:
+            key = key.split(".", 1)[1]  # a class attribute (DEVICE = "cuda" in the class body) read as self.DEVICE
         if key in module.assigns:
             result = frozenset()
             for value in module.assigns[key]:
@@ -566,6 +600,9 @@ class Analyser:
                 self.device_use(node, ["cuda"], ctx, f"{key}={_snippet(value)}")
             elif key == "gpu_id":
                 self.device_use(node, [v for v in self.values(value) if isinstance(v, int)], ctx, f"gpu_id={_snippet(value)}")
+            elif key in ("target", "target_backend") and qualified.startswith("numba") and \
+                    "cuda" in self.values(value):
+                self.device_use(node, ["cuda"], ctx, f"numba {key}={_snippet(value)}")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
                 self.device_use(node, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":

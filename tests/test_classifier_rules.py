@@ -387,3 +387,19 @@ def test_max_length_counts_for_generation_but_not_for_tokenizer_truncation(tmp_p
 def test_integer_device_outside_ml_libraries_is_not_a_gpu(tmp_path):
     code = "import sounddevice as sd\nimport numpy as np\n\ndef handle(req):\n    sd.play(np.zeros(10), device=0)\n"
     assert classify(tmp_path, code).mode == "cpu"
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import torch, sys\nif not torch.cuda.is_available():\n    sys.exit('no GPU')\n", "gpu"),
+    ("import torch\nif torch.cuda.is_available():\n    dev = 'cuda'\nelse:\n    raise SystemExit('GPU only')\n", "gpu"),
+    ("import torch\ndef place(m):\n    if not torch.cuda.is_available():\n        return m\n    return m.cuda()\n",
+     "cpu_preferred"),
+    ("import torch\nclass Model:\n    DEVICE = 'cuda'\n    def __init__(self):\n"
+     "        self.net = torch.nn.Linear(2, 2).to(self.DEVICE)\n", "gpu"),
+    ("from numba import vectorize\n@vectorize(['float32(float32)'], target='cuda')\ndef f(x):\n    return x\n", "gpu"),
+    ("import torch\nm = torch.hub.load('facebookresearch/dinov2', 'dinov2_vitg14')\n", "gpu_preferred"),
+    ("from transformers import VisionEncoderDecoderModel\n"
+     "m = VisionEncoderDecoderModel.from_pretrained('microsoft/trocr-base-handwritten')\n", "cpu_preferred"),
+])
+def test_refusals_class_attributes_and_more_model_families(tmp_path, code, expected):
+    assert classify(tmp_path, code).mode == expected
