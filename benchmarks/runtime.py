@@ -81,7 +81,7 @@ def _wrk_time_ms(text: str) -> float:
 
 def load_wrk(url: str, concurrency: int, seconds: float) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", url],
         capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -128,6 +128,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per server and concurrency (median kept)")
+    parser.add_argument("--workers", type=int, help="gunicorn workers for ours (default: the runtime's, 2 on CPU)")
+    parser.add_argument("--threads", type=int, help="threads per worker for ours (default: the runtime's, 4)")
     args = parser.parse_args()
     if shutil.which("wrk"):
         load, generator = load_wrk, "wrk (keep-alive, 1 thread)"
@@ -144,7 +146,7 @@ def main() -> int:
             [sys.executable, "-c", REFERENCE_RUNTIME, str(ref_port), str(context)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        ours = RuntimeProcess(context)
+        ours = RuntimeProcess(context, workers=args.workers, threads=args.threads)
         try:
             ours.start(timeout=60)
             wait_for_http(f"http://127.0.0.1:{ref_port}/", timeout=30, proc=reference)
@@ -165,7 +167,7 @@ def main() -> int:
         return round(statistics.median(run[key] for run in runs[name, concurrency]), 3)
 
     print(f"load generator: {generator}; {args.rounds} x {args.seconds:g}s per cell, median shown")
-    print("ours: gaia-python index.py under gunicorn (default sizing: 2 workers x 4 threads, LingeringThreadWorker)")
+    print(f"ours: gaia-python index.py under gunicorn, {args.workers or 2} workers x {args.threads or 4} threads")
     print("ref:  python3-http shape, Flask under waitress (4 threads)")
     print(f"{'':>4} {'ours req/s':>11} {'ref req/s':>10} {'ours p50':>9} {'ref p50':>8} {'ours p99':>9} {'ref p99':>8}")
     summary = {}

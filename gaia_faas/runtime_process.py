@@ -25,6 +25,7 @@ CLASSIFICATION_FILE = "gaia-classification.json"
 # Entries faas-cli never copies from a handler folder into the build context.
 SKIPPED_HANDLER_ENTRIES = {"build", "template"}
 STDERR_TAIL_LINES = 40
+INHERITED_SIZING = {"GAIA_WORKERS", "GAIA_THREADS"}
 
 
 class BuildContextError(Exception):
@@ -101,7 +102,9 @@ class RuntimeProcess:
         return self._proc.pid if self._proc else None
 
     def _environment(self) -> dict:
-        env = dict(os.environ)
+        # Sizing comes from the arguments (or `env`), never from this process's environment: the gateway
+        # plugin reads GAIA_WORKERS too, and a local run's gateway settings must not size its functions.
+        env = {k: v for k, v in os.environ.items() if k not in INHERITED_SIZING}
         env.update(GAIA_VARIANT=self.variant, GAIA_PORT=str(self.port), GAIA_READY_LOCK=str(self.lock_path))
         if self._workers is not None:
             env["GAIA_WORKERS"] = str(self._workers)

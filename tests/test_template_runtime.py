@@ -274,3 +274,10 @@ def test_assemble_refuses_a_missing_handler_folder(tmp_path):
 def test_start_refuses_a_folder_that_is_no_build_context(tmp_path):
     with pytest.raises(BuildContextError, match="no gaia-python build context"):
         RuntimeProcess(tmp_path).start()
+
+
+def test_sizing_is_not_inherited_from_this_process(context_dir, tmp_path, monkeypatch):
+    # The gateway plugin reads GAIA_WORKERS too; a local run's setting for it must not size the functions.
+    monkeypatch.setenv("GAIA_WORKERS", "3")
+    with RuntimeProcess(context_dir, env={"INIT_LOG": str(tmp_path / "l")}).start(timeout=30) as proc:
+        assert json.loads(request(proc.url + "/_/gaia")[2])["workers"] == 2

@@ -34,6 +34,8 @@ _MODEL_KEYWORDS = ("model", "model_name", "model_id", "model_name_or_path", "pre
                    "repo_id", "checkpoint", "model_path")
 _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": knowledge.MANY_NEW_TOKENS,
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
+_SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
+                      "min_length", "repetition_penalty"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -110,6 +112,34 @@ def _handler_names(handler: ast.ExceptHandler) -> set:
     return {_dotted(t) or "" for t in types}
 
 
+def _stops(statements) -> bool:
+    """Whether a block starts by giving up: `raise ...` or `sys.exit(...)`."""
+    if not statements:
+        return False
+    first = statements[0]
+    if isinstance(first, ast.Raise):
+        return True
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) \
+        and _dotted(first.value.func) in ("sys.exit", "exit", "os._exit")
+
+
+def _leaves(statements) -> bool:
+    """Whether a block ends by leaving its function or loop (return, raise, continue, break, sys.exit)."""
+    if not statements:
+        return False
+    last = statements[-1]
+    return isinstance(last, (ast.Return, ast.Raise, ast.Continue, ast.Break)) or _stops([last])
+
+
+def _push_block(stack: list, statements, ctx: Context, depth: int) -> None:
+    """Queue a block's statements; after `if not <gpu available>: return ...` the rest of the block is guarded."""
+    for statement in statements:
+        stack.append((statement, ctx, depth))
+        if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
+                and _leaves(statement.body):
+            ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
+
+
 def _is_availability_check(node) -> bool:
     return any(isinstance(sub, ast.Attribute) and sub.attr in ("is_available", "device_count")
                or isinstance(sub, ast.Name) and sub.id in ("is_available", "device_count")
@@ -134,6 +164,9 @@ def collect(tree: ast.Module, rel: str) -> Module:
         if kind is ast.Name:
             if isinstance(node.ctx, ast.Load):
                 module.loaded.add(node.id)
+            continue
+        if kind is ast.Module:
+            _push_block(stack, node.body, ctx, depth + 1)
             continue
         if kind is ast.Import:
             for alias in node.names:
@@ -174,8 +207,7 @@ def collect(tree: ast.Module, rel: str) -> Module:
                     module.assigns.setdefault(arg.arg, []).append(default)
             module.returns.setdefault(node.name, [])
             inner = Context(ctx.guarded, ctx.optional_import, ctx.loops, node.name)
-            for child in node.body:
-                stack.append((child, inner, depth + 1))
+            _push_block(stack, node.body, inner, depth + 1)
             for child in node.decorator_list + args.defaults + [d for d in args.kw_defaults if d is not None]:
                 stack.append((child, ctx, depth + 1))
             continue
@@ -184,30 +216,32 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 module.returns.setdefault(ctx.function, []).append(node.value)
         elif kind is ast.If or kind is ast.IfExp:
             guarded = ctx.guarded or _mentions_device(node.test)
-            if kind is ast.If and _is_availability_check(node.test) and isinstance(node.test, ast.UnaryOp) \
-                    and isinstance(node.test.op, ast.Not) and node.body and isinstance(node.body[0], ast.Raise):
-                module.cuda_required.append(node.lineno)
+            if kind is ast.If and _is_availability_check(node.test):
+                negated = isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
+                if _stops(node.body if negated else node.orelse):
+                    module.cuda_required.append(node.lineno)
             branch_ctx = Context(guarded, ctx.optional_import, ctx.loops, ctx.function)
             stack.append((node.test, ctx, depth + 1))
-            branches = (node.body + node.orelse) if kind is ast.If else [node.body, node.orelse]
-            for child in branches:
-                stack.append((child, branch_ctx, depth + 1))
+            if kind is ast.If:
+                _push_block(stack, node.body, branch_ctx, depth + 1)
+                _push_block(stack, node.orelse, branch_ctx, depth + 1)
+            else:
+                stack.append((node.body, branch_ctx, depth + 1))
+                stack.append((node.orelse, branch_ctx, depth + 1))
             continue
         elif kind is ast.Try or kind is getattr(ast, "TryStar", None):
             caught = set().union(*(_handler_names(h) for h in node.handlers)) if node.handlers else set()
             falls_back = _mentions_cpu(node.handlers)
             body_ctx = Context(ctx.guarded or falls_back, ctx.optional_import or bool(caught & _IMPORT_FAILURES),
                                ctx.loops, ctx.function)
-            for child in node.body:
-                stack.append((child, body_ctx, depth + 1))
+            _push_block(stack, node.body, body_ctx, depth + 1)
             for child in node.handlers + node.orelse + node.finalbody:
                 stack.append((child, ctx, depth + 1))
             continue
         elif kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
             loop = node.iter if kind is not ast.While else None
             body_ctx = Context(ctx.guarded, ctx.optional_import, ctx.loops + (loop,), ctx.function)
-            for child in node.body:
-                stack.append((child, body_ctx, depth + 1))
+            _push_block(stack, node.body, body_ctx, depth + 1)
             for child in ([node.iter, node.target] if loop is not None else [node.test]) + node.orelse:
                 stack.append((child, ctx, depth + 1))
             continue
@@ -262,6 +296,28 @@ class Project:
                 dotted = dotted[: -len(".__init__")]
             self.by_name.setdefault(dotted, module)
             self.by_name.setdefault(dotted.rsplit(".", 1)[-1], module)
+
+    def local_module(self, qualified: str) -> Module | None:
+        """The handler's own module that an import of `qualified` loads, if any (longest matching prefix)."""
+        parts = qualified.split(".")
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if name in self.by_name:
+                return self.by_name[name]
+        return None
+
+    def reachable(self, entries: list[Module]) -> set[str]:
+        """Relative names of the modules the entry modules import, directly or through each other."""
+        seen = {module.rel for module in entries}
+        pending = list(entries)
+        while pending:
+            module = pending.pop()
+            for qualified, _, _, _ in module.import_sites:
+                target = self.local_module(qualified)
+                if target is not None and target.rel not in seen:
+                    seen.add(target.rel)
+                    pending.append(target)
+        return seen
 
     def local_target(self, qualified: str):
         """(module, attribute) if `qualified` names something defined in one of the handler's own modules."""
@@ -340,6 +396,8 @@ class Analyser:
         key = _dotted(node)
         if key is None:
             return frozenset([UNKNOWN])
+        if key not in module.assigns and key.startswith(("self.", "cls.")) and key.count(".") == 1:
+            key = key.split(".", 1)[1]  # a class attribute (DEVICE = "cuda" in the class body) read as self.DEVICE
         if key in module.assigns:
             result = frozenset()
             for value in module.assigns[key]:
@@ -528,7 +586,11 @@ class Analyser:
     def _keywords(self, node, kwargs, qualified, method, ctx) -> None:
         for key, value in kwargs.items():
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
-                self.device_use(node, self.values(value), ctx, f"{key}={_snippet(value)}")
+                values = self.values(value)
+                if not _from_framework(qualified):
+                    # device=0 is a GPU ordinal for transformers/torch, but an audio or camera index elsewhere
+                    values = [v for v in values if not isinstance(v, int)]
+                self.device_use(node, values, ctx, f"{key}={_snippet(value)}")
             elif key == "device_map":
                 if isinstance(value, ast.Dict):
                     self.device_use(node, [v for item in value.values for v in self.values(item)], ctx, f"device_map={_snippet(value)}")
@@ -539,6 +601,9 @@ class Analyser:
                 self.device_use(node, ["cuda"], ctx, f"{key}={_snippet(value)}")
             elif key == "gpu_id":
                 self.device_use(node, [v for v in self.values(value) if isinstance(v, int)], ctx, f"gpu_id={_snippet(value)}")
+            elif key in ("target", "target_backend") and qualified.startswith("numba") and \
+                    "cuda" in self.values(value):
+                self.device_use(node, ["cuda"], ctx, f"numba {key}={_snippet(value)}")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
                 self.device_use(node, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":
@@ -554,7 +619,9 @@ class Analyser:
                 dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
                 if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
                     self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
-            elif key in _TOKEN_KEYWORDS:
+            elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
+                                             or _SAMPLING_KEYWORDS & kwargs.keys()):
+                # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
                     self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
@@ -751,6 +818,11 @@ class Analyser:
             self.add(node.lineno, "training", f"training run {_snippet(node, 60)}", "gpu_preferred")
         elif qualified in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "trl.SFTTrainer"):
             self.add(node.lineno, "training", f"{method} training loop", "gpu_preferred")
+
+
+def _from_framework(qualified: str) -> bool:
+    """Whether a called name resolves into a DL framework or GPU library (not a local or unknown object)."""
+    return classify_import(qualified)[1] in ("dl", "gpu")
 
 
 def classify_import(qualified: str) -> tuple[str | None, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .scan import classify_path
@@ -22,19 +23,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"gaia classify: {error}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
+        return _emit(json.dumps(result.to_dict()))
     source = "declared" if result.declared else "classifier"
-    print(f"mode: {result.mode} ({source})")
-    print(f"rationale: {result.rationale}")
+    lines = [f"mode: {result.mode} ({source})", f"rationale: {result.rationale}"]
     if result.frameworks:
-        print(f"frameworks: {', '.join(result.frameworks)}")
+        lines.append(f"frameworks: {', '.join(result.frameworks)}")
     if result.evidence:
-        print("evidence:")
-        for item in result.evidence:
-            print(f"  {item.file}:{item.line}  {item.mode:<13}  {item.kind:<20}  {item.detail}")
-    for error in result.errors:
-        print(f"error: {error}")
+        lines.append("evidence:")
+        lines += [f"  {e.file}:{e.line}  {e.mode:<13}  {e.kind:<20}  {e.detail}" for e in result.evidence]
+    lines += [f"error: {error}" for error in result.errors]
+    return _emit("\n".join(lines))
+
+
+def _emit(text: str) -> int:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `gaia classify ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

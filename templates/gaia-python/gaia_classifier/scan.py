@@ -24,6 +24,11 @@ MAX_FILE_BYTES = 2_000_000
 MAX_FILES = 2_000
 SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".git", ".venv", ".tox", ".mypy_cache",
              ".pytest_cache", ".ipynb_checkpoints"}
+# Files a serverless platform loads as the function (OpenFaaS, Lambda, SageMaker, RunPod, Cog, BentoML, HF
+# endpoints). When one is present, only it and the modules it imports count: a train.py or download script
+# beside the handler does not run per request.
+ENTRY_FILES = {"handler.py", "index.py", "main.py", "app.py", "lambda_function.py", "function.py", "func.py",
+               "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py"}
 REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
 
 _DECLARATION = re.compile(r"^[^'\"#\n]*#\s*gaia\s*:\s*mode\s*=\s*([\w-]+)", re.MULTILINE)
@@ -64,6 +69,8 @@ def classify_path(path, declared_mode: str | None = None) -> Classification:
         if text is not None:
             evidence += _requirements(text, rel, frameworks)
     project = Project(modules)
+    entries = [m for m in modules if m.rel.rsplit("/", 1)[-1] in ENTRY_FILES and m.rel.count("/") <= 1]
+    counted = project.reachable(entries) if entries else {m.rel for m in modules}
     for module in modules:
         analyser = Analyser(project, module)
         try:
@@ -71,8 +78,13 @@ def classify_path(path, declared_mode: str | None = None) -> Classification:
         except RecursionError:
             errors.append(f"{module.rel}: code too deeply nested to analyse completely")
         errors += module.errors
-        evidence += analyser.evidence
-        frameworks |= analyser.frameworks
+        if module.rel in counted:
+            evidence += analyser.evidence
+            frameworks |= analyser.frameworks
+        else:
+            entry_names = ", ".join(m.rel for m in entries)
+            evidence += [replace(item, mode="cpu", detail=f"{item.detail} (not imported by {entry_names}: not counted)")
+                         for item in analyser.evidence if item.mode != "cpu"]
     if not sources and not requirement_files and not errors:
         errors.append(f"{path}: no Python source or requirements file to classify")
     return decide(evidence, sorted(frameworks), errors, declared_mode)
