@@ -505,7 +505,9 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     broken.write_text("functions:\n  Bad_Name:\n    variants: {cpu: 'http://x'}\n")
     for args, message in (([], "give --upstream"), (["--routes", str(broken)], "not a DNS label"),
                           (["--routes", str(tmp_path / "missing.yml")], "cannot read routes file"),
-                          (["--upstream", "gateway:8080"], "must be a URL")):
+                          (["--upstream", "gateway:8080"], "must be a URL"),
+                          (["--upstream", "http://gateway:8080", "--openfaas-password-file", str(tmp_path / "nope")],
+                           "cannot read the OpenFaaS password file")):
         result = subprocess.run([sys.executable, "-m", "gaia_faas.cli", "gateway", *args], capture_output=True,
                                 text=True, timeout=30, env={k: v for k, v in os.environ.items() if not k.startswith("GAIA_")})
         assert result.returncode == 2, result.stderr
