@@ -736,6 +736,16 @@ class Analyser:
             for verdict in verdicts:
                 self._verdict(node, verdict, method)
             return
+        if method in ("merge_from_file", "get_config_file", "get_config", "init_detector", "init_segmentor") \
+                and (first is not None or "config" in kwargs):
+            for name in self.strings(kwargs.get("config", first))[:4]:
+                if knowledge.HEAVY_DETECTOR_CONFIG.search(name):
+                    self.add(node.lineno, "heavy_model", f"detector config {name!r} (two-stage/dense detector)",
+                             "gpu_preferred")
+            return
+        if isinstance(node.func, ast.Subscript):  # sam_model_registry["vit_h"](checkpoint=...)
+            for name in self.strings(node.func.slice)[:4]:
+                self._verdict(node, knowledge.estimate_model(name, None), f"{_snippet(node.func, 40)}")
         for key in _MODEL_KEYWORDS:
             if key in kwargs:
                 for name in self.strings(kwargs[key])[:4]:

@@ -403,3 +403,15 @@ def test_integer_device_outside_ml_libraries_is_not_a_gpu(tmp_path):
 ])
 def test_refusals_class_attributes_and_more_model_families(tmp_path, code, expected):
     assert classify(tmp_path, code).mode == expected
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import torch\nfrom segment_anything import sam_model_registry\n"
+     "sam = sam_model_registry['vit_h'](checkpoint='sam_vit_h_4b8939.pth')\n", "gpu_preferred"),
+    ("import torch\nfrom segment_anything import sam_model_registry\n"
+     "sam = sam_model_registry['vit_b'](checkpoint='sam_vit_b_01ec64.pth')\n", "cpu_preferred"),
+    ("import torch\nfrom detectron2.config import get_cfg\ncfg = get_cfg()\n"
+     "cfg.merge_from_file('configs/COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml')\n", "gpu_preferred"),
+])
+def test_registry_models_and_detector_configs(tmp_path, code, expected):
+    assert classify(tmp_path, code).mode == expected
