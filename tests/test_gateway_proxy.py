@@ -229,6 +229,8 @@ def test_managed_function_goes_to_start_variant_with_path_query_and_body(gw):
     assert seen["method"] == "POST" and seen["body"] == "payload"
     status, _, body = call(gw.url + "/function/matmul")
     assert status == 200 and json.loads(body)["path"] == "/function/matmul-cpu"
+    status, headers, body = call(gw.url + "/function/matmul/x", "HEAD")
+    assert status == 200 and body == b"" and headers["X-Gaia-Variant"] == "cpu" and int(headers["Content-Length"]) > 0
 
 
 def test_unmanaged_and_system_paths_pass_through_unchanged(gw, openfaas):
