@@ -50,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-after", type=float, default=float(_env("GAIA_RETRY_AFTER", "1")),
                         help="seconds a failing variant stays out of rotation before it is probed (default %(default)s)")
     parser.add_argument("--log-level", default=_env("GAIA_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--controller", action=argparse.BooleanOptionalAction,
+                        default=_env("GAIA_CONTROLLER", "1").lower() not in ("0", "false", "no", "off"),
+                        help="run the controller in this replica (only the lease holder acts; env GAIA_CONTROLLER; "
+                             "default on)")
+    parser.add_argument("--leader-ttl", type=float, default=float(_env("GAIA_LEADER_TTL", "5")),
+                        help="seconds the controller's leader lease lasts without renewal (default %(default)s)")
+    parser.add_argument("--warmup-path", default=_env("GAIA_WARMUP_PATH", "/_/health"),
+                        help="path the controller calls on a variant to see that it answers before switching to it "
+                             "(default %(default)s)")
 
 
 def _read_secret(path: str | None, env_value: str | None, what: str) -> str | None:
@@ -66,6 +75,8 @@ def build_config(args: argparse.Namespace):
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if not args.leader_ttl > 0:
+        raise ValueError("--leader-ttl must be positive")
     password = _read_secret(args.openfaas_password_file, _env("OPENFAAS_PASSWORD"), "OpenFaaS password")
     config = GatewayConfig(
         redis_url=args.redis_url, upstream_url=args.upstream, routes_file=args.routes,
@@ -108,8 +119,11 @@ def _serve(config, args: argparse.Namespace) -> int:
 
     async def app_factory():
         from gaia_faas.gateway_plugin.app import create_app
+        from gaia_faas.gateway_plugin.controller import ControllerOptions, api_routes, controller_task
 
-        return create_app(config)
+        tasks = [controller_task(ControllerOptions(leader_ttl_s=args.leader_ttl, warmup_path=args.warmup_path))] \
+            if args.controller else []
+        return create_app(config, background_tasks=tasks, api_routes=api_routes)
 
     options = {
         "bind": args.bind,

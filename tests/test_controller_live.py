@@ -38,7 +38,7 @@ class Upstreams:
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     async def handle(self, request: web.Request) -> web.Response:
-        name, tail = request.match_info["name"], request.match_info["tail"]
+        name, tail = request.match_info["name"], request.match_info.get("tail", "")
         if tail == "_/health":
             self.warmups.setdefault(name, []).append(time.time())
             return web.Response(text="ok")
@@ -48,6 +48,7 @@ class Upstreams:
     def _serve(self):
         async def main():
             app = web.Application()
+            app.router.add_route("*", "/{name}", self.handle)
             app.router.add_route("*", "/{name}/{tail:.*}", self.handle)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

@@ -1,0 +1,273 @@
+"""The controller loop: stats windows -> policy -> actuator, on the leader replica only.
+
+Runs as a background task of the gateway plugin (``controller_task(options)``; every gunicorn worker of
+every replica runs one, and the leader lease lets exactly one act). Each managed function with both
+variants and a valid configuration is evaluated every ``interval_s``:
+
+1. read its windows from the recorded stats (``stats.py``: merged over all replicas), the route and pin
+   from the route table;
+2. ``policy.decide`` (the same code as ``gaia replay``);
+3. act: a switch runs as its own task (warm-up can take seconds; other functions go on being evaluated,
+   this one is not evaluated meanwhile); a release scales the old variant down.
+
+The policy state of every function lives in Redis (``gaia:controller:state:NAME``), so a replica that
+takes over the lease continues with the same back-offs and switch counts. Every action is appended to the
+decision stream (``decisions.py``) and served at ``GET /gaia/v1/decisions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+from aiohttp import web
+
+from gaia_faas.gateway_plugin import policy
+from gaia_faas.gateway_plugin.actuator import DEFAULT_WARMUP_PATH, Actuator
+from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
+from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
+from gaia_faas.gateway_plugin.leader import LeaderLease
+from gaia_faas.gateway_plugin.registry import FunctionSpec
+from gaia_faas.gateway_plugin.routes import RoutePinned
+from gaia_faas.gateway_plugin.stats import WindowStats, bin_value
+
+STATE_KEY_PREFIX = "gaia:controller:state:"
+
+log = logging.getLogger("gaia.controller")
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    leader_ttl_s: float = 5.0
+    tick_s: float = 0.25  # how often the loop looks for functions due for evaluation
+    flush_lag_s: float = 0.3  # a second is read once it ended this long ago (the recorder flushes every 250 ms)
+    warmup_path: str = DEFAULT_WARMUP_PATH
+
+
+@dataclass
+class _Function:
+    state: policy.PolicyState
+    next_eval: float = 0.0
+    fresh_from_s: int | None = None  # first whole second not yet counted as fresh
+    busy: asyncio.Task | None = None
+
+
+def variant_window(stats: WindowStats, config: ControllerConfig) -> policy.VariantWindow:
+    """The policy's view of one recorded window (quantiles within the histogram's 2%)."""
+    if stats.count == 0:
+        return policy.VariantWindow()
+    slow = 0 if config.slo_ms is None else sum(
+        n for index, n in stats.histogram.bins.items() if bin_value(index) > config.slo_ms)
+    return policy.VariantWindow(count=stats.count, slow=slow, latency_ms=stats.quantile(config.slo_percentile / 100.0),
+                                median_ms=stats.quantile(0.5), rate_per_s=stats.rate)
+
+
+def state_to_json(state: policy.PolicyState) -> str:
+    return json.dumps(asdict(state))
+
+
+def state_from_json(text: str | bytes | None) -> policy.PolicyState:
+    """A stored policy state; unknown fields are dropped and a damaged value starts afresh."""
+    if not text:
+        return policy.PolicyState()
+    try:
+        data = json.loads(text)
+        known = {f.name for f in fields(policy.PolicyState)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["switch_times"] = tuple(values.get("switch_times", ()))
+        return policy.PolicyState(**values)
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring a damaged stored policy state: %s", exc)
+        return policy.PolicyState()
+
+
+class Controller:
+    def __init__(self, gateway_state, options: ControllerOptions = ControllerOptions(), identity: str | None = None):
+        self.gateway = gateway_state
+        self.options = options
+        self.lease = LeaderLease(gateway_state.redis, identity, ttl_s=options.leader_ttl_s)
+        self.decisions = DecisionLog(gateway_state.redis)
+        config = gateway_state.config
+        self.actuator = Actuator(gateway_state.client, upstream_url=config.upstream_url, basic_auth=config.basic_auth,
+                                 static_mode=config.mode == "static", warmup_path=options.warmup_path)
+        self._functions: dict[str, _Function] = {}
+        self._config_errors: dict[str, str] = {}
+
+    async def run(self) -> None:
+        lease_task = asyncio.create_task(self.lease.run(), name="gaia-leader-lease")
+        try:
+            while True:
+                if self.lease.is_leader:
+                    await self.tick(time.time())
+                elif self._functions:
+                    self._step_down()
+                await asyncio.sleep(self.options.tick_s)
+        finally:
+            self._step_down()
+            lease_task.cancel()
+            await asyncio.gather(lease_task, return_exceptions=True)
+
+    def _step_down(self) -> None:
+        """Lost the lease: stop acting and forget local state (the next leader reads it from Redis)."""
+        for entry in self._functions.values():
+            if entry.busy is not None and not entry.busy.done():
+                entry.busy.cancel()
+        self._functions.clear()
+
+    async def tick(self, now: float) -> None:
+        for name in self.gateway.registry.names():
+            spec = self.gateway.registry.get(name)
+            if spec is None or set(spec.variants) != {policy.CPU, policy.GPU}:
+                continue
+            config = self._config(spec)
+            if config is None:
+                continue
+            entry = self._functions.get(name)
+            if entry is None:
+                entry = self._functions[name] = _Function(state=await self._load_state(name))
+            if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
+                continue
+            entry.next_eval = now + config.interval_s
+            try:
+                await self.evaluate(spec, config, entry, now)
+            except Exception as exc:  # Redis away or a bug in one function must not stop the others
+                log.warning("controller: %s not evaluated: %s: %s", name, type(exc).__name__, exc)
+
+    def _config(self, spec: FunctionSpec) -> ControllerConfig | None:
+        try:
+            config = ControllerConfig.from_annotations(spec.annotations)
+        except ConfigError as exc:
+            if self._config_errors.get(spec.name) != str(exc):
+                log.error("controller: %s is not managed until its annotations are fixed: %s", spec.name, exc)
+                self._config_errors[spec.name] = str(exc)
+            return None
+        self._config_errors.pop(spec.name, None)
+        return config
+
+    async def _load_state(self, name: str) -> policy.PolicyState:
+        return state_from_json(await self.gateway.redis.get(STATE_KEY_PREFIX + name))
+
+    async def _save_state(self, name: str, state: policy.PolicyState) -> None:
+        await self.gateway.redis.set(STATE_KEY_PREFIX + name, state_to_json(state))
+
+    async def snapshot(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> policy.Snapshot:
+        route = self.gateway.routes.current(spec.name)
+        end_s = int(now - self.options.flush_lag_s)
+        start_s = min(int(policy.window_start(entry.state, config, now)), end_s - 1)
+        fresh_from = start_s if entry.fresh_from_s is None else min(entry.fresh_from_s, end_s)
+        reader = self.gateway.stats
+        windows, fresh = {}, {}
+        for variant in (policy.CPU, policy.GPU):
+            windows[variant] = variant_window(await reader.window(spec.name, variant, start_s, end_s), config)
+            fresh[variant] = (variant_window(await reader.window(spec.name, variant, fresh_from, end_s), config)
+                              if fresh_from < end_s else policy.VariantWindow())
+        entry.fresh_from_s = end_s
+        return policy.Snapshot(route=route.variant, variants=frozenset(spec.variants), windows=windows, fresh=fresh,
+                               pinned=route.pinned)
+
+    async def evaluate(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> None:
+        snapshot = await self.snapshot(spec, config, entry, now)
+        decision, new_state = policy.decide(snapshot, config, entry.state, now)
+        if new_state != entry.state:
+            entry.state = new_state
+            await self._save_state(spec.name, new_state)
+        if decision.action == policy.SWITCH:
+            entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snapshot),
+                                             name=f"gaia-switch-{spec.name}")
+        elif decision.action == policy.SCALE_DOWN:
+            outcome = await self.actuator.release(spec, decision.target)
+            await self._record(spec.name, "scale_down", decision.target, None, decision.reason,
+                               {**decision.numbers, "detail": outcome.detail})
+
+    async def _switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
+                      decision: policy.Decision, snapshot: policy.Snapshot) -> None:
+        name, target, origin = spec.name, decision.target, snapshot.route
+        numbers = dict(decision.numbers)
+        try:
+            warm = await self.actuator.warm_up(spec, target, config.warmup_timeout_s)
+            numbers["warmup_s"] = round(warm.waited_s, 3)
+            if not warm.ok:
+                await self.actuator.release(spec, target)
+                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers)
+                return
+            if not self.lease.is_leader:
+                return  # lost the lease while warming up: the new leader decides afresh
+            try:
+                await self.gateway.routes.switch(name, target, decision.reason, by=self.lease.identity)
+            except RoutePinned as exc:
+                await self._failed(name, config, entry, "switch_refused", origin, target, str(exc), numbers)
+                return
+            entry.state = policy.switched(entry.state, decision, snapshot, time.time())
+            entry.fresh_from_s = None
+            await self._save_state(name, entry.state)
+            await self._record(name, "switch", origin, target, decision.reason, numbers)
+            log.info("controller: %s %s -> %s (%s)", name, origin, target, decision.reason)
+            if decision.release is not None:
+                outcome = await self.actuator.release(spec, decision.release)
+                await self._record(name, "scale_down", decision.release, None, "released-with-switch",
+                                   {"detail": outcome.detail})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis away mid-switch: retry later like a failed warm-up
+            await self._failed(name, config, entry, "switch_failed", origin, target, f"{type(exc).__name__}: {exc}", numbers)
+
+    async def _failed(self, name, config, entry, action, origin, target, detail, numbers) -> None:
+        log.warning("controller: %s %s -> %s not switched: %s", name, origin, target, detail)
+        entry.state = policy.switch_failed(entry.state, config, time.time())
+        try:
+            await self._save_state(name, entry.state)
+            await self._record(name, action, origin, target, detail, numbers)
+        except Exception as exc:  # nothing more to do without Redis; the state stays in memory
+            log.warning("controller: %s: cannot store the failed switch: %s", name, exc)
+
+    async def _record(self, function, action, origin, target, reason, numbers) -> None:
+        clean = {k: v for k, v in numbers.items() if v is None or isinstance(v, (int, float, str))
+                 and not (isinstance(v, float) and math.isnan(v))}
+        await self.decisions.append(DecisionRecord(time=time.time(), function=function, action=action,
+                                                   from_variant=origin, to_variant=target, reason=reason,
+                                                   numbers=clean, by=self.lease.identity))
+
+
+def controller_task(options: ControllerOptions = ControllerOptions()):
+    """A background task for ``create_app(..., background_tasks=[...])``."""
+
+    async def controller(app: web.Application) -> None:
+        from gaia_faas.gateway_plugin.app import STATE
+
+        await Controller(app[STATE], options).run()
+
+    return controller
+
+
+# --- GET /gaia/v1/decisions ------------------------------------------------------------------------
+
+api_routes = web.RouteTableDef()
+MAX_DECISIONS = 1000
+
+
+@api_routes.get("/gaia/v1/decisions")
+async def list_decisions(request: web.Request) -> web.Response:
+    from gaia_faas.gateway_plugin.api import json_error
+    from gaia_faas.gateway_plugin.app import STATE
+    from gaia_faas.gateway_plugin.leader import LEADER_KEY
+    from gaia_faas.gateway_plugin.registry import FUNCTION_NAME_RE
+
+    state = request.app[STATE]
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_DECISIONS:
+        return json_error(400, f"limit must be 1..{MAX_DECISIONS}")
+    function = request.query.get("function")
+    if function is not None and (len(function) > 63 or not FUNCTION_NAME_RE.match(function)):
+        return json_error(400, "function names are DNS labels: a-z, 0-9 and '-', at most 63 characters")
+    try:
+        records = await DecisionLog(state.redis).recent(int(raw_limit), function)
+        leader = await state.redis.get(LEADER_KEY)
+    except Exception as exc:
+        state.metrics.redis_errors.labels("decisions_read").inc()
+        return json_error(503, f"cannot read decisions, Redis unreachable: {exc}")
+    return web.json_response({"leader": leader.decode() if isinstance(leader, bytes) else leader,
+                              "decisions": [r.to_json() for r in records]})
