@@ -186,7 +186,7 @@ _FAMILIES: list[tuple[str, str, dict[str, float], float]] = [
     ("distilgpt2", "llm", {}, 0.082),
     ("gpt2", "llm", {"medium": 0.355, "large": 0.774, "xl": 1.5}, 0.124),
     ("gpt-neox", "llm", {}, 20.0), ("gpt-j", "llm", {}, 6.0), ("gptj", "llm", {}, 6.0), ("gpt-neo", "llm", {}, 1.3),
-    ("phi-1_5", "llm", {}, 1.3), ("phi-1.5", "llm", {}, 1.3), ("phi-2", "llm", {}, 2.7), ("phi", "llm", {}, 3.8),
+    ("phi-1-5", "llm", {}, 1.3), ("phi-1.5", "llm", {}, 1.3), ("phi-2", "llm", {}, 2.7), ("phi", "llm", {}, 3.8),
     ("tinyllama", "llm", {}, 1.1), ("smollm", "llm", {}, 0.36),
     ("llava", "llm", {}, 7.0), ("blip2", "llm", {}, 3.9), ("instructblip", "llm", {}, 7.0), ("idefics", "llm", {}, 8.0),
     ("llama", "llm", {}, 7.0), ("mistral", "llm", {}, 7.0), ("mixtral", "llm", {}, 47.0), ("zephyr", "llm", {}, 7.0),

@@ -415,3 +415,17 @@ def test_refusals_class_attributes_and_more_model_families(tmp_path, code, expec
 ])
 def test_registry_models_and_detector_configs(tmp_path, code, expected):
     assert classify(tmp_path, code).mode == expected
+
+
+def test_evidence_cites_the_line_of_the_keyword_in_a_multi_line_call(tmp_path):
+    result = classify(tmp_path, """
+        from transformers import pipeline
+        chat = pipeline(
+            "text-generation",
+            model="meta-llama/Llama-2-7b-chat-hf",
+            device=0,
+        )
+        """)
+    assert result.mode == "gpu"
+    assert lines_of(result, "cuda") == [("handler.py", 6)]
+    assert lines_of(result, "heavy_model") == [("handler.py", 5)]
