@@ -40,6 +40,10 @@ SMALL_BODY = 256 * 1024  # upstream answers up to this size are read whole (fewe
 STREAM_CHUNK = 64 * 1024
 
 
+class UpstreamBroke(Exception):
+    """The upstream failed while its answer was read, before anything was sent to the client."""
+
+
 class BadTarget(Exception):
     def __init__(self, status: int, reason: str, message: str):
         super().__init__(message)
@@ -202,7 +206,11 @@ class Proxy:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
-        response, _ = await self._relay(request, upstream, {})
+        try:
+            response, _ = await self._relay(request, upstream, {})
+        except UpstreamBroke as exc:
+            self.state.metrics.passthrough.labels("502").inc()
+            return _text(502, f"gaia: upstream {upstream_url} broke off its answer: {exc}")
         self.state.metrics.passthrough.labels(str(upstream.status)).inc()
         return response
 
@@ -256,9 +264,14 @@ class Proxy:
                 state.rotation.ok(spec.name, variant)
             if failed_over_from:
                 state.metrics.failovers.labels(spec.name, failed_over_from).inc()
-            response, sent = await self._relay(request, upstream, extra)
+            try:
+                response, sent = await self._relay(request, upstream, extra)
+                status = upstream.status
+            except UpstreamBroke as exc:
+                response, sent, status = _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service}) "
+                                                    f"broke off its answer: {exc}",
+                                               {**extra, "X-Gaia-Error": "variant-broke-off"}), 0, 0
             latency_ms = (time.perf_counter() - started) * 1000.0
-            status = upstream.status
             if not fault:  # a fault was recorded as such above
                 state.recorder.record(spec.name, variant, latency_ms, status, sent, False)
             state.metrics.requests.labels(spec.name, variant, str(status)).inc()
@@ -284,12 +297,16 @@ class Proxy:
         try:
             length = upstream.content_length
             if request.method != "HEAD" and upstream.status not in (204, 304) and length is not None and length <= SMALL_BODY:
-                body = await upstream.read()
+                try:
+                    body = await upstream.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    raise UpstreamBroke(_describe(exc)) from exc
                 headers.pop("Content-Length", None)
                 response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
                 if "Content-Type" not in upstream.headers:
                     response.headers.pop("Content-Type", None)
                 return response, len(body)
+            # From here on the status line is out: an upstream failure can only cut the connection short.
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
             await response.prepare(request)
             sent = 0

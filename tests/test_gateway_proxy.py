@@ -85,6 +85,12 @@ class FakeOpenFaaS:
                 await response.write(block[: min(MB, size - offset)])
             await response.write_eof()
             return response
+        if rest == "broken":  # promises 1000 bytes, sends 10, hangs up
+            response = web.StreamResponse(headers={**headers, "Content-Length": "1000"})
+            await response.prepare(request)
+            await response.write(b"x" * 10)
+            request.transport.close()
+            return response
         if rest == "sleep":
             await asyncio.sleep(int(request.query["ms"]) / 1000)
         body = await request.read()
@@ -349,6 +355,13 @@ def test_handler_error_is_not_failed_over_but_platform_fault_is(gw, openfaas):
     time.sleep(0.4)  # past --retry-after: the next call probes cpu and brings it back
     variants = [call(gw.url + "/function/matmul/x")[1]["X-Gaia-Variant"] for _ in range(6)]
     assert variants[-1] == "cpu"
+
+
+def test_upstream_breaking_off_its_answer_gives_clear_502(gw):
+    status, headers, body = call(gw.url + "/function/matmul/broken")
+    assert status == 502 and headers["X-Gaia-Error"] == "variant-broke-off"
+    assert b"variant cpu of matmul (matmul-cpu) broke off its answer" in body
+    assert call(gw.url + "/function/matmul/x")[0] == 200  # the worker carries on
 
 
 @pytest.mark.parametrize("target", [
