@@ -38,7 +38,9 @@ from gaia_faas.workload import (
     matmul_workload,
 )
 
-DEMO_FUNCTIONS = ["matmul", "idle-wait", "image-classification", "llm"]
+# The llm is left out by default: on a CPU-only machine its generation competes with matmul for the same cores
+# and blurs what the demo shows. `--functions matmul,idle-wait,image-classification,llm` adds it.
+DEMO_FUNCTIONS = ["matmul", "idle-wait", "image-classification"]
 TINYLLAMA = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
 PROGRESS_EVERY_S = 5.0
 DECISIONS_EVERY_S = 1.0
@@ -103,28 +105,48 @@ def get_json(url: str, timeout: float = 5.0) -> dict:
         return json.loads(response.read())
 
 
-def fetch_decisions(gateway_url: str, demo_started_wall: float) -> list[Decision]:
-    """Route changes from the controller's stream, times made relative to the demo's start."""
-    answer = get_json(f"{gateway_url}/gaia/v1/decisions")
-    entries = answer.get("decisions", []) if isinstance(answer, dict) else answer
-    decisions = []
-    for entry in entries:
-        if entry.get("from") == entry.get("to"):
-            continue  # not a route change (for example scaling the old variant down)
-        decisions.append(
-            Decision(
-                time=float(entry["time"]) - demo_started_wall,
-                function=entry["function"],
-                from_variant=entry.get("from", ""),
-                to_variant=entry["to"],
-                reason=entry.get("reason", ""),
-            )
+def fetch_decision_log(gateway_url: str) -> list[dict]:
+    """The controller's recent actions (GET /gaia/v1/decisions), oldest first."""
+    answer = get_json(f"{gateway_url}/gaia/v1/decisions?limit=1000")
+    return sorted(answer["decisions"], key=lambda entry: float(entry["time"]))
+
+
+def route_changes(entries: list[dict], demo_started_wall: float) -> list[Decision]:
+    """The switches among the controller's actions, times made relative to the demo's start (pure)."""
+    return [
+        Decision(
+            time=float(entry["time"]) - demo_started_wall,
+            function=entry["function"],
+            from_variant=entry.get("from") or "",
+            to_variant=entry["to"],
+            reason=entry.get("reason", ""),
         )
-    return sorted(decisions, key=lambda d: d.time)
+        for entry in entries
+        if entry.get("action") == "switch" and entry.get("to")
+    ]
 
 
-def describe(decision: Decision) -> str:
-    return f"[{decision.time:5.0f}s] DECISION {decision.function}: {decision.from_variant} -> {decision.to_variant}  ({decision.reason})"
+def describe(entry: dict, demo_started_wall: float) -> str:
+    """One line per controller action, with the numbers it acted on (pure)."""
+    at = float(entry["time"]) - demo_started_wall
+    numbers = entry.get("numbers") or {}
+    shown = []
+    slo = numbers.get("slo_ms")
+    for variant in ("cpu", "gpu"):
+        latency = numbers.get(f"{variant}_p_ms")
+        if latency is not None:
+            shown.append(f"{variant} p{numbers.get('slo_percentile', 95):g} {latency:.0f} ms over {numbers.get(f'{variant}_count', 0)} req")
+    if slo is not None:
+        shown.append(f"SLO {slo:g} ms")
+    detail = f" [{'; '.join(shown)}]" if shown else ""
+    action = entry.get("action", "")
+    if action == "switch":
+        what = f"{entry.get('from') or '?'} -> {entry.get('to')}"
+    elif action == "scale_down":
+        what = f"scale down {entry.get('from') or '?'}"
+    else:
+        what = f"{action} {entry.get('from') or '?'} -> {entry.get('to') or '?'}"
+    return f"[{at:5.0f}s] DECISION {entry['function']}: {what} ({entry.get('reason', '')}){detail}"
 
 
 def progress_line(elapsed: float, records, functions: list[str]) -> str:
@@ -193,7 +215,9 @@ class Demo:
                 "variant with 1 -- a stand-in for faster hardware. Every latency below is measured, none simulated."
             )
         llm = next((f for f in self.functions if f.name == "llm"), None)
-        if llm is not None:
+        if llm is None:
+            self.say("llm: not driven (add it with --functions matmul,idle-wait,image-classification,llm)")
+        else:
             try:
                 self.llm_env = llm_environment(llm, self.local.run_dir, self.say)
             except LocalRunError as exc:
@@ -213,21 +237,22 @@ class Demo:
         self.say(f"driving {', '.join(names)} for {self.args.duration:.0f} s (at most {self.args.max_requests} requests)")
         started_wall = time.time()
         driver.start()
-        shown: set[tuple] = set()
-        decisions: list[Decision] = []
+        shown: set[str] = set()
+        log: list[dict] = []
         next_progress = PROGRESS_EVERY_S
         try:
             while driver.running():
                 time.sleep(DECISIONS_EVERY_S)
                 local.check()
-                decisions = self._new_decisions(started_wall, shown, decisions)
+                log = self._show_new_decisions(started_wall, shown, log)
                 if driver.elapsed() >= next_progress:
                     self.say(progress_line(driver.elapsed(), driver.snapshot(), names))
                     next_progress += PROGRESS_EVERY_S
         finally:
             driver.stop()
         duration = driver.elapsed()
-        decisions = self._new_decisions(started_wall, shown, decisions)
+        log = self._show_new_decisions(started_wall, shown, log)
+        decisions = [d for d in route_changes(log, started_wall) if d.time <= duration]
         records = driver.snapshot()
         for record, answer in driver.failures[:5]:
             self.say(f"failed: {record.function} status {record.status}: {answer.decode(errors='replace')}")
@@ -248,17 +273,17 @@ class Demo:
                 for s in summaries
             }), flush=True)
 
-    def _new_decisions(self, started_wall: float, shown: set, known: list[Decision]) -> list[Decision]:
+    def _show_new_decisions(self, started_wall: float, shown: set[str], known: list[dict]) -> list[dict]:
+        """Print the controller's actions not printed yet; return the whole log of this run."""
         try:
-            decisions = fetch_decisions(self.local.gateway_url, started_wall)
+            entries = [e for e in fetch_decision_log(self.local.gateway_url) if float(e["time"]) >= started_wall]
         except (OSError, ValueError, KeyError):
-            return known  # the plugin is busy or restarting; the next poll catches up
-        for decision in decisions:
-            key = (decision.function, decision.time, decision.to_variant)
-            if key not in shown:
-                shown.add(key)
-                self.say(describe(decision))
-        return decisions
+            return known  # the plugin is busy or Redis is away; the next poll catches up
+        for entry in entries:
+            if entry["id"] not in shown:
+                shown.add(entry["id"])
+                self.say(describe(entry, started_wall))
+        return entries
 
 
 def _prices(annotations: dict[str, str]) -> dict[str, float]:

@@ -189,6 +189,8 @@ class LocalRun:
         self.runtimes: dict[tuple[str, str], object] = {}  # (function, variant) -> RuntimeProcess
         self.devices: dict[tuple[str, str], str] = {}
         self.gateway = None
+        self._starters: list[threading.Thread] = []
+        self._stopping = False
 
     @property
     def gateway_url(self) -> str:
@@ -200,10 +202,7 @@ class LocalRun:
         check_handler_folders(self.functions)
         check_port_free(self.host, self.port)
         self._start_redis()
-        contexts = self._build_contexts()
-        for function in self.functions:
-            for plan in function.variants.values():
-                self._start_runtime(plan, contexts[plan.handler_dir])
+        self._start_runtimes(self._build_contexts())
         self._start_gateway()
         return self
 
@@ -256,32 +255,53 @@ class LocalRun:
                     raise LocalRunError(f"{plan.entry}: {exc}") from None
         return contexts
 
-    def _start_runtime(self, plan: VariantPlan, context: Path) -> None:
+    def _start_runtimes(self, contexts: dict[Path, Path]) -> None:
+        """Start every variant at once (model loads overlap) and return when all are ready.
+
+        Each `RuntimeProcess.start` blocks until its runtime is ready, so each runs in a thread of its own;
+        the main thread only waits, so that Ctrl-C and SIGTERM reach it at once. The first failure ends the
+        wait (`stop` then ends the runtimes still loading).
+        """
         from gaia_faas.runtime_process import RuntimeProcess
 
-        env = dict(plan.environment)
-        if plan.variant == "gpu":
-            # Without CUDA the GPU variant would refuse to start; locally it runs on the CPU and says so.
-            env["GAIA_ALLOW_CPU_FALLBACK"] = "1"
-        env.update(self.extra_env(plan))
-        runtime = RuntimeProcess(context, variant=plan.variant, env=env)
-        self.runtimes[(plan.function, plan.variant)] = runtime  # registered first: a Ctrl-C mid-start still stops it
-        self.say(f"starting {plan.entry} on port {runtime.port} ...")
+        failures: list[LocalRunError] = []
+        for function in self.functions:
+            for plan in function.variants.values():
+                env = dict(plan.environment)
+                if plan.variant == "gpu":
+                    # Without CUDA the GPU variant would refuse to start; locally it runs on the CPU and says so.
+                    env["GAIA_ALLOW_CPU_FALLBACK"] = "1"
+                env.update(self.extra_env(plan))
+                runtime = RuntimeProcess(contexts[plan.handler_dir], variant=plan.variant, env=env)
+                self.runtimes[(plan.function, plan.variant)] = runtime
+                self.say(f"starting {plan.entry} on port {runtime.port} ...")
+                starter = threading.Thread(target=self._start_runtime, args=(plan, runtime, env, failures), daemon=True)
+                self._starters.append(starter)
+                starter.start()
+        while any(starter.is_alive() for starter in self._starters) and not failures:
+            time.sleep(POLL_INTERVAL_S)
+        if failures:
+            raise failures[0]
+
+    def _start_runtime(self, plan: VariantPlan, runtime, env: dict[str, str], failures: list) -> None:
         try:
             runtime.start(timeout=self.runtime_timeout)
         except (RuntimeError, TimeoutError) as exc:
+            if self._stopping:
+                return  # ended by stop(), not a failure of its own
             cause = likely_cause(str(exc))
             headline = f"{plan.entry} ({plan.handler_dir}) failed to start" + (f": {cause}" if cause else "")
-            raise LocalRunError(f"{headline}\n--- {exc}") from None
+            failures.append(LocalRunError(f"{headline}\n--- {exc}"))
+            return
         info = _runtime_info(runtime.url)
-        device = info.get("device", "?")
+        device = info.get("device", "unknown")
         self.devices[(plan.function, plan.variant)] = device
         sizing = f"{info.get('workers', '?')} worker(s) x {info.get('threads', '?')} threads"
+        threads = env.get("OMP_NUM_THREADS")
+        torch_threads = f", {threads} torch thread(s)" if threads else ""
         note = ""
         if plan.variant == "gpu" and device != "cuda":
             note = " -- no CUDA device here: the GPU variant runs on the CPU (GAIA_ALLOW_CPU_FALLBACK=1)"
-        threads = env.get("OMP_NUM_THREADS")
-        torch_threads = f", {threads} torch thread(s)" if threads else ""
         self.say(f"ready    {plan.entry:<24} {runtime.url}  device {device}, {sizing}{torch_threads}{note}")
 
     def _start_gateway(self) -> None:
@@ -325,9 +345,19 @@ class LocalRun:
 
     def stop(self) -> None:
         """Stop the gateway first (no new traffic), then the runtimes, then Redis; leave nothing behind."""
+        self._stopping = True
         if self.gateway is not None:
             self.supervisor.stop_one(self.gateway)
             self.gateway = None
+        # Runtimes still loading: end their process groups so that their starter threads return, then
+        # let each RuntimeProcess clean up after itself. A starter may be between fork and recording the
+        # pid, hence the loop.
+        while any(starter.is_alive() for starter in self._starters):
+            for runtime in self.runtimes.values():
+                if runtime.pid:
+                    _signal_group(runtime.pid, signal.SIGTERM)
+            for starter in self._starters:
+                starter.join(0.1)
         for runtime in reversed(list(self.runtimes.values())):
             runtime.close()
         self.runtimes.clear()
@@ -357,6 +387,13 @@ def likely_cause(output: str) -> str | None:
     return None
 
 
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _redis_answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
@@ -371,7 +408,7 @@ def _runtime_info(url: str) -> dict:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{url}/_/gaia", timeout=5) as response:
+        with urllib.request.urlopen(f"{url}/_/gaia", timeout=15) as response:
             return json.loads(response.read())
     except (OSError, ValueError):
         return {}
