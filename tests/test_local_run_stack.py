@@ -12,10 +12,17 @@ REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS = ["matmul", "image-classification", "llm", "idle-wait"]
 
 
+def _without_rationale(text: str) -> str:
+    # The rationale is the classifier's wording, which changes as the classifier learns; modes, SLOs and every
+    # other field must match exactly.
+    return re.sub(r"com\.gaia\.rationale: .*", "com.gaia.rationale: ...", text)
+
+
 def test_stack_yml_is_what_gaia_stack_writes_from_its_source():
     source = yaml.safe_load((REPO / "stack.source.yml").read_text())
     expected = dump_stack(expand_stack(source, REPO).stack, "stack.source.yml")
-    assert (REPO / "stack.yml").read_text() == expected, "run: gaia stack -f stack.source.yml -o stack.yml"
+    actual = (REPO / "stack.yml").read_text()
+    assert _without_rationale(actual) == _without_rationale(expected), "run: gaia stack -f stack.source.yml -o stack.yml"
 
 
 def test_stack_yml_expands_to_itself():
