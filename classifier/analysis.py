@@ -563,6 +563,8 @@ class Analyser:
             self.device_use(node, self.values(args[0]), ctx, _snippet(node))
         elif qualified == "spacy.prefer_gpu":
             self.device_use(node, ["cuda", "cpu"], ctx, _snippet(node))
+        elif method == "set_global_policy" and args and any("float16" in v for v in self.strings(args[0])):
+            self.add(node.lineno, "half_precision", f"mixed precision {_snippet(node)}", "cpu_preferred")
         elif method in ("enable_model_cpu_offload", "enable_sequential_cpu_offload"):
             self.device_use(node, ["cuda"], ctx, f"{_snippet(node)} (offloading needs a CUDA device)")
         elif method == "enable_xformers_memory_efficient_attention":
@@ -603,6 +605,9 @@ class Analyser:
             elif key in ("target", "target_backend") and qualified.startswith("numba") and \
                     "cuda" in self.values(value):
                 self.device_use(value, ["cuda"], ctx, f"numba {key}={_snippet(value)}")
+            elif key in ("gpu", "use_gpu", "use_cuda", "cuda") and True in self.values(value):
+                # easyocr.Reader(gpu=True), PaddleOCR(use_gpu=True): use the GPU when present, else warn and go on
+                self.device_use(value, ["cuda", "cpu"], ctx, f"{key}=True")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
                 self.device_use(value, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":

@@ -429,3 +429,15 @@ def test_evidence_cites_the_line_of_the_keyword_in_a_multi_line_call(tmp_path):
     assert result.mode == "gpu"
     assert lines_of(result, "cuda") == [("handler.py", 6)]
     assert lines_of(result, "heavy_model") == [("handler.py", 5)]
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import easyocr\nreader = easyocr.Reader(['en'], gpu=True)\n", "cpu_preferred"),
+    ("import easyocr\nreader = easyocr.Reader(['en'], gpu=False)\n", "cpu_preferred"),
+    ("import tensorflow as tf\nimport os\nd = '/GPU:0' if tf.config.list_physical_devices('GPU') else '/CPU:0'\n"
+     "tf.keras.mixed_precision.set_global_policy('mixed_float16')\nwith tf.device(d):\n    x = tf.ones(3)\n",
+     "gpu_preferred"),
+])
+def test_gpu_flags_and_mixed_precision(tmp_path, code, expected):
+    result = classify(tmp_path, code)
+    assert result.mode == expected, result.rationale
