@@ -1,0 +1,167 @@
+"""The controller loop in one process: the real plugin app (aiohttp test server), a real Redis, real
+upstreams on loopback. Covers what the two-process live test does not: warm-up failure, pins, the
+decisions API's input checks, and the stats -> policy window conversion."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gaia_faas.gateway_plugin import policy
+from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
+from gaia_faas.gateway_plugin.controller import (ControllerOptions, api_routes, controller_task, state_from_json,
+                                                 state_to_json, variant_window)
+from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+from gaia_faas.gateway_plugin.stats import LatencyHistogram, WindowStats
+from gaia_faas.processes import free_port
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_variant_window_from_recorded_stats():
+    config = ControllerConfig(slo_ms=200.0)
+    latencies = [50.0] * 90 + [400.0] * 10
+    stats = WindowStats("f", "cpu", 100, 110, LatencyHistogram.of(latencies))
+    window = variant_window(stats, config)
+    exact = policy.VariantWindow.of(latencies, 10.0, config)
+    assert window.count == exact.count == 100 and window.slow == exact.slow == 10
+    assert window.latency_ms == pytest.approx(exact.latency_ms, rel=0.02)
+    assert window.median_ms == pytest.approx(exact.median_ms, rel=0.02)
+    assert window.rate_per_s == exact.rate_per_s == 10.0
+    assert variant_window(WindowStats("f", "cpu", 0, 1, LatencyHistogram()), config) == policy.VariantWindow()
+
+
+def test_policy_state_survives_redis_round_trip():
+    state = policy.PolicyState(violation_since=1.5, switch_times=(10.0, 20.0), verifying=True, gpu_failures=2)
+    assert state_from_json(state_to_json(state)) == state
+    assert state_from_json(None) == policy.PolicyState()
+    assert state_from_json("{not json") == policy.PolicyState()
+    assert state_from_json('{"gpu_failures": 1, "from_a_newer_version": 3}') == policy.PolicyState(gpu_failures=1)
+
+
+class Variants:
+    """Upstream variants: /NAME with latency[NAME]; a missing entry refuses nothing but answers 503 on health."""
+
+    def __init__(self, latency: dict[str, float], unhealthy: set[str] = frozenset()):
+        self.latency, self.unhealthy = latency, set(unhealthy)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name, tail = request.match_info["name"], request.match_info.get("tail", "")
+        if tail == "_/health":
+            return web.Response(status=503 if name in self.unhealthy else 200)
+        await asyncio.sleep(self.latency[name])
+        return web.Response(text=name)
+
+    async def __aenter__(self):
+        app = web.Application()
+        app.router.add_route("*", "/{name}", self.handle)
+        app.router.add_route("*", "/{name}/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.runner.cleanup()
+
+
+async def plugin(tmp_path, redis_url, variants: Variants, annotations: dict, controller: bool = True):
+    routes = tmp_path / "routes.yml"
+    routes.write_text(json.dumps({"functions": {"fn": {
+        "variants": {"cpu": f"{variants.url}/fn-cpu", "gpu": f"{variants.url}/fn-gpu"},
+        "annotations": {"com.gaia.slo-ms": "100", **annotations}}}}))
+    config = GatewayConfig(redis_url=redis_url, routes_file=str(routes), api_token="t0ken")
+    tasks = [controller_task(ControllerOptions(leader_ttl_s=1.0))] if controller else []
+    server = TestServer(create_app(config, background_tasks=tasks, api_routes=api_routes), port=free_port())
+    await server.start_server()
+    return server
+
+
+async def traffic(session, url, seconds: float) -> list[int]:
+    statuses, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        async with session.post(url + "/function/fn", data=b"x") as response:
+            await response.read()
+            statuses.append(response.status)
+    return statuses
+
+
+def test_a_target_that_does_not_warm_up_keeps_the_route_and_is_logged(tmp_path, redis_url):
+    async def scenario():
+        async with Variants({"fn-cpu": 0.2, "fn-gpu": 0.01}, unhealthy={"fn-gpu"}) as variants:
+            server = await plugin(tmp_path, redis_url, variants, {"com.gaia.warmup-timeout-seconds": "0.5",
+                                                                  "com.gaia.warmup-retry-seconds": "60"})
+            try:
+                async with aiohttp.ClientSession() as session:
+                    base = str(server.make_url(""))
+                    statuses = await asyncio.gather(*(traffic(session, base, 6.0) for _ in range(3)))
+                    assert {s for batch in statuses for s in batch} == {200}
+                    async with session.get(base + "/gaia/v1/decisions?function=fn") as response:
+                        body = await response.json()
+                r = aioredis.Redis.from_url(redis_url)
+                stored = state_from_json(await r.get("gaia:controller:state:fn"))
+                await r.aclose()
+            finally:
+                await server.close()
+        failed = [d for d in body["decisions"] if d["action"] == "warmup_failed"]
+        assert len(failed) == 1 and (failed[0]["from"], failed[0]["to"]) == ("cpu", "gpu")
+        assert "did not answer within 0.5 s (status 503)" in failed[0]["reason"]
+        assert not [d for d in body["decisions"] if d["action"] == "switch"]
+        assert server.app[STATE].routes.current("fn").variant == "cpu"
+        assert stored.warmup_retry_after is not None and stored.switch_times == ()
+
+    run(scenario())
+
+
+def test_a_pinned_function_is_left_alone_until_unpinned(tmp_path, redis_url):
+    async def scenario():
+        async with Variants({"fn-cpu": 0.2, "fn-gpu": 0.01}) as variants:
+            server = await plugin(tmp_path, redis_url, variants, {})
+            try:
+                async with aiohttp.ClientSession(headers={"Authorization": "Bearer t0ken"}) as session:
+                    base = str(server.make_url(""))
+                    async with session.put(base + "/gaia/v1/functions/fn/pin", json={"variant": "cpu"}) as response:
+                        assert response.status == 200
+                    await asyncio.gather(*(traffic(session, base, 5.0) for _ in range(3)))
+                    assert server.app[STATE].routes.current("fn").variant == "cpu"
+                    async with session.delete(base + "/gaia/v1/functions/fn/pin") as response:
+                        assert response.status == 200
+                    await asyncio.gather(*(traffic(session, base, 5.0) for _ in range(3)))
+                    assert server.app[STATE].routes.current("fn").variant == "gpu"
+            finally:
+                await server.close()
+
+    run(scenario())
+
+
+def test_without_the_controller_nothing_switches_but_decisions_are_served(tmp_path, redis_url):
+    async def scenario():
+        async with Variants({"fn-cpu": 0.2, "fn-gpu": 0.01}) as variants:
+            server = await plugin(tmp_path, redis_url, variants, {}, controller=False)
+            try:
+                async with aiohttp.ClientSession() as session:
+                    base = str(server.make_url(""))
+                    await asyncio.gather(*(traffic(session, base, 4.0) for _ in range(3)))
+                    assert server.app[STATE].routes.current("fn").variant == "cpu"
+                    async with session.get(base + "/gaia/v1/decisions") as response:
+                        assert response.status == 200
+                        assert await response.json() == {"leader": None, "decisions": []}
+                    for query in ("limit=0", "limit=abc", "limit=5000", "function=..%2F", "function=" + "a" * 64):
+                        async with session.get(base + "/gaia/v1/decisions?" + query) as response:
+                            assert response.status == 400, query
+                            assert "error" in await response.json()
+            finally:
+                await server.close()
+
+    run(scenario())
