@@ -2,7 +2,7 @@
 
 Two steps per module. `collect` walks the syntax tree once (iteratively, with a depth guard) and keeps the
 facts that need context: imports, assignments (for following values through variables), function return
-values, calls and the `if`/`try`/loop context each call sits in. `analyse` then turns those facts into
+values, calls and the `if`/`try`/loop context each call sits in. `Analyser.run` then turns those facts into
 `Evidence`, following names through assignments in this module and in the handler's other modules.
 Nothing here imports or executes the user's code.
 """
@@ -35,6 +35,8 @@ _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": kn
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
 _SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
                       "min_length", "repetition_penalty"}
+# Dict-literal keys that place work on a device ({"device": "cuda"}, xgboost {"tree_method": "gpu_hist"}).
+_DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -159,7 +161,6 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 too_deep_reported = True
             continue
         kind = type(node)
-        child_ctx = ctx
         if kind is ast.Name:
             if isinstance(node.ctx, ast.Load):
                 module.loaded.add(node.id)
@@ -261,11 +262,9 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 if isinstance(key, ast.Constant) and key.value in _DICT_DEVICE_KEYS:
                     module.device_dicts.append((key.value, value, key.lineno, ctx))
         for child in ast.iter_child_nodes(node):
-            stack.append((child, child_ctx, depth + 1))
+            stack.append((child, ctx, depth + 1))
     return module
 
-
-_DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
 
 
 def _remember(module: Module, target, value) -> None:
@@ -856,6 +855,7 @@ def classify_import(qualified: str) -> tuple[str | None, str | None]:
 
 
 def _sort_key(value):
+    """Order possible values so that the largest number wins (for a tuple element with several values)."""
     return (isinstance(value, (int, float)), value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0)
 
 
