@@ -250,6 +250,23 @@ def test_unmanaged_and_system_paths_pass_through_unchanged(gw, openfaas):
     assert status == 401  # the upstream's answer, credentials are never added by the plugin
 
 
+def test_discovery_refresh_picks_up_new_and_removed_functions(gw, openfaas):
+    added = {"name": "resnet-gpu", "labels": {"com.gaia.function": "resnet", "com.gaia.variant": "gpu"},
+             "annotations": {"com.gaia.mode": "gpu"}}
+    openfaas.functions = FakeOpenFaaS.functions + [added]
+    try:
+        time.sleep(1.5)  # --discovery-interval 1
+        names = {f["name"] for f in json.loads(call(gw.url + "/gaia/v1/functions")[2])["functions"]}
+        status, headers, body = call(gw.url + "/function/resnet/x")
+    finally:
+        openfaas.functions = FakeOpenFaaS.functions
+    assert names == {"matmul", "resnet"}
+    assert status == 200 and headers["X-Gaia-Variant"] == "gpu" and json.loads(body)["service"] == "resnet-gpu"
+    time.sleep(1.5)
+    names = {f["name"] for f in json.loads(call(gw.url + "/gaia/v1/functions")[2])["functions"]}
+    assert names == {"matmul"}
+
+
 def test_header_handling(gw):
     # http.client, not urllib: urllib replaces the Connection header with its own "close".
     connection = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
