@@ -12,15 +12,16 @@ Behaviour, per function (knobs in controller_config.py, documented in docs/contr
 
 * ``cpu``/``gpu`` modes, a single variant, no SLO, or a manual pin: hold.
 * ``cpu_preferred`` on CPU: promote when the CPU violates the SLO for a sustained stretch: every evaluation
-  for at least ``sustain_s`` saw the SLO percentile above the objective, and at least ``min_samples``
-  requests in the window were slower than the objective (one slow request is not a trend). Not while the
-  GPU is known not to help (after a failed attempt: exponential back-off, unless the CPU latency grew
-  ``retry_growth`` times beyond the level at which the GPU was tried).
-* After every switch, verify: once the new variant served ``min_samples`` requests (and ``verify_s``
-  passed), it must beat the level of the variant it replaced by ``gpu_margin`` (GPU) or meet the SLO
-  (CPU). Otherwise switch back, releasing the failed variant at once.
-* A verified GPU keeps serving; the old variant is released (scaled down) once the new one has served
-  well for ``scale_down_after_s``.
+  for at least ``sustain_s`` saw the SLO percentile above the objective (an empty window keeps the
+  stretch), and at least ``min_samples`` requests slower than the objective completed during it (one slow
+  request is not a trend). Not while the GPU is known not to help (after a failed attempt: exponential
+  back-off, unless the CPU's median stayed ``retry_growth`` times above the level at which the GPU was
+  tried for a whole window).
+* After every switch, verify: once the new variant served ``verify_samples`` requests (and ``verify_s``
+  passed), and at every evaluation of its probation (``scale_down_after_s``), the GPU's median must be
+  ``gpu_margin`` below the CPU's median over the violation stretch; a CPU we demoted to must not violate
+  the SLO. Otherwise switch back, releasing the failed variant at once.
+* After the probation the variant not in use is released (scaled down).
 * ``gpu_preferred`` on GPU: demote when the CPU's known latency met the SLO with ``cpu_headroom`` at a
   request rate at least the current one (and never at a rate where it violated); with no knowledge of the
   CPU, try it when the rate falls to ``explore_rate_per_s``. Promote back on violation as above.
@@ -102,8 +103,8 @@ class PolicyState:
     switch_times: tuple[float, ...] = ()  # route switches within the last hour
     last_switch_at: float | None = None
     verifying: bool = False  # the last switch is not verified yet
-    verified_at: float | None = None  # when the current variant passed verification
-    previous_level_ms: float | None = None  # the replaced variant's latency when we switched away from it
+    verified_at: float | None = None  # when the current variant first passed verification (probation start)
+    previous_level_ms: float | None = None  # the replaced variant's median when we switched away from it
     standby_released: bool = False  # the variant not in use was scaled down
     # What we learnt about the GPU: the CPU level at which it failed to help, and when to try again.
     gpu_failed_at_level_ms: float | None = None
