@@ -126,13 +126,13 @@ class Controller:
             config = self._config(spec)
             if config is None:
                 continue
-            entry = self._functions.get(name)
-            if entry is None:
-                entry = self._functions[name] = _Function(state=await self._load_state(name))
-            if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
-                continue
-            entry.next_eval = now + config.interval_s
             try:
+                entry = self._functions.get(name)
+                if entry is None:
+                    entry = self._functions[name] = _Function(state=await self._load_state(name))
+                if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
+                    continue
+                entry.next_eval = now + config.interval_s
                 await self.evaluate(spec, config, entry, now)
             except Exception as exc:  # Redis away or a bug in one function must not stop the others
                 log.warning("controller: %s not evaluated: %s: %s", name, type(exc).__name__, exc)

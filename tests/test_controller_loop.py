@@ -165,3 +165,25 @@ def test_without_the_controller_nothing_switches_but_decisions_are_served(tmp_pa
                 await server.close()
 
     run(scenario())
+
+
+def test_the_controller_survives_redis_going_away(tmp_path, redis_server, redis_url):
+    async def scenario():
+        async with Variants({"fn-cpu": 0.2, "fn-gpu": 0.01}) as variants:
+            server = await plugin(tmp_path, redis_url, variants, {"com.gaia.mode": "cpu_preferred"})
+            try:
+                async with aiohttp.ClientSession() as session:
+                    base = str(server.make_url(""))
+                    redis_server.stop()
+                    try:
+                        statuses = await asyncio.gather(*(traffic(session, base, 3.0) for _ in range(3)))
+                    finally:
+                        redis_server.start()
+                    assert {s for batch in statuses for s in batch} == {200}  # routing from cache meanwhile
+                    assert server.app[STATE].routes.current("fn").variant == "cpu"
+                    await asyncio.gather(*(traffic(session, base, 6.0) for _ in range(3)))
+                    assert server.app[STATE].routes.current("fn").variant == "gpu"
+            finally:
+                await server.close()
+
+    run(scenario())
