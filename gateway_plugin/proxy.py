@@ -33,6 +33,8 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade",
 })
+# The upstream gets its own Host from its URL.
+NOT_FORWARDED = HOP_BY_HOP | {"host"}
 # Raw (undecoded) function name segment: the OpenFaaS gateway's charset (`name` or `name.namespace`).
 RAW_NAME_RE = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$")
 MAX_NAME_LENGTH = 127  # 63 for the name, a dot, 63 for the namespace
@@ -86,13 +88,20 @@ def parse_target(raw: str) -> Target:
     return Target("passthrough", "", "", query, path)
 
 
+def _dropped_headers(headers, always: frozenset[str]) -> frozenset[str]:
+    """``always`` plus the headers the Connection header names (lower case)."""
+    connection = headers.get("Connection")
+    if not connection:
+        return always
+    return always | {token.strip().lower() for token in connection.split(",") if token.strip()}
+
+
 def forward_headers(request: web.Request, call_id: bool) -> CIMultiDict:
     """Request headers for the upstream: hop-by-hop ones removed, X-Forwarded-* added, Authorization kept."""
-    connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",") if t.strip()}
+    dropped = _dropped_headers(request.headers, NOT_FORWARDED)
     headers = CIMultiDict()
     for key, value in request.headers.items():
-        lower = key.lower()
-        if lower in HOP_BY_HOP or lower in connection_tokens or lower == "host":
+        if key.lower() in dropped:
             continue
         headers.add(key, value)
     peer = request.remote or ""
@@ -108,11 +117,10 @@ def forward_headers(request: web.Request, call_id: bool) -> CIMultiDict:
 
 
 def response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict:
-    connection_tokens = {t.strip().lower() for t in upstream.headers.get("Connection", "").split(",") if t.strip()}
+    dropped = _dropped_headers(upstream.headers, HOP_BY_HOP)
     headers = CIMultiDict()
     for key, value in upstream.headers.items():
-        lower = key.lower()
-        if lower in HOP_BY_HOP or lower in connection_tokens:
+        if key.lower() in dropped:
             continue
         headers.add(key, value)
     return headers
