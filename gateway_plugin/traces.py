@@ -3,9 +3,10 @@
 A workload is a sequence of requests, each with the latency it would see on the CPU variant and on the GPU
 variant when that variant is warm, plus how requests arrive:
 
-* closed loop (every thesis script): one client sends the next request ``think_s`` after the previous one
+* closed loop (the sequential thesis scripts): one client sends the next request ``think_s`` after the previous one
   completed, so a faster variant also makes the run shorter;
-* open loop (synthetic patterns): request ``i`` is sent at ``send_s``, whatever the latencies.
+* open loop (the async matrix script, synthetic patterns): request ``i`` is sent at ``send_s``, whatever
+  the latencies.
 
 How the latency on the variant a trace did *not* run on is derived (see docs/controller.md):
 
@@ -165,6 +166,19 @@ def _matmul(directory: Path, name: str, sizes_file: str, description: str) -> Wo
                     cold_start_s={"cpu": cpu_cold, "gpu": gpu_cold})
 
 
+def _matmul_async(directory: Path) -> Workload:
+    """The async script: one request every 2 s whatever the answers (up to 10 in flight): open loop at the
+    trace's send times (this file's timestamps are send times)."""
+    base = _matmul(directory, "matmul-increment-async", "matmul-increment-async-auto.csv", "")
+    rows = read_trace(directory / "matmul-increment-async-auto.csv")
+    start = rows[0].completed_at
+    requests = tuple(Request(cpu_ms=r.cpu_ms, gpu_ms=r.gpu_ms, send_s=row.completed_at - start, param=r.param)
+                     for r, row in zip(base.requests, rows))
+    return Workload("matmul-increment-async", "matrix sizes 0..20,000 step 100, one request every 2 s, open loop "
+                    "(SLO p95 <= 1,000 ms)", requests, closed_loop=False, annotations=base.annotations,
+                    cold_start_s=base.cold_start_s)
+
+
 def _paired(directory: Path, name: str, cpu_file: str, gpu_file: str, annotations: dict, description: str) -> Workload:
     cpu_rows, gpu_rows = read_trace(directory / cpu_file), read_trace(directory / gpu_file)
     if len(cpu_rows) != len(gpu_rows):
@@ -289,6 +303,7 @@ WORKLOADS: dict[str, tuple[bool, Callable[[Path], Workload]]] = {
     "matmul-random": (True, lambda d: _matmul(
         d, "matmul-random", "matmul-random-auto.csv",
         "500 random matrix sizes, 2 s between requests (SLO p95 <= 1,000 ms)")),
+    "matmul-increment-async": (True, _matmul_async),
     "idle-wait": (True, lambda d: _idle_wait(
         d, "idle-wait", None, "2 s sleep, sequential, 6 minutes; SLO p95 <= 1,000 ms can never be met")),
     "idle-wait-1h": (True, lambda d: _idle_wait(

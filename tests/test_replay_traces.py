@@ -92,3 +92,14 @@ def test_synthetic_workloads_are_deterministic():
 def test_unknown_workload_is_named():
     with pytest.raises(traces.TraceError, match="unknown workload 'nope'"):
         traces.load_workload("nope")
+
+
+@needs_traces
+def test_async_matmul_is_open_loop_at_the_trace_send_times():
+    workload = traces.load_workload("matmul-increment-async")
+    assert not workload.closed_loop and len(workload.requests) == 201
+    gaps = [b.send_s - a.send_s for a, b in zip(workload.requests, workload.requests[1:])]
+    assert workload.requests[0].send_s == 0.0 and all(1.9 < gap < 2.2 for gap in gaps)
+    assert [r.param for r in workload.requests[:3]] == ["0", "100", "200"]
+    # size 100 lies between the cpu trace's measurements at 0 (warm estimate) and 200
+    assert workload.requests[1].cpu_ms > 0 and workload.requests[-1].cpu_ms > 15000
