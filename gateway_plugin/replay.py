@@ -463,7 +463,11 @@ def run(args) -> int:
         print(f"gaia replay: {exc}", file=sys.stderr)
         return 2
     if args.plot:
-        plot(results, args.plot)
+        try:
+            plot(results, args.plot)
+        except OSError as exc:
+            print(f"gaia replay: cannot write the plot to {args.plot}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         if not args.quiet:
             print(f"plot written to {args.plot}", file=sys.stderr)
     if args.json:

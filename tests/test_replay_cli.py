@@ -57,6 +57,11 @@ def test_bad_input_gives_a_clear_message_not_a_traceback(args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_unwritable_plot_path_is_a_clear_error(tmp_path):
+    proc = gaia("step", "--strategy", "gaia", "--quiet", "--plot", str(tmp_path / "no" / "such" / "dir.png"), check_rc=2)
+    assert "cannot write the plot to" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_trace_folder_is_a_clear_error(tmp_path):
     proc = gaia("idle-wait", "--traces", str(tmp_path / "nowhere"), check_rc=2)
     assert "trace folder not found" in proc.stderr and "Traceback" not in proc.stderr
