@@ -22,8 +22,8 @@ from gaia_faas.local_run import (
     FunctionPlan,
     LocalRun,
     LocalRunError,
+    REPO_STACK,
     VariantPlan,
-    default_stack_path,
     load_stack,
     parse_function_list,
     plan_functions,
@@ -42,6 +42,7 @@ from gaia_faas.workload import (
 # and blurs what the demo shows. `--functions matmul,idle-wait,image-classification,llm` adds it.
 DEMO_FUNCTIONS = ["matmul", "idle-wait", "image-classification"]
 TINYLLAMA = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+MATMUL_SIZES = [500, 1500, 2500, 3000, 3500, 4000]
 PROGRESS_EVERY_S = 5.0
 DECISIONS_EVERY_S = 1.0
 
@@ -51,8 +52,8 @@ def workloads_for(functions: list[str], duration: float) -> list[Workload]:
     chosen = []
     for name in functions:
         if name == "matmul":
-            # On a 2-core laptop the 1-thread CPU variant crosses a 1 s objective near size 3,500.
-            chosen.append(matmul_workload(smallest=500, largest=4000))
+            # On a quiet 2-core laptop a 1-thread product of size 3,500 takes about 1 s (the SLO), 4,000 about 1.6 s.
+            chosen.append(matmul_workload(MATMUL_SIZES))
         elif name == "idle-wait":
             chosen.append(idle_wait_workload(wait_time=2.0, clients=3))
         elif name == "image-classification":
@@ -170,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of traffic (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=5000, help="request budget over all functions (default %(default)s)")
     parser.add_argument("--functions", default=",".join(DEMO_FUNCTIONS), help="functions to drive (default %(default)s)")
-    parser.add_argument("--stack", "-f", type=Path, default=None, help="stack file (default ./stack.yml, else the reference stack)")
+    parser.add_argument("--stack", "-f", type=Path, default=REPO_STACK, help="stack file (default: the reference stack.yml)")
     parser.add_argument("--port", type=int, default=8080, help="gateway plugin port (default %(default)s)")
     parser.add_argument("--plot", type=Path, default=Path("gaia-demo-timeline.png"), help="timeline PNG (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line holding the summary")
@@ -182,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     say = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        stack_path = args.stack or default_stack_path()
-        functions = plan_functions(load_stack(stack_path), Path(stack_path).resolve().parent, parse_function_list(args.functions))
+        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, parse_function_list(args.functions))
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
@@ -198,6 +198,7 @@ class Demo:
         self.say = say
         self.local: LocalRun | None = None
         self.llm_env: dict[str, str] = {}
+        self.report = None  # (records, decisions, start variants, duration) once the traffic has run
         self.gpu_present = False
 
     def _extra_env(self, plan: VariantPlan) -> dict[str, str]:
@@ -224,7 +225,10 @@ class Demo:
                 print(f"gaia demo: {exc}", file=sys.stderr)
                 self.local.stop()
                 return 1
-        return run_until_stopped(self.local, on_ready=self._drive, say=self.say)
+        status = run_until_stopped(self.local, on_ready=self._drive, say=self.say)
+        if status == 0 and self.report is not None:
+            self._print_report(*self.report)
+        return status
 
     def _drive(self) -> None:
         local = self.local
@@ -256,11 +260,15 @@ class Demo:
         records = driver.snapshot()
         for record, answer in driver.failures[:5]:
             self.say(f"failed: {record.function} status {record.status}: {answer.decode(errors='replace')}")
+        self.report = (records, decisions, start_variants, duration)
+
+    def _print_report(self, records, decisions, start_variants, duration) -> None:
         prices = {f.name: _prices(f.annotations) for f in self.functions}
         summaries = summarise(records, decisions, start_variants, prices, duration)
         self.say("")
         self.say(format_table(summaries))
-        self.say("cost: seconds each variant held the route x its price per second (both variants stay up locally)")
+        self.say("cpu s / gpu s: seconds the variant held the route (requests it served); cost: those seconds x the")
+        self.say("variant's price per second (com.gaia.price-*); both variants stay up in a local run.")
         slos = {f.name: float(f.annotations["com.gaia.slo-ms"]) for f in self.functions if f.annotations.get("com.gaia.slo-ms")}
         path = plot_timeline(records, decisions, start_variants, slos, duration, self.args.plot)
         self.say(f"timeline plot: {path.resolve()}")

@@ -30,16 +30,19 @@ class Workload:
     request: Callable[[float], tuple[bytes, str]]  # progress 0..1 -> (JSON body, param shown in the report)
 
 
-def matrix_size_at(progress: float, smallest: int, largest: int, ramp_share: float = 0.5, step: int = 100) -> int:
-    """Matrix size ramping linearly from ``smallest`` to ``largest`` over the first ``ramp_share`` of the run."""
-    share = min(1.0, max(0.0, progress) / ramp_share) if ramp_share > 0 else 1.0
-    size = smallest + (largest - smallest) * share
-    return max(step, int(round(size / step)) * step)
+def matrix_size_at(progress: float, sizes: list[int], ramp_share: float = 0.6) -> int:
+    """A staircase through ``sizes`` over the first ``ramp_share`` of the run, then the last size.
+
+    Each size is held for a while (not a smooth ramp) so that, after a switch, the controller compares the
+    new variant with the old one on requests of the same size.
+    """
+    step = int(max(0.0, progress) / ramp_share * len(sizes)) if ramp_share > 0 else len(sizes)
+    return sizes[min(step, len(sizes) - 1)]
 
 
-def matmul_workload(smallest: int, largest: int) -> Workload:
+def matmul_workload(sizes: list[int]) -> Workload:
     def request(progress: float) -> tuple[bytes, str]:
-        size = matrix_size_at(progress, smallest, largest)
+        size = matrix_size_at(progress, sizes)
         return json.dumps({"matrix_size": size}).encode(), str(size)
 
     # One synchronous client, no wait: the research's "increment" experiment.

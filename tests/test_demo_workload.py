@@ -7,16 +7,15 @@ import pytest
 from gaia_faas.workload import Driver, Workload, idle_wait_workload, matmul_workload, matrix_size_at, sample_image_png
 
 
-def test_matrix_size_ramps_over_the_first_half_then_holds():
-    assert matrix_size_at(0.0, 500, 4500) == 500
-    assert matrix_size_at(0.25, 500, 4500) == 2500
-    assert matrix_size_at(0.5, 500, 4500) == 4500
-    assert matrix_size_at(0.9, 500, 4500) == 4500
-    assert matrix_size_at(0.013, 500, 4500) % 100 == 0
+def test_matrix_sizes_climb_a_staircase_then_hold_the_largest():
+    sizes = [500, 1000, 2000]
+    assert [matrix_size_at(p, sizes, ramp_share=0.6) for p in (0.0, 0.19, 0.21, 0.39, 0.41, 0.59, 0.61, 1.0)] == [
+        500, 500, 1000, 1000, 2000, 2000, 2000, 2000,
+    ]
 
 
 def test_workload_bodies_are_what_the_functions_accept():
-    body, param = matmul_workload(500, 4500).request(0.5)
+    body, param = matmul_workload([500, 4500]).request(0.5)
     assert json.loads(body) == {"matrix_size": 4500} and param == "4500"
     body, _ = idle_wait_workload(2.0, clients=4).request(0.3)
     assert json.loads(body) == {"wait_time": 2.0}

@@ -1,0 +1,79 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gaia_faas.demo import describe, progress_line, route_changes, thread_env, workloads_for
+from gaia_faas.demo_report import Decision, RequestRecord
+from gaia_faas.local_run import VariantPlan
+from gaia_faas.processes import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+STARTED = 1_700_000_000.0
+
+LOG = [
+    {"id": "1-0", "time": STARTED + 5.2, "function": "idle-wait", "action": "switch", "from": "cpu", "to": "gpu",
+     "reason": "cpu-violates-slo", "numbers": {"slo_ms": 1000.0, "slo_percentile": 95.0, "cpu_p_ms": 2040.4, "cpu_count": 3}},
+    {"id": "2-0", "time": STARTED + 9.0, "function": "idle-wait", "action": "switch", "from": "gpu", "to": "cpu",
+     "reason": "gpu-does-not-help", "numbers": {"slo_ms": 1000.0, "cpu_p_ms": 2040.0, "cpu_count": 3, "gpu_p_ms": 2041.0, "gpu_count": 3}},
+    {"id": "3-0", "time": STARTED + 9.1, "function": "idle-wait", "action": "scale_down", "from": "gpu", "to": None,
+     "reason": "released-with-switch", "numbers": {}},
+]
+
+
+def test_route_changes_are_the_switches_relative_to_the_start():
+    assert route_changes(LOG, STARTED) == [
+        Decision(pytest.approx(5.2), "idle-wait", "cpu", "gpu", "cpu-violates-slo"),
+        Decision(pytest.approx(9.0), "idle-wait", "gpu", "cpu", "gpu-does-not-help"),
+    ]
+
+
+def test_decisions_are_described_with_their_numbers():
+    assert describe(LOG[0], STARTED) == (
+        "[    5s] DECISION idle-wait: cpu -> gpu (cpu-violates-slo) [cpu p95 2040 ms over 3 req; SLO 1000 ms]"
+    )
+    assert "gpu p95 2041 ms over 3 req" in describe(LOG[1], STARTED)
+    assert describe(LOG[2], STARTED).endswith("DECISION idle-wait: scale down gpu (released-with-switch)")
+
+
+def test_progress_shows_each_function_and_the_variant_serving_it():
+    records = [RequestRecord("matmul", 1.0, 40.0, 200, "cpu", "500"), RequestRecord("matmul", 8.0, 900.0, 200, "gpu", "3000")]
+    line = progress_line(10.0, records, ["matmul", "idle-wait"])
+    assert line == "[   10s] matmul 3000: 2 req, p95(10s) 900 ms on gpu | idle-wait: -"
+
+
+def test_without_cuda_the_gpu_variant_gets_every_core_and_the_cpu_variant_one():
+    cpu = VariantPlan("f-cpu", "f", "cpu", Path("."))
+    gpu = VariantPlan("f-gpu", "f", "gpu", Path("."))
+    assert thread_env(cpu, 4, gpu_present=False) == {"OMP_NUM_THREADS": "1"}
+    assert thread_env(gpu, 4, gpu_present=False) == {"OMP_NUM_THREADS": "4"}
+    assert thread_env(gpu, 4, gpu_present=True) == {}
+
+
+def test_workloads_follow_the_chosen_functions():
+    assert [w.function for w in workloads_for(["idle-wait", "matmul", "unknown"], 60)] == ["idle-wait", "matmul"]
+
+
+@pytest.mark.timeout(180)
+def test_demo_runs_end_to_end_and_reports(tmp_path):
+    plot = tmp_path / "timeline.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "gaia_faas.cli", "demo", "--functions", "idle-wait", "--duration", "15",
+         "--port", str(free_port()), "--plot", str(plot), "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=170, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "No CUDA device here" in out or "device cuda" in out
+    assert "llm: not driven" in out
+    assert "DECISION idle-wait: cpu -> gpu (cpu-violates-slo)" in out
+    assert "function" in out and "decisions" in out and "timeline plot:" in out
+    assert out.index("gaia local-run: stopped") < out.index("timeline plot:")
+    summary = json.loads(out.strip().splitlines()[-1])
+    idle = summary["idle-wait"]
+    assert idle["errors"] == 0 and idle["requests"] > 10 and idle["decisions"] >= 1
+    assert idle["variant_seconds"]["gpu"] > 0
+    assert plot.read_bytes()[:4] == b"\x89PNG"
