@@ -271,3 +271,21 @@ def test_a_runtime_dying_stops_everything_with_a_message(tmp_path):
         assert_nothing_left(processes, ports)
     finally:
         run.kill()
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_while_runtimes_are_still_loading_leaves_nothing(tmp_path):
+    run = LocalRunProcess("--functions", "matmul", "--port", str(free_port()))
+    try:
+        run.wait_for("starting matmul-gpu", timeout=60)
+        time.sleep(1.0)  # both runtimes forked, torch still importing
+        processes, ports = run.tree()
+        assert len(processes) >= 4  # local-run, redis, two runtimes (and maybe their workers)
+        assert "ready    matmul" not in "\n".join(run.lines)
+        os.kill(run.proc.pid, signal.SIGTERM)
+        output = run.output_until_exit(timeout=60)
+        assert run.proc.returncode == 0, output
+        assert "SIGTERM received, stopping" in output
+        assert_nothing_left(processes, ports)
+    finally:
+        run.kill()
