@@ -201,7 +201,7 @@ def module_redis():
 def gateways(openfaas, module_redis):
     """Two plugin processes (two workers each) in OpenFaaS mode sharing one Redis."""
     env = {"OPENFAAS_PASSWORD": "s3cret", "GAIA_API_TOKEN": TOKEN}
-    args = ["--upstream", openfaas.url, "--redis-url", module_redis.url, "--workers", "2", "--retry-after", "0.3",
+    args = ["--upstream", openfaas.url, "--redis-url", module_redis.url, "--workers", "2", "--retry-after", "1",
             "--discovery-interval", "1"]
     started = []
     try:
@@ -369,7 +369,7 @@ def test_handler_error_is_not_failed_over_but_platform_fault_is(gw, openfaas):
     assert all(s in ((503, "cpu"), (200, "gpu")) for s in statuses)
 
     openfaas.platform_down.clear()
-    time.sleep(0.4)  # past --retry-after: the next call probes cpu and brings it back
+    time.sleep(1.1)  # past --retry-after: the next call probes cpu and brings it back
     variants = [call(gw.url + "/function/matmul/x")[1]["X-Gaia-Variant"] for _ in range(6)]
     assert variants[-1] == "cpu"
 
