@@ -281,3 +281,19 @@ def test_sizing_is_not_inherited_from_this_process(context_dir, tmp_path, monkey
     monkeypatch.setenv("GAIA_WORKERS", "3")
     with RuntimeProcess(context_dir, env={"INIT_LOG": str(tmp_path / "l")}).start(timeout=30) as proc:
         assert json.loads(request(proc.url + "/_/gaia")[2])["workers"] == 2
+
+
+def test_kept_alive_connections_beyond_the_thread_count_are_not_starved(context_dir, tmp_path):
+    # One thread waits on its connection's next request only while no other connection needs it; a
+    # second connection must not wait for that thread's keep-alive timeout (2 s).
+    import http.client
+
+    with RuntimeProcess(context_dir, workers=1, threads=1, env={"INIT_LOG": str(tmp_path / "l")}).start(timeout=30) as proc:
+        connections = [http.client.HTTPConnection("127.0.0.1", proc.port, timeout=1.0) for _ in range(3)]
+        for _ in range(4):
+            for connection in connections:  # round robin: each request finds the thread held by another
+                connection.request("GET", "/string")
+                response = connection.getresponse()
+                assert (response.status, response.read()) == (200, b"plain text")
+        for connection in connections:
+            connection.close()

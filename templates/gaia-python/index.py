@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import os
+import select
 import shutil
 import sys
 import tempfile
@@ -27,9 +28,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Written by the Dockerfile (and by gaia_faas.runtime_process.assemble_build_context) at build time.
 CLASSIFICATION_FILE = os.path.join(HERE, "gaia-classification.json")
 VARIANTS = ("cpu", "gpu")
-# Worker threads wait this long for the next request on a kept-alive connection before handing it back
-# to the poller; see LingeringThreadWorker.
-KEEPALIVE_LINGER_S = 0.002
 
 log = logging.getLogger("gaia")
 
@@ -199,16 +197,51 @@ def create_app(settings, handler):
 class LingeringThreadWorker(ThreadWorker):
     """gunicorn's gthread worker, keeping a kept-alive connection on its thread while threads are spare.
 
-    Stock gthread hands every kept-alive connection back to its poller between requests (two thread
-    hand-offs per request), which makes it slower than waitress for a single client. While there are no
-    more connections than threads, nobody waits for this thread, so it waits briefly for the next request.
+    Stock gthread hands every kept-alive connection back to its poller between requests: two thread
+    hand-offs per request, each a wake-up that waits for a CPU on a busy machine. While there are no more
+    connections than threads nobody needs this thread, so it waits for the connection's next request
+    itself. When a new connection makes threads short, a byte in the `threads_short` pipe sends every
+    waiting thread's connection back to the poller.
     """
+
+    def init_process(self):
+        self.threads_short_r, self.threads_short_w = os.pipe()
+        os.set_blocking(self.threads_short_r, False)
+        os.set_blocking(self.threads_short_w, False)
+        super().init_process()
+
+    def signal_threads_short(self):
+        try:
+            os.write(self.threads_short_w, b"!")
+        except BlockingIOError:
+            pass  # the pipe is full: the waiting threads are woken already
+
+    def accept(self, listener):
+        super().accept(listener)
+        if self.nr_conns > self.cfg.threads:
+            self.signal_threads_short()
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        self.signal_threads_short()
+
+    def finish_request(self, conn, fs):
+        # Runs on the poller thread: once connections fit the threads again, let threads wait again.
+        if self.nr_conns <= self.cfg.threads:
+            try:
+                os.read(self.threads_short_r, 4096)
+            except BlockingIOError:
+                pass
+        super().finish_request(conn, fs)
 
     def handle(self, conn):
         keepalive = super().handle(conn)
         while keepalive is True and self.alive and self.nr_conns <= self.cfg.threads:
-            conn.data_ready = False
-            if not conn.wait_for_data(KEEPALIVE_LINGER_S):
+            waiter = select.poll()
+            waiter.register(conn.sock, select.POLLIN)
+            waiter.register(self.threads_short_r, select.POLLIN)
+            ready = {fd for fd, _ in waiter.poll(self.cfg.keepalive * 1000)}
+            if conn.sock.fileno() not in ready or self.threads_short_r in ready:
                 break
             keepalive = super().handle(conn)
         return keepalive

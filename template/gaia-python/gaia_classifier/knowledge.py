@@ -72,6 +72,8 @@ DL_FRAMEWORKS = {
     "paddleocr": "paddleocr",
     "peft": "peft",
     "pytorch_lightning": "lightning",
+    "sam2": "sam2",
+    "segment_anything": "segment_anything",
     "sentence_transformers": "sentence_transformers",
     "stanza": "stanza",
     "TTS": "TTS",
@@ -185,7 +187,7 @@ _FAMILIES: list[tuple[str, str, dict[str, float], float]] = [
     ("distilgpt2", "llm", {}, 0.082),
     ("gpt2", "llm", {"medium": 0.355, "large": 0.774, "xl": 1.5}, 0.124),
     ("gpt-neox", "llm", {}, 20.0), ("gpt-j", "llm", {}, 6.0), ("gptj", "llm", {}, 6.0), ("gpt-neo", "llm", {}, 1.3),
-    ("phi-1_5", "llm", {}, 1.3), ("phi-1.5", "llm", {}, 1.3), ("phi-2", "llm", {}, 2.7), ("phi", "llm", {}, 3.8),
+    ("phi-1-5", "llm", {}, 1.3), ("phi-1.5", "llm", {}, 1.3), ("phi-2", "llm", {}, 2.7), ("phi", "llm", {}, 3.8),
     ("tinyllama", "llm", {}, 1.1), ("smollm", "llm", {}, 0.36),
     ("llava", "llm", {}, 7.0), ("blip2", "llm", {}, 3.9), ("instructblip", "llm", {}, 7.0), ("idefics", "llm", {}, 8.0),
     ("llama", "llm", {}, 7.0), ("mistral", "llm", {}, 7.0), ("mixtral", "llm", {}, 47.0), ("zephyr", "llm", {}, 7.0),
@@ -219,8 +221,10 @@ _FAMILIES: list[tuple[str, str, dict[str, float], float]] = [
     ("electra", "text", {}, 0.11), ("bert", "text", {}, 0.11), ("bge", "text", {}, 0.11), ("gte", "text", {}, 0.11),
     ("e5", "text", {}, 0.11), ("nomic-embed", "text", {}, 0.14), ("jina-embeddings", "text", {}, 0.14),
 ]
-_PARAM_COUNT = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])(?![a-z])")
-_EXPERTS = re.compile(r"(?<![a-z0-9.])(\d+)x(\d+(?:\.\d+)?)b(?![a-z])")
+_PARAM_COUNT = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
+_EXPERTS = re.compile(r"(?<![a-z0-9.])(\d+)x(\d+(?:\.\d+)?)b(?![a-z0-9])")
+# Detectron2 / MMDetection configs of two-stage and dense detectors (well over 15 GFLOPs per image).
+HEAVY_DETECTOR_CONFIG = re.compile(r"(rcnn|retinanet|panoptic|cascade|mask2former|htc|detr_r101|solo)", re.IGNORECASE)
 _TOKEN_SPLIT = re.compile(r"[/_\-.:\s]+")
 
 
@@ -260,8 +264,9 @@ def estimate_model(model_id: str, domain_hint: str | None = None) -> ModelVerdic
     tokens = [t for t in _TOKEN_SPLIT.split(lowered) if t]
     params = _params_from_digits(lowered)
     domain = None
+    dashed = lowered.replace("_", "-")  # sam_vit_h, flan_t5_xl spell the family with underscores
     for marker, family_domain, sizes, default in _FAMILIES:
-        if marker in lowered:
+        if marker in dashed:
             domain = family_domain
             if params is None:
                 named = [sizes[t] for t in tokens if t in sizes]

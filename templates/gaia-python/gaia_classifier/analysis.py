@@ -3,7 +3,7 @@
 
 Two steps per module. `collect` walks the syntax tree once (iteratively, with a depth guard) and keeps the
 facts that need context: imports, assignments (for following values through variables), function return
-values, calls and the `if`/`try`/loop context each call sits in. `analyse` then turns those facts into
+values, calls and the `if`/`try`/loop context each call sits in. `Analyser.run` then turns those facts into
 `Evidence`, following names through assignments in this module and in the handler's other modules.
 Nothing here imports or executes the user's code.
 """
@@ -36,6 +36,8 @@ _TOKEN_KEYWORDS = {"max_new_tokens": knowledge.MANY_NEW_TOKENS, "max_tokens": kn
                    "n_predict": knowledge.MANY_NEW_TOKENS, "max_length": knowledge.LONG_MAX_LENGTH}
 _SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p", "num_return_sequences",
                       "min_length", "repetition_penalty"}
+# Dict-literal keys that place work on a device ({"device": "cuda"}, xgboost {"tree_method": "gpu_hist"}).
+_DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -160,7 +162,6 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 too_deep_reported = True
             continue
         kind = type(node)
-        child_ctx = ctx
         if kind is ast.Name:
             if isinstance(node.ctx, ast.Load):
                 module.loaded.add(node.id)
@@ -262,11 +263,9 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 if isinstance(key, ast.Constant) and key.value in _DICT_DEVICE_KEYS:
                     module.device_dicts.append((key.value, value, key.lineno, ctx))
         for child in ast.iter_child_nodes(node):
-            stack.append((child, child_ctx, depth + 1))
+            stack.append((child, ctx, depth + 1))
     return module
 
-
-_DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
 
 
 def _remember(module: Module, target, value) -> None:
@@ -564,6 +563,8 @@ class Analyser:
             self.device_use(node, self.values(args[0]), ctx, _snippet(node))
         elif qualified == "spacy.prefer_gpu":
             self.device_use(node, ["cuda", "cpu"], ctx, _snippet(node))
+        elif method == "set_global_policy" and args and any("float16" in v for v in self.strings(args[0])):
+            self.add(node.lineno, "half_precision", f"mixed precision {_snippet(node)}", "cpu_preferred")
         elif method in ("enable_model_cpu_offload", "enable_sequential_cpu_offload"):
             self.device_use(node, ["cuda"], ctx, f"{_snippet(node)} (offloading needs a CUDA device)")
         elif method == "enable_xformers_memory_efficient_attention":
@@ -578,63 +579,66 @@ class Analyser:
                 if category == "gpu":
                     self.add(node.lineno, "gpu_library_optional" if ctx.optional_import else "gpu_library",
                              f"imports GPU library {label} dynamically", "gpu_preferred" if ctx.optional_import else "gpu")
-        self._keywords(node, kwargs, qualified, method, ctx)
+        self._keywords(kwargs, qualified, method, ctx)
         self._model_load(node, qualified, method, args, kwargs)
         self._tensor_factory(node, qualified, method, args, kwargs, ctx)
         self._training(node, qualified, method, kwargs)
 
-    def _keywords(self, node, kwargs, qualified, method, ctx) -> None:
+    def _keywords(self, kwargs, qualified, method, ctx) -> None:
         for key, value in kwargs.items():
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
                 values = self.values(value)
                 if not _from_framework(qualified):
                     # device=0 is a GPU ordinal for transformers/torch, but an audio or camera index elsewhere
                     values = [v for v in values if not isinstance(v, int)]
-                self.device_use(node, values, ctx, f"{key}={_snippet(value)}")
+                self.device_use(value, values, ctx, f"{key}={_snippet(value)}")
             elif key == "device_map":
                 if isinstance(value, ast.Dict):
-                    self.device_use(node, [v for item in value.values for v in self.values(item)], ctx, f"device_map={_snippet(value)}")
+                    self.device_use(value, [v for item in value.values for v in self.values(item)], ctx, f"device_map={_snippet(value)}")
                 else:
-                    self.device_use(node, self.values(value), ctx, f"device_map={_snippet(value)}")
+                    self.device_use(value, self.values(value), ctx, f"device_map={_snippet(value)}")
             elif key in ("tree_method", "predictor", "task_type") and \
                     any(isinstance(v, str) and "gpu" in v.lower() for v in self.values(value)):
-                self.device_use(node, ["cuda"], ctx, f"{key}={_snippet(value)}")
+                self.device_use(value, ["cuda"], ctx, f"{key}={_snippet(value)}")
             elif key == "gpu_id":
-                self.device_use(node, [v for v in self.values(value) if isinstance(v, int)], ctx, f"gpu_id={_snippet(value)}")
+                self.device_use(value, [v for v in self.values(value) if isinstance(v, int)], ctx, f"gpu_id={_snippet(value)}")
             elif key in ("target", "target_backend") and qualified.startswith("numba") and \
                     "cuda" in self.values(value):
-                self.device_use(node, ["cuda"], ctx, f"numba {key}={_snippet(value)}")
+                self.device_use(value, ["cuda"], ctx, f"numba {key}={_snippet(value)}")
+            elif key in ("gpu", "use_gpu", "use_cuda", "cuda") and True in self.values(value):
+                # easyocr.Reader(gpu=True), PaddleOCR(use_gpu=True): use the GPU when present, else warn and go on
+                self.device_use(value, ["cuda", "cpu"], ctx, f"{key}=True")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
-                self.device_use(node, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
+                self.device_use(value, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":
-                self._providers(node, value, ctx)
+                self._providers(value, ctx)
             elif key in ("load_in_8bit", "load_in_4bit") and True in self.values(value):
-                self.add(node.lineno, "gpu_library", f"bitsandbytes quantisation ({key}=True)", "gpu")
+                self.add(value.lineno, "gpu_library", f"bitsandbytes quantisation ({key}=True)", "gpu")
             elif key == "attn_implementation" and "flash_attention_2" in self.values(value) \
                     or key == "use_flash_attention_2" and True in self.values(value):
-                self.add(node.lineno, "gpu_library", f"flash attention ({key}={_snippet(value)})", "gpu")
+                self.add(value.lineno, "gpu_library", f"flash attention ({key}={_snippet(value)})", "gpu")
             elif key in ("torch_dtype", "dtype", "compute_type") and not (
                     isinstance(value, ast.IfExp) and _mentions_device(value.test)):
                 texts = {str(v).lower() for v in self.values(value) if isinstance(v, str)}
                 dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
                 if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
-                    self.add(node.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
+                    self.add(value.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
             elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
                                              or _SAMPLING_KEYWORDS & kwargs.keys()):
                 # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
-                    self.add(node.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
+                    self.add(value.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
                 elif numbers:
-                    self.add(node.lineno, "generation_length", f"short generation {key}={max(numbers):g}", "cpu_preferred")
+                    self.add(value.lineno, "generation_length", f"short generation {key}={max(numbers):g}", "cpu_preferred")
             elif key == "batch_size":
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= knowledge.LARGE_BATCH:
-                    self.add(node.lineno, "batch", f"large batch batch_size={max(numbers):g}", "gpu_preferred")
+                    self.add(value.lineno, "batch", f"large batch batch_size={max(numbers):g}", "gpu_preferred")
 
-    def _providers(self, node, value, ctx) -> None:
+    def _providers(self, value, ctx) -> None:
         if isinstance(value, ast.Call) and (self.qualname(value.func) or "").endswith("get_available_providers"):
-            self.device_use(node, ["cuda", "cpu"], ctx, "onnxruntime providers: whatever the node offers")
+            self.device_use(value, ["cuda", "cpu"], ctx, "onnxruntime providers: whatever the node offers")
             return
         names = []
         for v in self.values(value):
@@ -646,9 +650,9 @@ class Analyser:
             return
         gpu = [n for n in names if n in _GPU_PROVIDERS]
         if gpu and len(gpu) == len(names):
-            self.device_use(node, ["cuda"], ctx, f"onnxruntime providers {names}")
+            self.device_use(value, ["cuda"], ctx, f"onnxruntime providers {names}")
         elif gpu:
-            self.device_use(node, ["cuda", "cpu"], ctx, f"onnxruntime providers {names}")
+            self.device_use(value, ["cuda", "cpu"], ctx, f"onnxruntime providers {names}")
 
     def _weight_format(self, node, model_id: str) -> None:
         if knowledge.GPU_WEIGHT_FORMAT.search(model_id):
@@ -677,9 +681,10 @@ class Analyser:
                 self.add(node.lineno, "heavy_model", f"{owner}.from_pretrained: diffusion pipeline"
                          + (f" {ids[0]!r}" if ids else ""), "gpu_preferred")
                 return
+            anchor = source if source is not None else node
             for model_id in self.strings(source)[:4]:
-                self._verdict(node, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
-                self._weight_format(node, model_id)
+                self._verdict(anchor, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
+                self._weight_format(anchor, model_id)
             return
         if qualified == "transformers.pipeline" or (method == "pipeline" and qualified.startswith("transformers")):
             tasks = self.strings(kwargs.get("task", first))
@@ -688,11 +693,11 @@ class Analyser:
             model = kwargs.get("model", args[1] if len(args) > 1 else None)
             ids = self.strings(model) if model is not None else []
             for model_id in ids[:4]:
-                self._weight_format(node, model_id)
+                self._weight_format(model, model_id)
                 verdict = knowledge.estimate_model(model_id, domain)
                 if verdict is None and domain is not None:
                     verdict = knowledge.ModelVerdict(domain == "diffusion", domain, None, f"{domain} model {model_id!r}")
-                self._verdict(node, verdict, f"pipeline({task!r})")
+                self._verdict(model, verdict, f"pipeline({task!r})")
             if not ids and model is None and task:
                 heavy = domain == "diffusion"
                 self.add(node.lineno, "heavy_model" if heavy else "light_model",
@@ -737,6 +742,16 @@ class Analyser:
             for verdict in verdicts:
                 self._verdict(node, verdict, method)
             return
+        if method in ("merge_from_file", "get_config_file", "get_config", "init_detector", "init_segmentor") \
+                and (first is not None or "config" in kwargs):
+            for name in self.strings(kwargs.get("config", first))[:4]:
+                if knowledge.HEAVY_DETECTOR_CONFIG.search(name):
+                    self.add(node.lineno, "heavy_model", f"detector config {name!r} (two-stage/dense detector)",
+                             "gpu_preferred")
+            return
+        if isinstance(node.func, ast.Subscript):  # sam_model_registry["vit_h"](checkpoint=...)
+            for name in self.strings(node.func.slice)[:4]:
+                self._verdict(node, knowledge.estimate_model(name, None), f"{_snippet(node.func, 40)}")
         for key in _MODEL_KEYWORDS:
             if key in kwargs:
                 for name in self.strings(kwargs[key])[:4]:
@@ -841,6 +856,7 @@ def classify_import(qualified: str) -> tuple[str | None, str | None]:
 
 
 def _sort_key(value):
+    """Order possible values so that the largest number wins (for a tuple element with several values)."""
     return (isinstance(value, (int, float)), value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0)
 
 
