@@ -148,15 +148,6 @@ class StopRequested(Exception):
     """Ctrl-C or SIGTERM arrived: stop everything that was started."""
 
 
-def _exit_status(pid: int) -> int | None:
-    """The exit status of child ``pid`` if it has exited, else None; the child stays waitable for its owner."""
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return -1  # already reaped: it is gone
-    return None if info is None else info.si_status
-
-
 class LocalRun:
     """Redis, one runtime per function variant, and the gateway plugin with the controller, as one unit.
 
@@ -324,17 +315,18 @@ class LocalRun:
     # -- running ------------------------------------------------------------------------------------------
     def check(self) -> None:
         """Raise LocalRunError naming the first process that died, with the end of its output."""
-        from gaia_faas.supervisor import ChildExited
+        from gaia_faas.supervisor import ChildExited, exit_status
 
         try:
             self.supervisor.check()
         except ChildExited as exc:
             raise LocalRunError(f"{exc} unexpectedly; its last output:\n{exc.child.log_tail()}") from None
         for (function, variant), runtime in self.runtimes.items():
-            status = _exit_status(runtime.pid) if runtime.pid else None
+            status = exit_status(runtime.pid) if runtime.pid else None
             if status is not None:
+                what = f"was killed by signal {-status}" if status < 0 else f"exited with code {status}"
                 raise LocalRunError(
-                    f"{function}-{variant} exited with code {status} unexpectedly; its last output:\n{runtime.stderr_tail()}"
+                    f"{function}-{variant} {what} unexpectedly; its last output:\n{runtime.stderr_tail()}"
                 )
 
     def wait(self, stop: threading.Event | None = None) -> None:

@@ -56,18 +56,35 @@ class Child:
         return self.popen.pid
 
     def running(self) -> bool:
-        return self.popen.poll() is None
+        return exit_status(self.pid) is None
 
     def log_tail(self, lines: int = 20) -> str:
         return tail(self.log_path, lines)
 
 
+def exit_status(pid: int) -> int | None:
+    """The exit status of child ``pid`` if it has exited, else None.
+
+    The child is left unreaped (a zombie) so that its pid, which is also its process group id, cannot be
+    reused before `stop_one` has signalled the group: on a busy machine pids come round again quickly.
+    """
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return 255  # reaped by someone else: gone, with a status nobody can tell any more
+    if info is None:
+        return None
+    return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+
+
 class ChildExited(RuntimeError):
     """A child stopped while the supervisor still needed it."""
 
-    def __init__(self, child: Child):
+    def __init__(self, child: Child, status: int):
         self.child = child
-        super().__init__(f"{child.name} exited with code {child.popen.returncode}")
+        self.status = status
+        what = f"was killed by signal {-status}" if status < 0 else f"exited with code {status}"
+        super().__init__(f"{child.name} {what}")
 
 
 class Supervisor:
@@ -98,8 +115,9 @@ class Supervisor:
     def check(self) -> None:
         """Raise ``ChildExited`` for the first child that is no longer running."""
         for child in self.children:
-            if not child.running():
-                raise ChildExited(child)
+            status = exit_status(child.pid)
+            if status is not None:
+                raise ChildExited(child, status)
 
     def stop_one(self, child: Child, timeout: float = 10.0) -> None:
         """SIGTERM the child's process group; SIGKILL it after ``timeout`` or if members outlive the leader."""

@@ -267,7 +267,7 @@ def test_a_runtime_dying_stops_everything_with_a_message(tmp_path):
         os.killpg(runtime.pid, signal.SIGKILL)
         output = run.output_until_exit(timeout=60)
         assert run.proc.returncode == 1
-        assert "fn-cpu exited with code" in output and "unexpectedly" in output
+        assert "fn-cpu was killed by signal 9 unexpectedly" in output
         assert_nothing_left(processes, ports)
     finally:
         run.kill()

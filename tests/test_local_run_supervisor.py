@@ -131,3 +131,16 @@ def test_a_grandchild_that_outlives_its_parent_is_killed(tmp_path):
         time.sleep(0.05)
     assert _gone(grandchild)
     assert supervisor.children == []
+
+
+def test_a_dead_child_stays_unreaped_until_stopped_so_its_pid_cannot_be_reused(tmp_path):
+    supervisor = Supervisor(tmp_path)
+    child = supervisor.start("short", [sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while child.running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(ChildExited, match="short exited with code 0"):
+        supervisor.check()
+    assert psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
+    supervisor.stop_all(timeout=5)
+    assert child.popen.returncode == 0 and not psutil.pid_exists(child.pid)
