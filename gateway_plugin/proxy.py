@@ -245,22 +245,27 @@ class Proxy:
                 extra["X-Gaia-Failover-From"] = failed_over_from
             try:
                 upstream = await self._send(request, url, call_id=True)
-            except aiohttp.ClientConnectorError as exc:
-                # Nothing was sent: safe to try the other variant even with a body.
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # No connection, so nothing was sent: safe to try the other variant even with a body.
                 self._platform_fault(spec.name, variant, started, 0)
                 if can_retry:
                     failed_over_from, variant = variant, other
                     continue
+                how = "refused the connection" if isinstance(exc, aiohttp.ClientConnectorError) else "did not accept a connection in time"
                 return _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
-                                  f"refused the connection: {_describe(exc)}",
+                                  f"{how}: {_describe(exc)}",
                              {**extra, "X-Gaia-Error": "variant-unreachable"})
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except asyncio.TimeoutError as exc:
+                # The function took longer than --read-timeout: its own slowness, not a platform fault.
+                state.recorder.record(spec.name, variant, (time.perf_counter() - started) * 1000.0, 0, 0, False)
+                return _text(504, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
+                                  f"sent no answer within {state.config.read_timeout_s:g} s: {_describe(exc)}",
+                             {**extra, "X-Gaia-Error": "variant-timeout"})
+            except aiohttp.ClientError as exc:
+                # Connection dropped after the request went out (the pod died, the platform reset it).
                 self._platform_fault(spec.name, variant, started, 0)
-                timed_out = isinstance(exc, asyncio.TimeoutError)
-                return _text(504 if timed_out else 502,
-                             f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
-                             f"{'timed out' if timed_out else 'failed'}: {_describe(exc)}",
-                             {**extra, "X-Gaia-Error": "variant-timeout" if timed_out else "variant-failed"})
+                return _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
+                                  f"failed: {_describe(exc)}", {**extra, "X-Gaia-Error": "variant-failed"})
             fault = is_platform_fault(upstream.status, upstream.headers)
             if fault:
                 self._platform_fault(spec.name, variant, started, upstream.status)

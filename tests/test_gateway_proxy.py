@@ -514,9 +514,14 @@ def test_static_mode_refused_variant_gives_clear_502_or_fails_over(tmp_path, red
         f"    variants: {{gpu: 'http://127.0.0.1:{dead}'}}\n"
         "  pair:\n"
         f"    variants: {{cpu: 'http://127.0.0.1:{dead}', gpu: '{upstream.url}/function/pair-gpu'}}\n"
-        "    annotations: {com.gaia.mode: cpu}\n")
-    gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "1"])
+        "    annotations: {com.gaia.mode: cpu}\n"
+        "  slowpoke:\n"
+        f"    variants: {{cpu: '{upstream.url}/function/slow-cpu', gpu: '{upstream.url}/function/slow-gpu'}}\n")
+    gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "1", "--read-timeout", "0.5"])
     try:
+        # A function slower than --read-timeout gets a 504; that is the function's slowness, no failover.
+        slow = call(gateway.url + "/function/slowpoke/sleep?ms=1500")
+        after_slow = call(gateway.url + "/function/slowpoke/x")
         status, headers, body = call(gateway.url + "/function/lonely/x")
         # A POST with a body fails over too: the connection was refused before any byte was sent.
         pair = call(gateway.url + "/function/pair/echo", "POST", b"important")
@@ -528,6 +533,8 @@ def test_static_mode_refused_variant_gives_clear_502_or_fails_over(tmp_path, red
     assert b"variant gpu of lonely" in body and b"refused the connection" in body
     assert pair[0] == 200 and pair[1]["X-Gaia-Variant"] == "gpu" and pair[1]["X-Gaia-Failover-From"] == "cpu"
     assert json.loads(pair[2])["body"] == "important" and json.loads(pair[2])["path"] == "/function/pair-gpu/echo"
+    assert slow[0] == 504 and slow[1]["X-Gaia-Error"] == "variant-timeout" and b"no answer within 0.5 s" in slow[2]
+    assert after_slow[0] == 200 and after_slow[1]["X-Gaia-Variant"] == "cpu" and "X-Gaia-Failover-From" not in after_slow[1]
     assert async_status == 501 and b"asynchronous" in async_body
     assert passthrough[0] == 404 and b"no upstream" in passthrough[2]
 
