@@ -297,3 +297,10 @@ def test_kept_alive_connections_beyond_the_thread_count_are_not_starved(context_
                 assert (response.status, response.read()) == (200, b"plain text")
         for connection in connections:
             connection.close()
+
+
+def test_info_path_does_not_load_torch_into_a_worker_that_does_not_use_it(runtime):
+    request(runtime.url + "/_/gaia")
+    for worker in worker_pids(runtime):
+        maps = open(f"/proc/{worker}/maps").read()
+        assert "libtorch" not in maps

@@ -10,6 +10,7 @@ watchdog's /tmp/.lock, with `suppress_lock=true`) created, so /_/health stays 50
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import json
@@ -19,6 +20,7 @@ import select
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from flask import Flask, jsonify, make_response, request
 from gunicorn.app.base import BaseApplication
@@ -135,11 +137,22 @@ def to_response(result):
 
 
 def torch_versions():
-    if importlib.util.find_spec("torch") is None:
+    """(torch version, CUDA version it was built for), or (None, None) without torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__, torch.version.cuda
+    spec = importlib.util.find_spec("torch")
+    if spec is None:
         return None, None
-    import torch
-
-    return torch.__version__, torch.version.cuda
+    # Importing torch costs seconds and hundreds of MB per worker; its generated version.py has the answer.
+    constants = {}
+    tree = ast.parse(Path(spec.submodule_search_locations[0], "version.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    constants[target.id] = node.value.value
+    return constants.get("__version__"), constants.get("cuda")
 
 
 def read_classification():
