@@ -158,7 +158,7 @@ def plot_timeline(
     import matplotlib.pyplot as plt
 
     functions = list(start_variants)
-    fig, axes = plt.subplots(len(functions), 1, figsize=(10, 2.6 * len(functions)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(functions), 1, figsize=(11.5, 2.6 * len(functions)), sharex=True, squeeze=False)
     for ax, function in zip(axes[:, 0], functions):
         own_decisions = [d for d in decisions if d.function == function]
         for begin, end, variant in route_segments(start_variants[function], own_decisions, duration):
@@ -178,10 +178,12 @@ def plot_timeline(
                 f"→ {decision.to_variant}", (decision.time, 1), xycoords=("data", "axes fraction"),
                 xytext=(3, -12), textcoords="offset points", fontsize=8,
             )
+        highest = max([r.latency_ms for r in records if r.function == function] + [slo_ms.get(function, 0.0), 1.0])
+        ax.set_ylim(0, highest * 1.3)  # room above the points for the decision labels
         ax.set_title(function, loc="left", fontsize=10)
         ax.set_ylabel("latency ms")
         ax.set_xlim(0, max(duration, 1.0))
-        ax.legend(loc="upper left", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, borderaxespad=0)
     axes[-1, 0].set_xlabel("seconds since start (shading: variant holding the route)")
     fig.tight_layout()
     path = Path(path)
