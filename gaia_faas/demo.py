@@ -253,14 +253,14 @@ class Demo:
                     self.say(progress_line(driver.elapsed(), driver.snapshot(), names))
                     next_progress += PROGRESS_EVERY_S
         finally:
+            # Also after Ctrl-C: requests in flight finish, and what ran so far is reported.
             driver.stop()
-        duration = driver.elapsed()
-        log = self._show_new_decisions(started_wall, shown, log)
-        decisions = [d for d in route_changes(log, started_wall) if d.time <= duration]
-        records = driver.snapshot()
-        for record, answer in driver.failures[:5]:
-            self.say(f"failed: {record.function} status {record.status}: {answer.decode(errors='replace')}")
-        self.report = (records, decisions, start_variants, duration)
+            duration = driver.elapsed()
+            log = self._show_new_decisions(started_wall, shown, log)
+            decisions = [d for d in route_changes(log, started_wall) if d.time <= duration]
+            for record, answer in driver.failures[:5]:
+                self.say(f"failed: {record.function} status {record.status}: {answer.decode(errors='replace')}")
+            self.report = (driver.snapshot(), decisions, start_variants, duration)
 
     def _print_report(self, records, decisions, start_variants, duration) -> None:
         prices = {f.name: _prices(f.annotations) for f in self.functions}

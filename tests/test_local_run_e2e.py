@@ -274,7 +274,8 @@ def test_a_runtime_dying_stops_everything_with_a_message(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_while_runtimes_are_still_loading_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_runtimes_are_still_loading_leaves_nothing(tmp_path, signum):
     run = LocalRunProcess("--functions", "matmul", "--port", str(free_port()))
     try:
         run.wait_for("starting matmul-gpu", timeout=60)
@@ -282,10 +283,10 @@ def test_sigterm_while_runtimes_are_still_loading_leaves_nothing(tmp_path):
         processes, ports = run.tree()
         assert len(processes) >= 4  # local-run, redis, two runtimes (and maybe their workers)
         assert "ready    matmul" not in "\n".join(run.lines)
-        os.kill(run.proc.pid, signal.SIGTERM)
+        os.kill(run.proc.pid, signum)
         output = run.output_until_exit(timeout=60)
         assert run.proc.returncode == 0, output
-        assert "SIGTERM received, stopping" in output
+        assert f"{signal.Signals(signum).name} received, stopping" in output
         assert_nothing_left(processes, ports)
     finally:
         run.kill()
