@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import resource
 import shutil
@@ -88,6 +89,7 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
+    load_before = os.getloadavg()[0]
     processes = []
     workdir = tempfile.TemporaryDirectory(prefix="gaia-bench-")
     with RedisServer() as redis_server:
@@ -135,7 +137,8 @@ def main() -> int:
         "errors": sum(r["plugin"]["errors"] for r in results.values()),
     }
     print(f"load generator: wrk; plugin workers: {args.workers}; recording on (redis-server); "
-          f"{args.duration} s per run")
+          f"{args.duration} s per run; load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (other work on the machine skews every figure)")
     print(json.dumps(summary))
     return 0
 
