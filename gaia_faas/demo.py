@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,7 +47,10 @@ DECISIONS_EVERY_S = 1.0
 
 
 # -- what the demo runs (pure) -----------------------------------------------------------------------------
-def workloads_for(functions: list[str], duration: float) -> list[Workload]:
+DRIVEN = ("matmul", "idle-wait", "image-classification", "llm")
+
+
+def workloads_for(functions: list[str]) -> list[Workload]:
     chosen = []
     for name in functions:
         if name == "matmul":
@@ -182,8 +184,14 @@ def run(args: argparse.Namespace) -> int:
         print("gaia demo: --duration and --max-requests must be positive", file=sys.stderr)
         return 2
     say = lambda line: print(line, flush=True)  # noqa: E731
+    wanted = parse_function_list(args.functions)
+    unknown = [name for name in wanted if name not in DRIVEN]
+    if unknown or not wanted:
+        print(f"gaia demo: it drives {', '.join(DRIVEN)}; not {', '.join(unknown) or 'nothing'} "
+              "(gaia local-run runs any function)", file=sys.stderr)
+        return 2
     try:
-        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, parse_function_list(args.functions))
+        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, wanted)
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
@@ -237,7 +245,7 @@ class Demo:
             name: doc["route"]["variant"]
             for name, doc in ((n, get_json(f"{local.gateway_url}/gaia/v1/functions/{n}")) for n in names)
         }
-        driver = Driver(local.gateway_url, workloads_for(names, self.args.duration), self.args.duration, self.args.max_requests)
+        driver = Driver(local.gateway_url, workloads_for(names), self.args.duration, self.args.max_requests)
         self.say(f"driving {', '.join(names)} for {self.args.duration:.0f} s (at most {self.args.max_requests} requests)")
         started_wall = time.time()
         driver.start()

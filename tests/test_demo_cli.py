@@ -54,7 +54,16 @@ def test_without_cuda_the_gpu_variant_gets_every_core_and_the_cpu_variant_one():
 
 
 def test_workloads_follow_the_chosen_functions():
-    assert [w.function for w in workloads_for(["idle-wait", "matmul", "unknown"], 60)] == ["idle-wait", "matmul"]
+    assert [w.function for w in workloads_for(["idle-wait", "matmul"])] == ["idle-wait", "matmul"]
+
+
+def test_demo_refuses_functions_it_has_no_workload_for_and_bad_bounds():
+    for args, message in [
+        (["--functions", "matmul,resize"], "it drives matmul, idle-wait, image-classification, llm; not resize"),
+        (["--duration", "0"], "--duration and --max-requests must be positive"),
+    ]:
+        result = subprocess.run([sys.executable, "-m", "gaia_faas.cli", "demo", *args], capture_output=True, text=True)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.timeout(180)
