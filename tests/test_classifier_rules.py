@@ -441,3 +441,16 @@ def test_evidence_cites_the_line_of_the_keyword_in_a_multi_line_call(tmp_path):
 def test_gpu_flags_and_mixed_precision(tmp_path, code, expected):
     result = classify(tmp_path, code)
     assert result.mode == expected, result.rationale
+
+
+@pytest.mark.parametrize("code", [
+    "import torch\nx = torch.ones(1)\nif not writer.is_available():\n    raise RuntimeError('no ffmpeg')\n",
+    "import torch\nimport numpy as np\nx = torch.ones(1)\nd = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
+    "a = np.zeros(4, dtype=np.float16)\nb = np.zeros(4, dtype='float16')\n",
+    "import torch\nimport fsspec\nx = torch.ones(1)\nfs = fsspec.filesystem('s3')\nfs.cat(['a', 'b'], batch_size=1280)\n",
+    "import torch\nimport openai\nx = torch.ones(1)\n"
+    "r = openai.OpenAI().chat.completions.create(model='gpt-4o', messages=[], max_tokens=4096)\n",
+])
+def test_look_alikes_from_other_libraries_do_not_raise_the_mode(tmp_path, code):
+    result = classify(tmp_path, code)
+    assert result.mode == "cpu_preferred", result.rationale
