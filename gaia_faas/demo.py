@@ -22,7 +22,9 @@ from gaia_faas.local_run import (
     LocalRun,
     LocalRunError,
     REPO_STACK,
+    RUNTIME_READY_TIMEOUT_S,
     VariantPlan,
+    check_arguments,
     load_stack,
     parse_function_list,
     plan_functions,
@@ -182,6 +184,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.max_requests <= 0:
         print("gaia demo: --duration and --max-requests must be positive", file=sys.stderr)
+        return 2
+    try:
+        check_arguments(args.port, RUNTIME_READY_TIMEOUT_S)
+    except LocalRunError as exc:
+        print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
     say = lambda line: print(line, flush=True)  # noqa: E731
     wanted = parse_function_list(args.functions)

@@ -488,8 +488,16 @@ def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
     return status
 
 
+def check_arguments(port: int, ready_timeout: float) -> None:
+    if not 1 <= port <= 65535:
+        raise LocalRunError(f"--port must be between 1 and 65535, got {port}")
+    if ready_timeout <= 0:
+        raise LocalRunError(f"--ready-timeout must be a positive number of seconds, got {ready_timeout:g}")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
+        check_arguments(args.port, args.ready_timeout)
         functions = plan_from_args(args)
     except LocalRunError as exc:
         print(f"gaia local-run: {exc}", file=sys.stderr)

@@ -251,6 +251,9 @@ def test_a_missing_function_folder_and_an_unknown_function_are_named(tmp_path):
     run = LocalRunProcess("--functions", "matmul,nope")
     output = run.output_until_exit(timeout=60)
     assert run.proc.returncode == 2 and "no function nope in the stack" in output
+    run = LocalRunProcess("--port", "70000")
+    output = run.output_until_exit(timeout=60)
+    assert run.proc.returncode == 2 and "--port must be between 1 and 65535, got 70000" in output
 
 
 @pytest.mark.timeout(120)
