@@ -293,3 +293,35 @@ def test_a_signal_while_runtimes_are_still_loading_leaves_nothing(tmp_path, sign
         assert_nothing_left(processes, ports)
     finally:
         run.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_given_redis_is_used_and_left_running(tmp_path, redis_url, redis_server):
+    import redis
+
+    stack = _one_function_stack(tmp_path, "def handle(event, context):\n    return 'ok'\n")
+    port = free_port()
+    run = LocalRunProcess("--stack", str(stack), "--port", str(port), "--redis-url", redis_url)
+    try:
+        run.wait_for("gaia local-run: ready", timeout=90)
+        assert f"redis    {redis_url} (given)" in run.lines
+        assert post(f"http://127.0.0.1:{port}/function/fn", {}) == (200, "cpu")
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 10
+        while not client.keys("gaia:*") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.keys("gaia:*")  # the plugin records into the given Redis
+        os.kill(run.proc.pid, signal.SIGTERM)
+        run.output_until_exit(timeout=60)
+        assert run.proc.returncode == 0
+        assert client.ping()  # not ours to stop
+    finally:
+        run.kill()
+
+
+def test_an_unreachable_redis_is_named(tmp_path):
+    stack = _one_function_stack(tmp_path, "def handle(event, context):\n    return 'ok'\n")
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    run = LocalRunProcess("--stack", str(stack), "--port", str(free_port()), "--redis-url", url)
+    output = run.output_until_exit(timeout=60)
+    assert run.proc.returncode == 1 and f"Redis at {url} does not answer" in output
