@@ -38,6 +38,10 @@ _SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p",
                       "min_length", "repetition_penalty"}
 # Dict-literal keys that place work on a device ({"device": "cuda"}, xgboost {"tree_method": "gpu_hist"}).
 _DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
+# Methods of model objects whose keyword limits describe the work of a request.
+_MODEL_METHODS = {"generate", "encode", "predict", "predict_on_batch", "transcribe", "embed", "embed_documents",
+                  "embed_query", "create_completion", "create_chat_completion", "GenerationConfig", "SamplingParams",
+                  "DataLoader", "fit", "train", "infer", "forward"}
 _IMPORT_FAILURES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 
@@ -143,9 +147,17 @@ def _push_block(stack: list, statements, ctx: Context, depth: int) -> None:
 
 
 def _is_availability_check(node) -> bool:
-    return any(isinstance(sub, ast.Attribute) and sub.attr in ("is_available", "device_count")
-               or isinstance(sub, ast.Name) and sub.id in ("is_available", "device_count")
-               for sub in ast.walk(node))
+    """Whether a test asks if a GPU is there: torch.cuda.is_available(), cuda.device_count(), tf.test.is_gpu_available().
+
+    A bare `writer.is_available()` is about something else."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            dotted = (_dotted(sub.func) or "").lower()
+            name = dotted.rsplit(".", 1)[-1]
+            if name in ("is_available", "device_count", "is_gpu_available", "is_built_with_cuda") \
+                    and ("cuda" in dotted or "gpu" in dotted):
+                return True
+    return False
 
 
 def collect(tree: ast.Module, rel: str) -> Module:
@@ -579,12 +591,13 @@ class Analyser:
                 if category == "gpu":
                     self.add(node.lineno, "gpu_library_optional" if ctx.optional_import else "gpu_library",
                              f"imports GPU library {label} dynamically", "gpu_preferred" if ctx.optional_import else "gpu")
-        self._keywords(kwargs, qualified, method, ctx)
+        self._keywords(func, kwargs, qualified, method, ctx)
         self._model_load(node, qualified, method, args, kwargs)
         self._tensor_factory(node, qualified, method, args, kwargs, ctx)
         self._training(node, qualified, method, kwargs)
 
-    def _keywords(self, kwargs, qualified, method, ctx) -> None:
+    def _keywords(self, func, kwargs, qualified, method, ctx) -> None:
+        model_call = self._is_model_call(func, qualified, method)
         for key, value in kwargs.items():
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
                 values = self.values(value)
@@ -620,21 +633,35 @@ class Analyser:
             elif key in ("torch_dtype", "dtype", "compute_type") and not (
                     isinstance(value, ast.IfExp) and _mentions_device(value.test)):
                 texts = {str(v).lower() for v in self.values(value) if isinstance(v, str)}
-                dotted = (self.qualname(value) or "").rsplit(".", 1)[-1]
-                if texts & {"float16", "fp16", "bfloat16", "int8_float16"} or dotted in _HALF_NAMES:
+                value_name = self.qualname(value) or ""
+                deep_learning = key == "torch_dtype" or _from_framework(qualified) or _from_framework(value_name)
+                if deep_learning and (texts & {"float16", "fp16", "bfloat16", "int8_float16"}
+                                      or value_name.rsplit(".", 1)[-1] in _HALF_NAMES):
                     self.add(value.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
-            elif key in _TOKEN_KEYWORDS and (key != "max_length" or method in ("generate", "GenerationConfig")
-                                             or _SAMPLING_KEYWORDS & kwargs.keys()):
+            elif key in _TOKEN_KEYWORDS and model_call and (
+                    key != "max_length" or method in ("generate", "GenerationConfig") or _SAMPLING_KEYWORDS & kwargs.keys()):
                 # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
                     self.add(value.lineno, "generation_length", f"long generation {key}={max(numbers):g}", "gpu_preferred")
                 elif numbers:
                     self.add(value.lineno, "generation_length", f"short generation {key}={max(numbers):g}", "cpu_preferred")
-            elif key == "batch_size":
+            elif key == "batch_size" and model_call:
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= knowledge.LARGE_BATCH:
                     self.add(value.lineno, "batch", f"large batch batch_size={max(numbers):g}", "gpu_preferred")
+
+    def _is_model_call(self, func, qualified: str, method: str) -> bool:
+        """Whether a call runs a model: a framework function, a model method, or an object built by a framework
+        (`pipe = pipeline(...)`, `self.llm = Llama(...)`). Generation and batch limits count only there; an
+        HTTP client's `max_tokens=` or a file system's `batch_size=` do not."""
+        if _from_framework(qualified) or method in _MODEL_METHODS:
+            return True
+        key = _dotted(func)
+        for value in self.module.assigns.get(key, []) if key else []:
+            if isinstance(value, ast.Call) and _from_framework(self.qualname(value.func) or ""):
+                return True
+        return False
 
     def _providers(self, value, ctx) -> None:
         if isinstance(value, ast.Call) and (self.qualname(value.func) or "").endswith("get_available_providers"):
