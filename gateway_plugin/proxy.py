@@ -96,7 +96,7 @@ def _dropped_headers(headers, always: frozenset[str]) -> frozenset[str]:
     return always | {token.strip().lower() for token in connection.split(",") if token.strip()}
 
 
-def forward_headers(request: web.Request, call_id: bool) -> CIMultiDict:
+def forward_headers(request: web.Request, call_id: str | None) -> CIMultiDict:
     """Request headers for the upstream: hop-by-hop ones removed, X-Forwarded-* added, Authorization kept."""
     dropped = _dropped_headers(request.headers, NOT_FORWARDED)
     headers = CIMultiDict()
@@ -112,7 +112,7 @@ def forward_headers(request: web.Request, call_id: bool) -> CIMultiDict:
     if "X-Forwarded-Proto" not in headers:
         headers["X-Forwarded-Proto"] = request.scheme
     if call_id and "X-Call-Id" not in headers:
-        headers["X-Call-Id"] = str(uuid.uuid4())
+        headers["X-Call-Id"] = call_id
     return headers
 
 
@@ -210,7 +210,7 @@ class Proxy:
             return _text(404, message)
         url = upstream_url.rstrip("/") + target.raw_path + (f"?{target.query}" if target.query else "")
         try:
-            upstream = await self._send(request, url, call_id=False)
+            upstream = await self._send(request, url, call_id=None)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
@@ -230,6 +230,11 @@ class Proxy:
             routed = spec.start_variant
         variant, failed_over_from = state.rotation.choose(spec.name, routed, spec.other_variant(routed))
         has_body = request.body_exists
+        # One id for every attempt of this call. The OpenFaaS gateway does not echo an id it was given, so a
+        # new one goes back to the client too.
+        call_id = request.headers.get("X-Call-Id")
+        new_call_id = None if call_id else str(uuid.uuid4())
+        call_id = call_id or new_call_id
         attempts = 0
         while True:
             attempts += 1
@@ -241,10 +246,12 @@ class Proxy:
             other = spec.other_variant(variant)
             can_retry = attempts == 1 and other is not None and not state.rotation.is_out(spec.name, other)
             extra = {"X-Gaia-Variant": variant}
+            if new_call_id:
+                extra["X-Call-Id"] = new_call_id
             if failed_over_from:
                 extra["X-Gaia-Failover-From"] = failed_over_from
             try:
-                upstream = await self._send(request, url, call_id=True)
+                upstream = await self._send(request, url, call_id=call_id)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # No connection, so nothing was sent: safe to try the other variant even with a body.
                 self._platform_fault(spec.name, variant, started, 0)
@@ -297,7 +304,7 @@ class Proxy:
         state.metrics.platform_faults.labels(function, variant).inc()
         state.recorder.record(function, variant, (time.perf_counter() - started) * 1000.0, status, 0, True)
 
-    async def _send(self, request: web.Request, url: str, call_id: bool) -> aiohttp.ClientResponse:
+    async def _send(self, request: web.Request, url: str, call_id: str | None) -> aiohttp.ClientResponse:
         data = request.content if request.body_exists else None
         return await self.state.client.request(
             request.method, URL(url, encoded=True), headers=forward_headers(request, call_id), data=data,

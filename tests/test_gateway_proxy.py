@@ -281,7 +281,10 @@ def test_header_handling(gw):
     assert "x-drop-me" not in sent and "proxy-authorization" not in sent
     assert sent["x-forwarded-for"] == "10.0.0.9, 127.0.0.1"
     assert sent["x-forwarded-host"] == f"127.0.0.1:{gw.port}" and sent["x-forwarded-proto"] == "http"
-    assert sent["x-call-id"]
+    assert sent["x-call-id"] and headers["X-Call-Id"] == sent["x-call-id"]  # created here, echoed to the client
+    status, headers, body = call(gw.url + "/function/matmul/h", headers={"X-Call-Id": "client-id-7"})
+    sent = [v for k, v in json.loads(body)["headers"] if k.lower() == "x-call-id"]
+    assert sent == ["client-id-7"] and "X-Call-Id" not in headers
     # Response: hop-by-hop headers and the ones named in Connection are gone; the rest passes.
     assert "X-Upstream-Hop" not in headers and headers["Set-Cookie"] == "a=b"
     assert headers["X-Duration-Seconds"] == "0.001000"
