@@ -90,3 +90,29 @@ def test_scaffold_handler_test_passes_as_faas_cli_new_lays_it_out(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def build_step(context, *args):
+    return subprocess.run(
+        [sys.executable, "gaia_build.py", "function", "out.json", *args], cwd=context, capture_output=True, text=True,
+    )
+
+
+def test_build_step_warns_when_a_cpu_function_gets_a_gpu_image(tmp_path):
+    from gaia_faas.runtime_process import assemble_build_context
+
+    handler = tmp_path / "fn"
+    handler.mkdir()
+    (handler / "handler.py").write_text("def handle(event, context):\n    return 'x'\n")
+    context = assemble_build_context(handler, tmp_path / "ctx")
+    gpu = build_step(context, "--variant", "gpu")
+    assert gpu.returncode == 0
+    assert "WARNING: building the GPU image of a function classified 'cpu'" in gpu.stderr
+    cpu = build_step(context, "--variant", "cpu")
+    assert cpu.returncode == 0 and "WARNING" not in cpu.stderr
+    assert "function is cpu:" in cpu.stdout
+    declared = build_step(context, "--variant", "gpu", "--declared-mode", "gpu")
+    assert declared.returncode == 0 and "WARNING" not in declared.stderr
+    bad = build_step(context, "--declared-mode", "fast")
+    assert bad.returncode == 2
+    assert "gaia build: cannot classify function:" in bad.stderr and "Traceback" not in bad.stderr
