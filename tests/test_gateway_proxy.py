@@ -496,10 +496,20 @@ def test_redis_stopped_mid_traffic_no_failed_requests_drops_counted_and_recovery
             return window.count
 
         recorded_after_recovery = asyncio.run(recent_count())
+
+        async def switch_to_gpu():
+            client = aioredis.Redis.from_url(redis_server.url)
+            await RouteTable(client, lambda f: "cpu").switch("matmul", "gpu", "after the outage")
+            await client.aclose()
+
+        asyncio.run(switch_to_gpu())
+        time.sleep(0.1)
+        variant_after_recovery = call(gateway.url + "/function/matmul/x")[1]["X-Gaia-Variant"]
     finally:
         stop.set()
         gateway.stop()
         redis_server.close()
+    assert variant_after_recovery == "gpu"  # the route sync subscribed again
     assert failures == [] and during_outage > 20
     dropped = [line for line in metrics.splitlines() if line.startswith('gaia_records_dropped_total{reason="redis_error"}')]
     assert dropped and float(dropped[0].split()[-1]) > 0
