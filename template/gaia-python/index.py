@@ -11,6 +11,7 @@ watchdog's /tmp/.lock, with `suppress_lock=true`) created, so /_/health stays 50
 from __future__ import annotations
 
 import ast
+import glob
 import importlib
 import importlib.util
 import json
@@ -62,8 +63,8 @@ def runtime_settings(environ, gpu_ids):
             device, default_workers = "cuda", len(gpu_ids)
         elif environ.get("GAIA_ALLOW_CPU_FALLBACK", "") not in ("1", "true"):
             raise RuntimeConfigError(
-                "GPU variant started but no CUDA device is visible (torch missing, no driver, or no "
-                "nvidia.com/gpu assigned). Schedule it on a GPU node (docs/platforms.md), or set "
+                "GPU variant started but no CUDA device is visible (no driver, or no nvidia.com/gpu "
+                "assigned). Schedule it on a GPU node (docs/platforms.md), or set "
                 "GAIA_ALLOW_CPU_FALLBACK=1 to run it on the CPU."
             )
         else:
@@ -81,14 +82,16 @@ def runtime_settings(environ, gpu_ids):
 
 
 def visible_gpu_ids(environ):
-    """IDs of the GPUs this process may use; torch is asked without creating a CUDA context."""
+    """IDs of the GPUs this process may use, found without creating a CUDA context."""
     if importlib.util.find_spec("torch") is None:
-        return []
-    # NVML-based counting leaves CUDA uninitialised in this (pre-fork) process: CUDA does not survive fork.
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    import torch
+        # Handlers on other GPU libraries (ONNX Runtime, CuPy): count the device nodes the container got.
+        count = len(glob.glob("/dev/nvidia[0-9]*"))
+    else:
+        # NVML-based counting leaves CUDA uninitialised in this (pre-fork) process: CUDA does not survive fork.
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+        import torch
 
-    count = torch.cuda.device_count()
+        count = torch.cuda.device_count()
     listed = [d.strip() for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
     return (listed or [str(i) for i in range(count)])[:count]
 
