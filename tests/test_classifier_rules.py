@@ -454,3 +454,10 @@ def test_gpu_flags_and_mixed_precision(tmp_path, code, expected):
 def test_look_alikes_from_other_libraries_do_not_raise_the_mode(tmp_path, code):
     result = classify(tmp_path, code)
     assert result.mode == "cpu_preferred", result.rationale
+
+
+def test_numpy_device_and_half_are_not_gpu_signals(tmp_path):
+    code = "import numpy as np\nimport torch\nx = torch.ones(1)\na = np.asarray([1], device='cpu')\n" \
+           "b = np.zeros(2, device='gpu')\nh = np.half(1.0)\nh2 = np.float32(1).half()\n"
+    result = classify(tmp_path, code)
+    assert result.mode == "cpu_preferred", result.rationale
