@@ -43,7 +43,7 @@ from gaia_faas.workload import (
 # and blurs what the demo shows. `--functions matmul,idle-wait,image-classification,llm` adds it.
 DEMO_FUNCTIONS = ["matmul", "idle-wait", "image-classification"]
 TINYLLAMA = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
-MATMUL_SIZES = [500, 1500, 2500, 3000, 3500, 4000]
+MATMUL_SIZES = [500, 2000, 3000, 4000]
 PROGRESS_EVERY_S = 5.0
 DECISIONS_EVERY_S = 1.0
 
