@@ -425,8 +425,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="gateway plugin address (default %(default)s)")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None,
                         help="use this Redis (env REDIS_URL) instead of starting an embedded redis-server")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a variable in every runtime, over the stack's environment: (repeatable; "
+                             "like faas-cli deploy --env), e.g. --env MODEL_ID=/models/tinyllama")
     parser.add_argument("--ready-timeout", type=float, default=RUNTIME_READY_TIMEOUT_S,
                         help="seconds each runtime may take to load its model (default %(default)s)")
+
+
+def parse_env_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LocalRunError(f"--env takes KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = value
+    return overrides
 
 
 def parse_function_list(text: str) -> list[str]:
@@ -498,11 +511,12 @@ def check_arguments(port: int, ready_timeout: float) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         check_arguments(args.port, args.ready_timeout)
+        overrides = parse_env_overrides(args.env)
         functions = plan_from_args(args)
     except LocalRunError as exc:
         print(f"gaia local-run: {exc}", file=sys.stderr)
         return 2
     say = lambda line: print(line, flush=True)  # noqa: E731  (lines reach a pipe as they happen)
     local = LocalRun(functions, host=args.host, port=args.port, redis_url=args.redis_url, say=say,
-                     runtime_timeout=args.ready_timeout)
+                     extra_env=lambda plan: overrides, runtime_timeout=args.ready_timeout)
     return run_until_stopped(local, say=say)

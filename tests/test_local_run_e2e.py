@@ -296,16 +296,17 @@ def test_a_signal_while_runtimes_are_still_loading_leaves_nothing(tmp_path, sign
 
 
 @pytest.mark.timeout(120)
-def test_a_given_redis_is_used_and_left_running(tmp_path, redis_url, redis_server):
+def test_a_given_redis_and_env_overrides_are_used_and_redis_is_left_running(tmp_path, redis_url, redis_server):
     import redis
 
-    stack = _one_function_stack(tmp_path, "def handle(event, context):\n    return 'ok'\n")
+    stack = _one_function_stack(tmp_path, "import os\n\ndef handle(event, context):\n    return os.environ['GREETING']\n")
     port = free_port()
-    run = LocalRunProcess("--stack", str(stack), "--port", str(port), "--redis-url", redis_url)
+    run = LocalRunProcess("--stack", str(stack), "--port", str(port), "--redis-url", redis_url, "--env", "GREETING=hi")
     try:
         run.wait_for("gaia local-run: ready", timeout=90)
         assert f"redis    {redis_url} (given)" in run.lines
-        assert post(f"http://127.0.0.1:{port}/function/fn", {}) == (200, "cpu")
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/function/fn", data=b"{}")) as answer:
+            assert answer.read() == b"hi" and answer.headers["X-Gaia-Variant"] == "cpu"
         client = redis.Redis.from_url(redis_url)
         deadline = time.monotonic() + 10
         while not client.keys("gaia:*") and time.monotonic() < deadline:

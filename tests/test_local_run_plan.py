@@ -9,6 +9,7 @@ from gaia_faas.local_run import (
     check_handler_folders,
     check_port_free,
     likely_cause,
+    parse_env_overrides,
     load_stack,
     plan_functions,
     routes_document,
@@ -158,3 +159,9 @@ def test_likely_cause_is_the_handlers_exception_not_gunicorns():
     assert likely_cause("  File 'handler.py', line 1\nSyntaxError: expected ':'") == "SyntaxError: expected ':'"
     assert likely_cause("ModuleNotFoundError: No module named 'tensorflow'") == "ModuleNotFoundError: No module named 'tensorflow'"
     assert likely_cause("not ready after 180s:\n[INFO] Booting worker") is None
+
+
+def test_env_overrides_are_key_value_pairs():
+    assert parse_env_overrides(["MODEL_ID=/m", "EMPTY=", "A=b=c"]) == {"MODEL_ID": "/m", "EMPTY": "", "A": "b=c"}
+    with pytest.raises(LocalRunError, match="--env takes KEY=VALUE, got 'MODEL_ID'"):
+        parse_env_overrides(["MODEL_ID"])
