@@ -146,3 +146,12 @@ def test_text_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
     completed = subprocess.run(f"{sys.executable} -m gaia_faas.cli classify {tmp_path} | head -1", shell=True,
                                capture_output=True, text=True, timeout=60)
     assert completed.stdout.startswith("mode: gpu") and "Traceback" not in completed.stderr
+
+
+def test_a_single_path_that_loops_or_is_not_a_file(tmp_path):
+    os.symlink(tmp_path / "loop.py", tmp_path / "loop.py")
+    looped = classify_path(tmp_path / "loop.py")
+    assert looped.mode == "cpu" and looped.errors == ["loop.py: symlink loop, skipped"]
+    os.mkfifo(tmp_path / "pipe.py")
+    fifo = classify_path(tmp_path / "pipe.py")
+    assert fifo.errors == ["pipe.py: not a regular file or folder, skipped"]
