@@ -34,8 +34,19 @@ class Metrics:
         self.redis_errors = Counter("gaia_redis_errors", "Failed Redis operations", ["operation"], registry=r)
         self.records_dropped = Counter("gaia_records_dropped", "Latency records dropped, never written to Redis",
                                        ["reason"], registry=r)
+        self._call_children: dict[tuple[str, str, int], tuple] = {}
         self.rejected = Counter("gaia_rejected_requests", "Requests refused before routing (bad names or paths)",
                                 ["reason"], registry=r)
+
+    def call_done(self, function: str, variant: str, status: int, seconds: float) -> None:
+        """Count and time one call (hot path: the labelled children are looked up once and kept)."""
+        key = (function, variant, status)
+        children = self._call_children.get(key)
+        if children is None:
+            children = self._call_children[key] = (self.requests.labels(function, variant, str(status)),
+                                                   self.latency.labels(function, variant))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

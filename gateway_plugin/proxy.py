@@ -18,9 +18,9 @@ variant), and the next calls go to the other variant.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -69,12 +69,14 @@ def parse_target(raw: str) -> Target:
     if "\x00" in raw or "%00" in raw:
         raise BadTarget(400, "nul", "NUL bytes are not allowed in the path or query")
     segments = path.split("/")[1:]
-    for segment in segments:
-        decoded = unquote(segment)
-        if decoded in (".", ".."):
-            raise BadTarget(400, "dot_segment", "path segments '.' and '..' (plain or %-encoded) are not allowed")
-        if "/" in decoded or "\\" in decoded:
-            raise BadTarget(400, "encoded_slash", "encoded '/' or '\\' in a path segment is not allowed")
+    # Without '%', '\\' or "/." no segment can be a dot segment or hide a slash: skip the per-segment check.
+    if "%" in path or "\\" in path or "/." in path:
+        for segment in segments:
+            decoded = unquote(segment)
+            if decoded in (".", ".."):
+                raise BadTarget(400, "dot_segment", "path segments '.' and '..' (plain or %-encoded) are not allowed")
+            if "/" in decoded or "\\" in decoded:
+                raise BadTarget(400, "encoded_slash", "encoded '/' or '\\' in a path segment is not allowed")
     if segments and segments[0] in ("function", "async-function"):
         if len(segments) < 2 or not segments[1]:
             raise BadTarget(400, "missing_name", f"/{segments[0]}/ needs a function name")
@@ -233,7 +235,7 @@ class Proxy:
         # One id for every attempt of this call. The OpenFaaS gateway does not echo an id it was given, so a
         # new one goes back to the client too.
         call_id = request.headers.get("X-Call-Id")
-        new_call_id = None if call_id else str(uuid.uuid4())
+        new_call_id = None if call_id else os.urandom(16).hex()
         call_id = call_id or new_call_id
         attempts = 0
         while True:
@@ -294,8 +296,7 @@ class Proxy:
             latency_ms = (time.perf_counter() - started) * 1000.0
             if not fault:  # a fault was recorded as such above
                 state.recorder.record(spec.name, variant, latency_ms, status, sent, False)
-            state.metrics.requests.labels(spec.name, variant, str(status)).inc()
-            state.metrics.latency.labels(spec.name, variant).observe(latency_ms / 1000.0)
+            state.metrics.call_done(spec.name, variant, status, latency_ms / 1000.0)
             return response
 
     def _platform_fault(self, function: str, variant: str, started: float, status: int) -> None:

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -49,13 +50,17 @@ class FunctionSpec:
     def mode(self) -> str | None:
         return self.annotations.get("com.gaia.mode")
 
-    @property
+    @cached_property
     def start_variant(self) -> str:
         return default_variant(tuple(self.variants), self.mode)
 
+    @cached_property
+    def _other(self) -> dict[str, str]:
+        names = sorted(self.variants)
+        return {a: b for a in names for b in names if a != b}
+
     def other_variant(self, variant: str) -> str | None:
-        others = [v for v in self.variants if v != variant]
-        return others[0] if others else None
+        return self._other.get(variant)
 
     def to_json(self) -> dict:
         return {
