@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import re
 import shutil
@@ -18,10 +19,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from gaia_faas.processes import free_port, redis_server_binary, wait_for_http
+from gaia_faas.supervisor import ChildExited, Supervisor, exit_status
 
 class LocalRunError(RuntimeError):
     """Something the user can fix (a port in use, a missing folder, a broken handler); the message says what."""
@@ -174,11 +179,8 @@ class LocalRun:
         self.say = say
         self.runtime_timeout = runtime_timeout
         self.run_dir = Path(tempfile.mkdtemp(prefix="gaia-local-run-"))
-        from gaia_faas.supervisor import Supervisor
-
         self.supervisor = Supervisor(self.run_dir / "logs")
         self.runtimes: dict[tuple[str, str], object] = {}  # (function, variant) -> RuntimeProcess
-        self.devices: dict[tuple[str, str], str] = {}
         self.gateway = None
         self._starters: list[threading.Thread] = []
         self._stopping = False
@@ -207,8 +209,6 @@ class LocalRun:
                 raise LocalRunError(f"Redis at {self.redis_url} does not answer: {exc}") from None
             self.say(f"redis    {self.redis_url} (given)")
             return
-        from gaia_faas.processes import free_port, redis_server_binary
-
         try:
             binary = redis_server_binary()
         except RuntimeError as exc:
@@ -286,7 +286,6 @@ class LocalRun:
             return
         info = _runtime_info(runtime.url)
         device = info.get("device", "unknown")
-        self.devices[(plan.function, plan.variant)] = device
         sizing = f"{info.get('workers', '?')} worker(s) x {info.get('threads', '?')} threads"
         threads = env.get("OMP_NUM_THREADS")
         torch_threads = f", {threads} torch thread(s)" if threads else ""
@@ -304,8 +303,6 @@ class LocalRun:
             "--redis-url", self.redis_url, "--bind", f"{self.host}:{self.port}", "--workers", "1", "--controller",
         ]
         self.gateway = self.supervisor.start("gateway", argv)
-        from gaia_faas.processes import wait_for_http
-
         try:
             wait_for_http(f"{self.gateway_url}/gaia/v1/health", timeout=GATEWAY_READY_TIMEOUT_S, proc=self.gateway.popen)
         except (RuntimeError, TimeoutError) as exc:
@@ -315,8 +312,6 @@ class LocalRun:
     # -- running ------------------------------------------------------------------------------------------
     def check(self) -> None:
         """Raise LocalRunError naming the first process that died, with the end of its output."""
-        from gaia_faas.supervisor import ChildExited, exit_status
-
         try:
             self.supervisor.check()
         except ChildExited as exc:
@@ -396,9 +391,6 @@ def _redis_answers(port: int) -> bool:
 
 
 def _runtime_info(url: str) -> dict:
-    import json
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{url}/_/gaia", timeout=15) as response:
             return json.loads(response.read())
