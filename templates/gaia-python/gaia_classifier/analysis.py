@@ -38,6 +38,8 @@ _SAMPLING_KEYWORDS = {"do_sample", "num_beams", "temperature", "top_k", "top_p",
                       "min_length", "repetition_penalty"}
 # Dict-literal keys that place work on a device ({"device": "cuda"}, xgboost {"tree_method": "gpu_hist"}).
 _DICT_DEVICE_KEYS = {"device", "device_map", "tree_method", "predictor", "task_type", "gpu_id", "device_type"}
+_ARRAY_LIBRARIES = ("numpy.", "pandas.", "scipy.")
+_LIMIT_KEYWORDS = {"max_new_tokens", "max_tokens", "n_predict", "max_length", "batch_size"}
 # Methods of model objects whose keyword limits describe the work of a request.
 _MODEL_METHODS = {"generate", "encode", "predict", "predict_on_batch", "transcribe", "embed", "embed_documents",
                   "embed_query", "create_completion", "create_chat_completion", "GenerationConfig", "SamplingParams",
@@ -349,6 +351,7 @@ class Analyser:
         self.evidence: list[Evidence] = []
         self.frameworks: set[str] = set()
         self.shapes: list = []  # (line, library, elements, enclosing loop iterations) of literal-shape tensors
+        self._values_cache: dict = {}
 
     # ---------- values ----------
     def qualname(self, node, module: Module | None = None) -> str | None:
@@ -410,10 +413,7 @@ class Analyser:
         if key not in module.assigns and key.startswith(("self.", "cls.")) and key.count(".") == 1:
             key = key.split(".", 1)[1]  # a class attribute (DEVICE = "cuda" in the class body) read as self.DEVICE
         if key in module.assigns:
-            result = frozenset()
-            for value in module.assigns[key]:
-                result |= self.values(value, module, depth + 1)
-            return self._cap(result)
+            return self._memo(("name", module.rel, key), lambda: self._union(module.assigns[key], module, depth))
         qualified = self.qualname(node, module)
         if qualified:
             target = self.project.local_target(qualified)
@@ -460,10 +460,23 @@ class Analyser:
         return frozenset([UNKNOWN])
 
     def _returns(self, module: Module, function: str, depth: int) -> frozenset:
+        return self._memo(("returns", module.rel, function),
+                          lambda: self._union(module.returns[function], module, depth) or frozenset([UNKNOWN]))
+
+    def _union(self, nodes, module: Module, depth: int) -> frozenset:
         result = frozenset()
-        for value in module.returns[function]:
+        for value in nodes:
             result |= self.values(value, module, depth + 1)
-        return self._cap(result) or frozenset([UNKNOWN])
+            if len(result) > MAX_VALUES:
+                break
+        return self._cap(result)
+
+    def _memo(self, key: tuple, compute) -> frozenset:
+        """Each name's values are computed once; a name that refers to itself (x = x + 1) reads as unknown."""
+        if key not in self._values_cache:
+            self._values_cache[key] = frozenset([UNKNOWN])  # in progress: cycles stop here
+            self._values_cache[key] = compute()
+        return self._values_cache[key]
 
     def strings(self, node) -> list[str]:
         return [v for v in self.values(node) if isinstance(v, str) and v]
@@ -557,7 +570,8 @@ class Analyser:
         elif method == "to" and isinstance(func, ast.Attribute) and (args or "device" in kwargs):
             target = kwargs.get("device", args[0] if args else None)
             self.device_use(node, self.values(target), ctx, _snippet(node))
-        elif method == "half" and isinstance(func, ast.Attribute) and not args and not ctx.guarded:
+        elif method == "half" and isinstance(func, ast.Attribute) and not args and not ctx.guarded \
+                and not qualified.startswith(_ARRAY_LIBRARIES):
             self.add(node.lineno, "half_precision", f"half precision {_snippet(node)}", "cpu_preferred")
         elif qualified in ("torch.device", "tensorflow.device", "torch.set_default_device", "paddle.set_device",
                            "torch.cuda.device") and args:
@@ -597,8 +611,10 @@ class Analyser:
         self._training(node, qualified, method, kwargs)
 
     def _keywords(self, func, kwargs, qualified, method, ctx) -> None:
-        model_call = self._is_model_call(func, qualified, method)
+        model_call = bool(kwargs.keys() & _LIMIT_KEYWORDS) and self._is_model_call(func, qualified, method)
         for key, value in kwargs.items():
+            if qualified.startswith(_ARRAY_LIBRARIES) and key == "device":
+                continue  # numpy's array-API device= only ever means the CPU
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
                 values = self.values(value)
                 if not _from_framework(qualified):

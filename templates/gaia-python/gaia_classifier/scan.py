@@ -12,6 +12,7 @@ import errno
 import io
 import os
 import re
+import stat
 import tokenize
 from dataclasses import replace
 from pathlib import Path
@@ -152,9 +153,13 @@ def _gather(root: Path, errors: list[str]):
     """(relative name, path) of Python sources and requirements files, never following a link twice."""
     if not root.is_dir():
         try:
-            root.stat()
+            mode = root.stat().st_mode
         except OSError as error:
-            errors.append(f"{root.name}: cannot read ({error.strerror or error}); is it a symlink loop?")
+            reason = "symlink loop" if error.errno == errno.ELOOP else f"cannot read ({error.strerror or error})"
+            errors.append(f"{root.name}: {reason}, skipped")
+            return [], []
+        if not stat.S_ISREG(mode):
+            errors.append(f"{root.name}: not a regular file or folder, skipped")
             return [], []
         if REQUIREMENTS.match(root.name):
             return [], [(root.name, root)]
