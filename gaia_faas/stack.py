@@ -43,6 +43,7 @@ NUMERIC_ANNOTATIONS = {
 }
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 PROFILE_ANNOTATION = "com.openfaas.profile"
+CE_FUNCTION_LIMIT = 15
 
 # Fields of the source function that the variants rewrite; every other field is copied to both.
 REWRITTEN_FIELDS = {"lang", "handler", "image", "build_args", "labels", "annotations"}
@@ -388,4 +389,10 @@ def run(args) -> int:
         print(f"{function.name}: {function.mode} ({function.mode_source}) -> {names}", file=sys.stderr)
     if output != "-":
         print(f"wrote {output}", file=sys.stderr)
+    count = len(expansion.stack["functions"])
+    if not args.knative and count > CE_FUNCTION_LIMIT:
+        print(
+            f"note: {count} functions; OpenFaaS CE deploys at most {CE_FUNCTION_LIMIT} (docs/platforms.md)",
+            file=sys.stderr,
+        )
     return 0

@@ -105,3 +105,15 @@ def test_stdout_output(base, capsys):
     assert main(["stack", "-f", str(stack_file), "-o", "-"]) == 0
     out = yaml.safe_load(capsys.readouterr().out)
     assert list(out["functions"]) == ["fn-cpu"]
+
+
+def test_cli_notes_when_the_variants_exceed_openfaas_ce_limit(base, capsys):
+    stack_file = base / "stack.yml"
+    functions = {f"fn{i}": function(annotations={"com.gaia.mode": "gpu_preferred"}) for i in range(8)}
+    stack_file.write_text(yaml.safe_dump({"functions": functions}))
+    assert main(["stack", "-f", str(stack_file)]) == 0
+    assert "note: 16 functions; OpenFaaS CE deploys at most 15" in capsys.readouterr().err
+    functions.pop("fn7")
+    stack_file.write_text(yaml.safe_dump({"functions": functions}))
+    assert main(["stack", "-f", str(stack_file)]) == 0
+    assert "OpenFaaS CE" not in capsys.readouterr().err
