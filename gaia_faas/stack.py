@@ -366,6 +366,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     source = args.file or _default_input()
+    if not NAME_PATTERN.match(args.gpu_profile):
+        print(f"gaia stack: --gpu-profile must be a Profile name (lower-case, digits, '-'), got {args.gpu_profile!r}",
+              file=sys.stderr)
+        return 2
     if args.routes and not args.knative:
         print("gaia stack: --routes needs --knative (on OpenFaaS the plugin discovers variants by label)", file=sys.stderr)
         return 2
@@ -377,13 +381,17 @@ def run(args) -> int:
         return 2
     default_name = "gaia-knative.yaml" if args.knative else "gaia-stack.yml"
     output = args.output or str(source.parent / default_name)
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(output).write_text(text, encoding="utf-8")
-    if args.routes:
-        args.routes.write_text(routes_file(expansion, args.namespace), encoding="utf-8")
-        print(f"wrote {args.routes}", file=sys.stderr)
+    try:
+        if output == "-":
+            sys.stdout.write(text)
+        else:
+            Path(output).write_text(text, encoding="utf-8")
+        if args.routes:
+            args.routes.write_text(routes_file(expansion, args.namespace), encoding="utf-8")
+            print(f"wrote {args.routes}", file=sys.stderr)
+    except OSError as exc:
+        print(f"gaia stack: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     for function in expansion.functions:
         names = ", ".join(v.name for v in function.variants.values())
         print(f"{function.name}: {function.mode} ({function.mode_source}) -> {names}", file=sys.stderr)

@@ -117,3 +117,12 @@ def test_cli_notes_when_the_variants_exceed_openfaas_ce_limit(base, capsys):
     stack_file.write_text(yaml.safe_dump({"functions": functions}))
     assert main(["stack", "-f", str(stack_file)]) == 0
     assert "OpenFaaS CE" not in capsys.readouterr().err
+
+
+def test_cli_reports_an_unwritable_output_and_a_bad_profile_name(base, capsys):
+    stack_file = base / "stack.yml"
+    stack_file.write_text(yaml.safe_dump({"functions": {"fn": function()}}))
+    assert main(["stack", "-f", str(stack_file), "-o", str(base / "no" / "such" / "dir.yml")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["stack", "-f", str(stack_file), "--gpu-profile", "gpu,spot"]) == 2
+    assert "--gpu-profile must be a Profile name" in capsys.readouterr().err
