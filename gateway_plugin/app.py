@@ -73,11 +73,12 @@ class GatewayState:
     metrics: Metrics
     registry: Registry
     rotation: Rotation
-    redis: aioredis.Redis = None
-    client: aiohttp.ClientSession = None
-    routes: RouteTable = None
-    recorder: StatsRecorder = None
-    stats: StatsReader = None
+    # The rest is created when the app starts (they need the running event loop) and set until it stops.
+    redis: aioredis.Redis | None = None
+    client: aiohttp.ClientSession | None = None
+    routes: RouteTable | None = None
+    recorder: StatsRecorder | None = None
+    stats: StatsReader | None = None
     registry_error: str | None = None  # last discovery failure, shown by the API
     tasks: list[asyncio.Task] = field(default_factory=list)
 
