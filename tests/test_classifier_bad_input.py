@@ -155,3 +155,13 @@ def test_a_single_path_that_loops_or_is_not_a_file(tmp_path):
     os.mkfifo(tmp_path / "pipe.py")
     fifo = classify_path(tmp_path / "pipe.py")
     assert fifo.errors == ["pipe.py: not a regular file or folder, skipped"]
+
+
+def test_reading_stops_after_the_total_source_budget(tmp_path, monkeypatch):
+    from gaia_faas.classifier import scan
+
+    monkeypatch.setattr(scan, "MAX_TOTAL_BYTES", 1000)
+    for index in range(5):
+        write(tmp_path / f"m{index}.py", "x = 1\n" * 200)
+    result = classify_path(tmp_path)
+    assert "stopped after 0.001 MB of source; 4 Python files were not read" in result.errors
