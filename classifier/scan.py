@@ -29,7 +29,8 @@ SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".gi
 # endpoints). When one is present, only it and the modules it imports count: a train.py or download script
 # beside the handler does not run per request.
 ENTRY_FILES = {"handler.py", "index.py", "main.py", "app.py", "lambda_function.py", "function.py", "func.py",
-               "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py"}
+               "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py",
+               "rp_handler.py"}
 REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
 
 _DECLARATION = re.compile(r"^[^'\"#\n]*#\s*gaia\s*:\s*mode\s*=\s*([\w-]+)", re.MULTILINE)
