@@ -461,3 +461,17 @@ def test_numpy_device_and_half_are_not_gpu_signals(tmp_path):
            "b = np.zeros(2, device='gpu')\nh = np.half(1.0)\nh2 = np.float32(1).half()\n"
     result = classify(tmp_path, code)
     assert result.mode == "cpu_preferred", result.rationale
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import os, whisper\nSIZES = {'fast': 'base', 'accurate': 'large-v3'}\n"
+     "m = whisper.load_model(SIZES[os.getenv('QUALITY', 'fast')])\n", "cpu_preferred"),
+    ("import os, whisper\nSIZES = {'fast': 'base', 'accurate': 'large-v3'}\n"
+     "m = whisper.load_model(SIZES[os.getenv('QUALITY', 'accurate')])\n", "gpu_preferred"),
+    ("import torch\nclass Settings:\n    DEVICE: str = 'cuda'\nsettings = Settings()\n"
+     "x = torch.ones(2).to(settings.DEVICE)\n", "gpu"),
+    ("from transformers import AutoModelForCausalLM\nclass Config:\n    MODEL_NAME = 'mistralai/Mistral-7B-v0.1'\n"
+     "m = AutoModelForCausalLM.from_pretrained(Config.MODEL_NAME)\n", "gpu_preferred"),
+])
+def test_values_from_dict_tables_and_settings_classes(tmp_path, code, expected):
+    assert classify(tmp_path, code).mode == expected
