@@ -114,11 +114,13 @@ class FakeOpenFaaS:
         app.router.add_post("/async-function/{service}", self.async_invoke)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/system/info", self.system_info)
-        runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
         self._ready.set()
         self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
 
     async def async_invoke(self, request):
         await request.read()
@@ -134,6 +136,10 @@ class FakeOpenFaaS:
         self._thread.start()
         self._ready.wait(10)
         return self
+
+    def stop(self):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
 
 class Gateway:
@@ -187,7 +193,17 @@ def raw_request(port, target: bytes, extra_headers: bytes = b"") -> tuple[int, b
 
 @pytest.fixture(scope="module")
 def openfaas():
-    return FakeOpenFaaS().start()
+    server = FakeOpenFaaS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream():
+    """A FakeOpenFaaS of the test's own (these tests start their own plugin processes)."""
+    server = FakeOpenFaaS().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -406,9 +422,8 @@ def test_oversized_header_gets_4xx(gw, openfaas):
     assert len(openfaas.seen) == before
 
 
-def test_large_bodies_stream_with_flat_memory():
+def test_large_bodies_stream_with_flat_memory(upstream):
     """100 MB up and 100 MB down through a one-worker plugin; the worker's RSS stays flat."""
-    upstream = FakeOpenFaaS().start()
     with RedisServer() as redis_server:
         gateway = Gateway(["--upstream", upstream.url, "--redis-url", redis_server.url, "--workers", "1"],
                           {"OPENFAAS_PASSWORD": "s3cret"})
@@ -517,8 +532,8 @@ def test_redis_stopped_mid_traffic_no_failed_requests_drops_counted_and_recovery
     assert recorded_after_recovery > 0
 
 
-def test_static_mode_refused_variant_gives_clear_502_or_fails_over(tmp_path, redis_url):
-    upstream = FakeOpenFaaS().start()  # answers /function/<svc>/... ; used here as a plain HTTP service
+def test_static_mode_refused_variant_gives_clear_502_or_fails_over(tmp_path, redis_url, upstream):
+    # The fake answers /function/<svc>/...; here it serves as plain HTTP services for the variants.
     dead = free_port()
     routes = tmp_path / "routes.yml"
     routes.write_text(
