@@ -167,7 +167,7 @@ def main() -> int:
         return round(statistics.median(run[key] for run in runs[name, concurrency]), 3)
 
     print(f"load generator: {generator}; {args.rounds} x {args.seconds:g}s per cell, median shown")
-    print(f"ours: gaia-python index.py under gunicorn, {args.workers or 2} workers x {args.threads or 4} threads")
+    print(f"ours: gaia-python index.py under gunicorn, {args.workers or 2} workers, {args.threads or 4} handler slots each")
     print("ref:  python3-http shape, Flask under waitress (4 threads)")
     print(f"{'':>4} {'ours req/s':>11} {'ref req/s':>10} {'ours p50':>9} {'ref p50':>8} {'ours p99':>9} {'ref p99':>8}")
     summary = {}

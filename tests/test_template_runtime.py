@@ -47,6 +47,14 @@ def handle(event, context):
         return None
     if event.path == "/bad-status":
         return {"statusCode": "not a number", "body": "x"}
+    if event.path == "/slow":
+        # Counts handler calls running at once in this worker, via a file per call.
+        marker = os.path.join(os.environ["SLOTS_DIR"], str(time.monotonic_ns()))
+        open(marker, "w").close()
+        peak = len(os.listdir(os.environ["SLOTS_DIR"]))
+        time.sleep(0.3)
+        os.remove(marker)
+        return {"body": {"peak": peak}}
     if event.path == "/pid":
         return {"body": {"pid": os.getpid(), "device": context.device}}
     return {"body": {"path": event.path}}
@@ -288,9 +296,17 @@ def test_kept_alive_connections_beyond_the_thread_count_are_not_starved(context_
     # second connection must not wait for that thread's keep-alive timeout (2 s).
     import http.client
 
+    import importlib.util
+
+    from gaia_faas.runtime_process import TEMPLATE_DIR
+
+    spec = importlib.util.spec_from_file_location("gaia_template_index", TEMPLATE_DIR / "index.py")
+    index = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(index)
     with RuntimeProcess(context_dir, workers=1, threads=1, env={"INIT_LOG": str(tmp_path / "l")}).start(timeout=30) as proc:
-        connections = [http.client.HTTPConnection("127.0.0.1", proc.port, timeout=1.0) for _ in range(3)]
-        for _ in range(4):
+        count = index.CONNECTION_THREADS + 2  # more kept-alive connections than the worker has threads
+        connections = [http.client.HTTPConnection("127.0.0.1", proc.port, timeout=1.0) for _ in range(count)]
+        for _ in range(2):
             for connection in connections:  # round robin: each request finds the thread held by another
                 connection.request("GET", "/string")
                 response = connection.getresponse()
@@ -304,3 +320,17 @@ def test_info_path_does_not_load_torch_into_a_worker_that_does_not_use_it(runtim
     for worker in worker_pids(runtime):
         maps = open(f"/proc/{worker}/maps").read()
         assert "libtorch" not in maps
+
+
+def test_at_most_threads_handler_calls_run_at_once_per_worker(context_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    slots = tmp_path / "slots"
+    slots.mkdir()
+    env = {"INIT_LOG": str(tmp_path / "l"), "SLOTS_DIR": str(slots)}
+    with RuntimeProcess(context_dir, workers=1, threads=2, env=env).start(timeout=30) as proc:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: request(proc.url + "/slow", timeout=20), range(8)))
+    assert all(status == 200 for status, _, _ in answers)
+    peaks = [json.loads(body)["peak"] for _, _, body in answers]
+    assert max(peaks) == 2  # eight connections were served at once, two handler calls ran at a time

@@ -21,6 +21,7 @@ import select
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from flask import Flask, jsonify, make_response, request
@@ -31,6 +32,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Written by the Dockerfile (and by gaia_faas.runtime_process.assemble_build_context) at build time.
 CLASSIFICATION_FILE = os.path.join(HERE, "gaia-classification.json")
 VARIANTS = ("cpu", "gpu")
+# Threads per worker that serve connections; at most GAIA_THREADS of them run the handler at once. A
+# connection on its own thread needs no hand-off between gunicorn's poller and its pool per request.
+CONNECTION_THREADS = 32
 
 log = logging.getLogger("gaia")
 
@@ -169,6 +173,7 @@ def read_classification():
 def create_app(settings, handler):
     """The Flask app of one worker: runs the handler's init(context), then serves it."""
     context = Context(settings["variant"], settings["device"])
+    handler_slots = threading.BoundedSemaphore(settings["threads"])
     if hasattr(handler, "init"):
         handler.init(context)
     classification = read_classification()
@@ -202,7 +207,9 @@ def create_app(settings, handler):
     @app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
     def call_handler(path):
         try:
-            return to_response(handler.handle(Event(), context))
+            event = Event()  # reads the body: a slow upload does not hold a handler slot
+            with handler_slots:
+                return to_response(handler.handle(event, context))
         except Exception as exc:
             log.exception("handler failed on %s %s", request.method, request.path)
             return jsonify(error=f"{type(exc).__name__}: {exc}"), 500
@@ -274,7 +281,7 @@ class Runtime(BaseApplication):
         for key, value in {
             "bind": [f"127.0.0.1:{s['port']}"],
             "workers": s["workers"],
-            "threads": s["threads"],
+            "threads": max(s["threads"], CONNECTION_THREADS),
             "worker_class": LingeringThreadWorker,
             "timeout": s["init_timeout"],
             "control_socket_disable": True,

@@ -400,7 +400,21 @@ class Analyser:
             return frozenset([tuple(items)])
         if kind is ast.Subscript and isinstance(node.value, ast.Call):
             return self.values(node.value, module, depth + 1)
+        if kind is ast.Subscript and isinstance(node.value, ast.Name):
+            return self._lookup(node, module, depth)
         return frozenset([UNKNOWN])
+
+    def _lookup(self, node: ast.Subscript, module: Module, depth: int) -> frozenset:
+        """MODELS[size] where MODELS is a dict literal: the entry for the known key(s), else any entry."""
+        tables = [v for v in module.assigns.get(node.value.id, []) if isinstance(v, ast.Dict)]
+        if not tables:
+            return frozenset([UNKNOWN])
+        keys = self.values(node.slice, module, depth + 1)
+        chosen = [value for table in tables for key, value in zip(table.keys, table.values)
+                  if isinstance(key, ast.Constant) and key.value in keys]
+        if not chosen:
+            chosen = [value for table in tables for value in table.values]
+        return self._union(chosen, module, depth)
 
     @staticmethod
     def _cap(values: frozenset) -> frozenset:
@@ -410,8 +424,11 @@ class Analyser:
         key = _dotted(node)
         if key is None:
             return frozenset([UNKNOWN])
-        if key not in module.assigns and key.startswith(("self.", "cls.")) and key.count(".") == 1:
-            key = key.split(".", 1)[1]  # a class attribute (DEVICE = "cuda" in the class body) read as self.DEVICE
+        head = key.split(".", 1)[0]
+        if key not in module.assigns and key.count(".") == 1 and head not in module.imports:
+            # a class attribute or settings field (DEVICE = "cuda" in a class body) read as self.DEVICE,
+            # Config.DEVICE or settings.DEVICE
+            key = key.split(".", 1)[1]
         if key in module.assigns:
             return self._memo(("name", module.rel, key), lambda: self._union(module.assigns[key], module, depth))
         qualified = self.qualname(node, module)

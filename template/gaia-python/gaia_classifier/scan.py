@@ -23,13 +23,15 @@ from .result import MODE_RANK, MODES, Classification, Evidence, strongest
 
 MAX_FILE_BYTES = 2_000_000
 MAX_FILES = 2_000
+MAX_TOTAL_BYTES = 20_000_000  # a handler folder is far smaller; this bounds time and memory on a whole repository
 SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".git", ".venv", ".tox", ".mypy_cache",
              ".pytest_cache", ".ipynb_checkpoints"}
 # Files a serverless platform loads as the function (OpenFaaS, Lambda, SageMaker, RunPod, Cog, BentoML, HF
 # endpoints). When one is present, only it and the modules it imports count: a train.py or download script
 # beside the handler does not run per request.
 ENTRY_FILES = {"handler.py", "index.py", "main.py", "app.py", "lambda_function.py", "function.py", "func.py",
-               "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py"}
+               "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py",
+               "rp_handler.py"}
 REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
 
 _DECLARATION = re.compile(r"^[^'\"#\n]*#\s*gaia\s*:\s*mode\s*=\s*([\w-]+)", re.MULTILINE)
@@ -57,10 +59,16 @@ def classify_path(path, declared_mode: str | None = None) -> Classification:
     modules: list[Module] = []
     evidence: list[Evidence] = []
     frameworks: set[str] = set()
-    for rel, full in sources:
+    read_bytes = 0
+    for index, (rel, full) in enumerate(sources):
+        if read_bytes > MAX_TOTAL_BYTES:
+            errors.append(f"stopped after {MAX_TOTAL_BYTES / 1e6:g} MB of source; {len(sources) - index} "
+                          f"Python files were not read")
+            break
         text = _read_text(full, rel, errors)
         if text is None:
             continue
+        read_bytes += len(text)
         evidence += _declarations(text, rel, errors)
         module = _parse(text, rel, errors, evidence, frameworks)
         if module is not None:
