@@ -25,7 +25,9 @@ from pathlib import Path
 
 import yaml
 
-from gaia_faas.processes import free_port, redis_server_binary, wait_for_http
+from gaia_faas.processes import (
+    free_port, redis_answers, redis_server_args, redis_server_binary, signal_group, wait_for_http,
+)
 from gaia_faas.supervisor import ChildExited, Supervisor, exit_status
 
 class LocalRunError(RuntimeError):
@@ -218,11 +220,10 @@ class LocalRun:
         data_dir.mkdir()
         child = self.supervisor.start(
             "redis",
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(data_dir), "--protected-mode", "yes", "--loglevel", "warning"],
+            redis_server_args(binary, port, data_dir),
         )
         deadline = time.monotonic() + 10
-        while not _redis_answers(port):
+        while not redis_answers(port):
             if not child.running() or time.monotonic() > deadline:
                 raise LocalRunError(f"embedded redis-server ({binary}) did not start:\n{child.log_tail()}")
             time.sleep(0.02)
@@ -342,7 +343,7 @@ class LocalRun:
         while any(starter.is_alive() for starter in self._starters):
             for runtime in self.runtimes.values():
                 if runtime.pid:
-                    _signal_group(runtime.pid, signal.SIGTERM)
+                    signal_group(runtime.pid, signal.SIGTERM)
             for starter in self._starters:
                 starter.join(0.1)
         for runtime in reversed(list(self.runtimes.values())):
@@ -372,22 +373,6 @@ def likely_cause(output: str) -> str | None:
         if match and match.group(1) not in _RUNTIME_NOISE:
             return f"{match.group(1)}: {match.group(2)}" if match.group(2) else match.group(1)
     return None
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def _runtime_info(url: str) -> dict:

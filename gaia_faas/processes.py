@@ -69,6 +69,32 @@ def redis_server_binary() -> str:
     return str(binary)
 
 
+def redis_server_args(binary: str, port: int, data_dir: str | Path) -> list[str]:
+    """The command line of a loopback-only redis-server without persistence, data in ``data_dir``."""
+    return [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(data_dir), "--protected-mode", "yes", "--loglevel", "warning",
+    ]
+
+
+def redis_answers(port: int) -> bool:
+    """Whether a Redis server on loopback ``port`` answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    """Send ``signum`` to process group ``pgid``; a group that is already gone is not an error."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class RedisServer:
     """A throwaway redis-server on a loopback port, data in a temporary folder, no persistence.
 
@@ -89,29 +115,17 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> "RedisServer":
         if self._proc is not None and self._proc.poll() is None:
             return self
-        args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning",
-        ]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._proc = subprocess.Popen(redis_server_args(self.binary, self.port, self._dir.name), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 raise RuntimeError(f"redis-server exited with code {self._proc.returncode}: {err.strip()}")
-            if self._ping():
+            if redis_answers(self.port):
                 return self
             time.sleep(0.02)
         self.stop()
         raise TimeoutError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s")
-
-    def _ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
 
     def stop(self) -> None:
         if self._proc is None:

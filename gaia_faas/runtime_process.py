@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gaia_faas.processes import free_port
+from gaia_faas.processes import free_port, signal_group
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "gaia-python"
 HANDLER_FOLDER = "function"
@@ -152,14 +152,14 @@ class RuntimeProcess:
         if self._proc is None:
             return
         pgid = self._proc.pid  # start_new_session: the group id is the leader's pid
-        _signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
         try:
             self._proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
             self._proc.wait()
         # Workers outlive a master that was killed; nothing of this runtime may stay behind.
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         self._proc = None
         if self._log is not None:
             self._log.close()
@@ -176,10 +176,3 @@ class RuntimeProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass

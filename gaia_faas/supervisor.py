@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gaia_faas.processes import signal_group
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -120,19 +122,22 @@ class Supervisor:
                 raise ChildExited(child, status)
 
     def stop_one(self, child: Child, timeout: float = 10.0) -> None:
-        """SIGTERM the child's process group; SIGKILL it after ``timeout`` or if members outlive the leader."""
-        _signal_group(child, signal.SIGTERM)
+        """SIGTERM the child's process group; SIGKILL it after ``timeout`` or if members outlive the leader.
+
+        The child's pid is its process group id (it starts a session of its own).
+        """
+        signal_group(child.pid, signal.SIGTERM)
         try:
             child.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(child, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
             child.popen.wait()
         # A group can outlive its leader (a worker that ignored SIGTERM): give it a moment, then kill it.
         deadline = time.monotonic() + min(timeout, 2.0)
         while _group_alive(child.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _group_alive(child.pid):
-            _signal_group(child, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
         if child in self.children:
             self.children.remove(child)
 
@@ -140,14 +145,6 @@ class Supervisor:
         """Stop every child, newest first."""
         for child in reversed(list(self.children)):
             self.stop_one(child, timeout)
-
-
-def _signal_group(child: Child, signum: int) -> None:
-    # The child's pid is its process group id (start_new_session); the group may already be empty.
-    try:
-        os.killpg(child.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:
