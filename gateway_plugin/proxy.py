@@ -287,7 +287,9 @@ class Proxy:
         state = self.state
         if request.version[0] != 1:  # HTTP/0.9 and "HTTP/2.0" request lines: not HTTP/1.x, not proxied
             state.metrics.rejected.labels("http_version").inc()
-            return _text(505, "gaia: only HTTP/1.0 and HTTP/1.1 are served", {"Connection": "close"})
+            response = _text(505, "gaia: only HTTP/1.0 and HTTP/1.1 are served")
+            response.force_close()
+            return response
         if request.method in NOT_FORWARDED_METHODS:
             state.metrics.rejected.labels("method").inc()
             return _text(405, f"gaia: {request.method} is not forwarded", {"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
@@ -435,9 +437,10 @@ class Proxy:
         """The client stopped sending its body: 408, the connection closed, nothing recorded (not the function's doing)."""
         config = self.state.config
         self.state.metrics.rejected.labels("body_stalled").inc()
-        return _text(408, f"gaia: the request body stalled (no bytes for {config.body_idle_timeout_s:g} s, or under "
-                          f"{config.body_min_rate:g} bytes/s after that); the call to {function} was abandoned",
-                     {"Connection": "close"})
+        response = _text(408, f"gaia: the request body stalled (no bytes for {config.body_idle_timeout_s:g} s, or under "
+                              f"{config.body_min_rate:g} bytes/s after that); the call to {function} was abandoned")
+        response.force_close()  # the rest of that body must not be read as a next request
+        return response
 
     async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> aiohttp.ClientResponse:
         return await self.state.client.request(

@@ -29,7 +29,7 @@ access_log = logging.getLogger("gaia.access")
 
 @dataclass(frozen=True)
 class ServerLimits:
-    max_header_bytes: int = 32 * 1024  # request line + all header lines
+    max_header_bytes: int = 32 * 1024  # the request line and all header lines together
     max_headers: int = 100
     max_line_size: int = 8190  # request line and each header line (aiohttp's and nginx's 8 KiB)
     keepalive_timeout_s: float = 75.0
@@ -43,8 +43,8 @@ class HeaderBlockTooLarge(HttpProcessingError):
 
 
 def _header_block_size(message) -> int:
-    # Each header line is name + ": " + value + CRLF.
-    return sum(len(name) + len(value) + 4 for name, value in message.raw_headers)
+    # The request line ("GET /path HTTP/1.1" CRLF), then each header line: name + ": " + value + CRLF.
+    return len(message.method) + len(message.path) + 11 + sum(len(name) + len(value) + 4 for name, value in message.raw_headers)
 
 
 class LimitedRequestHandler(RequestHandler):
@@ -80,7 +80,7 @@ class LimitedRequestHandler(RequestHandler):
             self._last_payload = messages[-1][1] if messages else None
         elif in_header_block:
             self._header_bytes += len(data)
-            if self._header_bytes > self._max_header_bytes + self.max_line_size:  # the request line is extra
+            if self._header_bytes > self._max_header_bytes:
                 self._messages.append((self._too_large(), EMPTY_PAYLOAD))
                 self._refuse()
 
