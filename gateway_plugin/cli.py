@@ -119,8 +119,9 @@ def build_config(args: argparse.Namespace):
         api_token=_read_secret(args.api_token_file, _env("GAIA_API_TOKEN"), "API token"),
         basic_auth=BasicAuth(args.openfaas_user, password) if password else None,
         discovery_interval_s=args.discovery_interval, stats_ttl_s=args.stats_ttl,
-        # Routes converge across replicas (e.g. after Redis lost its data) within one discovery interval.
-        route_reload_interval_s=min(5.0, args.discovery_interval),
+        # Routes converge across replicas (e.g. after Redis lost its data) within one discovery interval:
+        # the full reload runs twice per interval.
+        route_reload_interval_s=min(5.0, args.discovery_interval / 2),
         read_timeout_s=args.read_timeout, retry_after_s=args.retry_after, redis_timeout_s=args.redis_timeout,
         probe_path=args.probe_path, body_idle_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate,
         api_max_window_s=args.api_max_window, api_reads_per_s=args.api_read_rate,

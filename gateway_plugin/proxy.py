@@ -18,6 +18,7 @@ variant), and the next calls go to the other variant.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
@@ -282,6 +283,9 @@ class Proxy:
 
     def __init__(self, state):
         self.state = state
+        # Call ids: a random per-worker prefix and a counter (unique without a random read per call).
+        self._call_ids = itertools.count()
+        self._call_id_prefix = os.urandom(8).hex()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = self.state
@@ -353,7 +357,7 @@ class Proxy:
         # One id for every attempt of this call. The OpenFaaS gateway does not echo an id it was given, so a
         # new one goes back to the client too.
         call_id = request.headers.get("X-Call-Id")
-        new_call_id = None if call_id else os.urandom(16).hex()
+        new_call_id = None if call_id else f"{self._call_id_prefix}{next(self._call_ids):016x}"
         call_id = call_id or new_call_id
         attempts = 0
         while True:
