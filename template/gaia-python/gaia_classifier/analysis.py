@@ -960,10 +960,10 @@ class Analyser:
                 words = shlex.split(words[2])
             except ValueError:
                 words = words[2].split()
-        if not words or not words[0]:
+        if not words or not words[0] and "-m" not in words[:-1]:
             return
         program = words[0].rsplit("/", 1)[-1]
-        if program.startswith("python") and "-m" in words[:-1]:
+        if (program.startswith("python") or not program) and "-m" in words[:-1]:  # [sys.executable, "-m", ...]
             program = words[words.index("-m") + 1].split(".", 1)[0]
         self.programs.add(program)
         shown = " ".join(w for w in words[:3] if w)
