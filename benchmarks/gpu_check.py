@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import glob
+import http.client
+import importlib.metadata
 import io
 import json
 import os
@@ -86,6 +89,12 @@ class Report:
 
 def torch_cuda() -> dict:
     """torch's version and CUDA build, and how many GPUs it sees, without creating a CUDA context here."""
+    if shutil.which("nvidia-smi") is None and not glob.glob("/dev/nvidia[0-9]*"):
+        # No driver here: importing torch (seconds of CPU) could not find a GPU either.
+        try:
+            return {"torch": importlib.metadata.version("torch"), "cuda": None, "gpus": 0}
+        except importlib.metadata.PackageNotFoundError:
+            return {"torch": None, "cuda": None, "gpus": 0}
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     try:
         import torch
@@ -154,6 +163,7 @@ def utc_now() -> str:
 # --- HTTP ---------------------------------------------------------------------------------------------
 
 def request(url: str, body: bytes | None = None, timeout: float = 120.0) -> tuple[int, dict | str]:
+    """(HTTP status, JSON answer or text); status 0 where no answer came (refused, reset, timed out)."""
     req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
                                  headers={"Content-Type": "application/json"})
     try:
@@ -161,6 +171,8 @@ def request(url: str, body: bytes | None = None, timeout: float = 120.0) -> tupl
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
     try:
         return status, json.loads(raw)
     except ValueError:
@@ -187,7 +199,7 @@ class ReadinessWatcher(threading.Thread):
                     answer = str(response.status)
             except urllib.error.HTTPError as exc:
                 answer = str(exc.code)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 answer = "no answer"  # not bound yet, or the workers are still loading
             self.answers[answer] = self.answers.get(answer, 0) + 1
             if answer == "200":
@@ -306,10 +318,7 @@ def run_variant(report: Report, workload: Workload, context: Path, variant: str,
                 report.skip(f"{label}: requests {seq}..{len(sequence) - 1} (over the time budget)")
                 break
             sent = time.monotonic()
-            try:
-                status, answer = request(runtime.url + "/", body)
-            except OSError as exc:
-                status, answer = 0, str(exc)
+            status, answer = request(runtime.url + "/", body)
             done = time.monotonic()
             ok = status == 200 and isinstance(answer, dict)
             failures += not ok
@@ -481,8 +490,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{[g['name'] for g in gpus]}; load average {load_start[0]:.2f}; traces tagged '{tag}' in {args.out}",
           flush=True)
     if not has_cuda:
-        report.skip("every GPU step: no CUDA device here (torch "
-                    f"{versions['torch']}, CUDA build {versions['cuda']}); only the CPU variants are measured")
+        report.skip(f"every GPU step: no CUDA device here (torch {versions['torch']}, CUDA build {versions['cuda']}, "
+                    f"{'no' if shutil.which('nvidia-smi') is None else 'an'} nvidia-smi); only the CPU variants are measured")
 
     results: dict[str, dict] = {}
     shared_gpu: dict = {}
