@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field, replace
 
 from . import knowledge
-from .platform import GPU_IMAGE, pip_packages
+from .platform import GPU_IMAGE, GPU_NAME, pip_packages
 from .result import Evidence
 
 MAX_DEPTH = 120  # syntax-tree nesting beyond which a subtree is skipped (real code stays far below)
@@ -49,6 +49,7 @@ _TRAINING_EPOCHS = {"epochs", "num_epochs", "max_epochs", "num_train_epochs", "n
 # Keyword arguments that carry an input image size (pixels per image).
 _IMAGE_SIZE_KEYWORDS = {"target_size", "input_shape", "imgsz", "img_size", "image_size", "size", "dsize"}
 _CUDA_ONLY_OPS = {"synchronize", "set_device", "current_device", "get_device_name", "get_device_properties",
+                  "get_device_capability", "get_arch_list",
                   "mem_get_info", "Event", "Stream", "max_memory_allocated", "memory_reserved"}
 _CUDA_TENSOR_TYPES = {"FloatTensor", "HalfTensor", "DoubleTensor", "LongTensor", "IntTensor", "BFloat16Tensor",
                       "ByteTensor", "BoolTensor"}
@@ -930,7 +931,7 @@ class Analyser:
         if qualified in _SUBPROCESS_CALLS and args:
             self._subprocess(node, qualified, args, kwargs, ctx)
         if method in ("function", "cls", "pip_install", "uv_pip_install", "from_registry", "run_commands",
-                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS:
+                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS or "gpu" in kwargs:
             self._platform_call(node, method, args, kwargs)
 
     # ---------- what the platform is told, and programs run outside Python ----------
@@ -944,6 +945,10 @@ class Analyser:
             if isinstance(gpu, (ast.Call, ast.Attribute, ast.List, ast.Tuple)) or any(
                     v not in (None, False, "", UNKNOWN) for v in values):
                 self.add(gpu.lineno, "platform", f"Modal function declared with gpu={_snippet(gpu, 40)}", "gpu_preferred")
+        elif "gpu" in kwargs:  # Beam `@endpoint(gpu="T4")`, Runtime(gpu="A10G"), fal, Cerebrium, ...
+            names = [v for v in self.strings(kwargs["gpu"]) if GPU_NAME.match(v)]
+            if names:
+                self.add(kwargs["gpu"].lineno, "platform", f"declared with gpu={names[0]!r}", "gpu_preferred")
         if modal and method in ("pip_install", "uv_pip_install"):
             for arg in args:
                 for value in self.values(arg):

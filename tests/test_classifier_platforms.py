@@ -305,3 +305,30 @@ def test_literal_arguments_reach_the_parameters_of_local_classes(tmp_path):
                      "        return self.predictor(image)\n",
     })
     assert result.mode == "gpu_preferred" and result.evidence[0].file == "loader.py"
+
+
+@pytest.mark.parametrize(("name", "text", "kind", "mode"), [
+    ("cerebrium.toml", "[cerebrium.hardware]\ncompute = \"AMPERE_A10\"\ngpu_count = 1\n", "platform", "gpu_preferred"),
+    ("cerebrium.toml", "[cerebrium.hardware]\ncompute = \"CPU\"\ncpu = 2\n", None, None),
+    ("fly.toml", "app = \"x\"\n[[vm]]\n  gpu_kind = \"a100-40gb\"\n", "platform", "gpu_preferred"),
+    ("config.yaml", "resources:\n  accelerator: A10G\n  use_gpu: true\n", "platform", "gpu_preferred"),
+    ("config.yaml", "docker_server:\n  start_command: >-\n    sh -c \"vllm serve m --port 8000\"\n", "subprocess", "gpu"),
+    ("Dockerfile", "FROM python:3.11\nENTRYPOINT [\"python3\", \"-m\", \"vllm.entrypoints.openai.api_server\"]\n",
+     "subprocess", "gpu"),
+    ("pyproject.toml", "[tool.x]\ngpu = 1\n", None, None),
+])
+def test_more_platform_settings(name, text, kind, mode):
+    from gaia_faas.classifier.platform import is_platform_file
+    facts = PlatformFacts()
+    if is_platform_file(name):
+        read_platform_file(name, text, facts)
+    found = [(e.kind, e.mode) for e in facts.evidence if e.mode != "cpu"]
+    assert found[:1] == ([(kind, mode)] if kind else [])
+
+
+def test_gpu_names_in_sdk_decorators_declare_hardware(tmp_path):
+    code = "from beam import endpoint\nimport torch\n@endpoint(gpu='A10G', cpu=2)\ndef run(x):\n" \
+           "    return torch.ones(2).sum().item()\n"
+    assert classify(tmp_path / "a", {"app.py": code}).mode == "gpu_preferred"
+    ocr = "import easyocr\nreader = easyocr.Reader(['en'], gpu=True)\ndef handle(img):\n    return reader.readtext(img)\n"
+    assert classify(tmp_path / "b", {"handler.py": ocr}).mode == "cpu_preferred"
