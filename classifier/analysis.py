@@ -43,6 +43,8 @@ _NOT_RUNNING = {"to", "eval", "cuda", "cpu", "half", "float", "bfloat16", "train
 _SUBPROCESS_CALLS = {"subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
                      "subprocess.check_output", "os.system", "os.popen", "os.execvp", "os.execv", "os.spawnvp",
                      "asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell", "sh.Command", "pexpect.spawn"}
+_PLATFORM_KEYWORDS = {"resources", "ray_actor_options", "instance_type", "accelerator_type", "machine_type",
+                      "accelerator", "compute_target", "image_uri"}
 _TRAINING_EPOCHS = {"epochs", "num_epochs", "max_epochs", "num_train_epochs", "n_epochs", "nb_epoch", "max_steps"}
 # Keyword arguments that carry an input image size (pixels per image).
 _IMAGE_SIZE_KEYWORDS = {"target_size", "input_shape", "imgsz", "img_size", "image_size", "size", "dsize"}
@@ -100,6 +102,7 @@ class Module:
     bare: list = field(default_factory=list)  # (name, node) of every name read on its own
     functions: dict = field(default_factory=dict)  # name -> (line, argument names, annotation names)
     classes: list = field(default_factory=list)  # (name, line, base names)
+    class_inits: dict = field(default_factory=dict)  # class name -> (line, parameter names of __init__ after self)
     unguarding: set = field(default_factory=set)  # ids of `if <gpu available>: return ...` tests followed by raise
     errors: list = field(default_factory=list)
 
@@ -328,6 +331,10 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 module.returns.setdefault(ctx.function, []).append(node.value)
         elif kind is ast.ClassDef:
             module.classes.append((node.name, node.lineno, [_dotted(b) or "" for b in node.bases]))
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    params = [a.arg for a in item.args.posonlyargs + item.args.args][1:]
+                    module.class_inits[node.name] = (item.lineno, params + [a.arg for a in item.args.kwonlyargs])
         elif kind is ast.If or kind is ast.IfExp:
             guarded = ctx.guarded or (_mentions_device(node.test) and id(node) not in module.unguarding)
             if kind is ast.If and (_requires_gpu(node) or _is_availability_check(node.test) and _stops(
@@ -675,6 +682,35 @@ class Analyser:
             self.add(node.lineno, "device_query" if query else "cuda_portable", f"CUDA with CPU fallback: {what}",
                      "cpu_preferred")
 
+    def bind_arguments(self) -> None:
+        """Literal arguments of calls to the handler's own functions and classes become possible values of their
+        parameters (`FasterRCNN("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")` -> `config_name` in
+        `__init__(self, config_name)`), placed on the callee's definition line."""
+        module = self.module
+        for call, _ in module.calls:
+            target = None
+            if isinstance(call.func, ast.Name):
+                name = call.func.id
+                if name in module.class_inits or name in module.functions:
+                    target = (module, name)
+            if target is None:
+                qualified = self.qualname(call.func) or ""
+                target = self.project.local_target(qualified) if "." in qualified else None
+            if target is None:
+                continue
+            other, name = target
+            if name in other.class_inits:
+                line, params = other.class_inits[name]
+            elif name in other.functions:
+                line, params, _ = other.functions[name]
+            else:
+                continue
+            pairs = list(zip(params, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg in params]
+            for param, arg in pairs:
+                for value in self.values(arg):
+                    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                        other.assigns.setdefault(param, []).append(ast.Constant(value, lineno=line, col_offset=0))
+
     def _framework(self, qualified: str) -> bool:
         """Whether a called name resolves into a DL framework, a GPU library or a library built on one."""
         return self.project.classify_import(qualified)[1] in ("dl", "gpu")
@@ -894,7 +930,7 @@ class Analyser:
         if qualified in _SUBPROCESS_CALLS and args:
             self._subprocess(node, qualified, args, kwargs, ctx)
         if method in ("function", "cls", "pip_install", "uv_pip_install", "from_registry", "run_commands",
-                      "service", "deployment") or "resources" in kwargs or "ray_actor_options" in kwargs:
+                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS:
             self._platform_call(node, method, args, kwargs)
 
     # ---------- what the platform is told, and programs run outside Python ----------
@@ -922,6 +958,17 @@ class Analyser:
             for image in self.strings(args[0]):
                 if GPU_IMAGE.search(image.lower()):
                     self.add(node.lineno, "platform", f"Modal image from the CUDA image {image}", "gpu_preferred")
+        for key in ("instance_type", "accelerator_type", "machine_type", "accelerator", "compute_target"):
+            for value in self.strings(kwargs[key]) if key in kwargs else []:
+                if knowledge.GPU_INSTANCE.match(value):
+                    self.add(kwargs[key].lineno, "platform", f"deploys on GPU instances ({key}={value!r})", "gpu_preferred")
+                elif knowledge.CPU_INSTANCE.match(value):
+                    self.add(kwargs[key].lineno, "platform", f"deploys on CPU instances ({key}={value!r})", "cpu")
+        for key in ("image_uri", "image"):
+            for value in self.strings(kwargs[key]) if key in kwargs and method == "deploy" or key in kwargs and \
+                    method.endswith("Model") else []:
+                if GPU_IMAGE.search(value.lower()):
+                    self.add(kwargs[key].lineno, "platform", f"serves from the CUDA image {value}", "gpu_preferred")
         for key in ("resources", "ray_actor_options"):
             table = kwargs.get(key)
             if isinstance(table, ast.Dict):
@@ -983,6 +1030,9 @@ class Analyser:
         elif program in knowledge.HEAVY_PROGRAMS:
             self.add(node.lineno, "subprocess", f"runs {knowledge.HEAVY_PROGRAMS[program]} (`{shown}`)",
                      "gpu_preferred")
+        elif program not in knowledge.PLAIN_PROGRAMS and not program.startswith("python") or \
+                program.startswith("python") and len(words) > 1 and words[1].endswith(".py"):
+            self.add(node.lineno, "unknown_program", f"runs `{shown}`, which the classifier cannot see into", "cpu")
 
     def _library_call(self, node, qualified, method, args, kwargs, ctx) -> None:
         """Calls into libraries built on a framework (whisperx, realesrgan, doctr, ...): a device string passed

@@ -268,3 +268,40 @@ def test_annotation_only_names_do_not_read_as_an_unused_import(tmp_path):
            "        return x\n"
     result = classify(tmp_path, {"net.py": code})
     assert "import_unused" not in kinds(result) and result.mode == "cpu_preferred"
+
+
+def test_a_script_run_through_subprocess_gives_a_declared_gpu_its_weight(tmp_path):
+    code = "import subprocess\nserver = subprocess.Popen(['python', '/srv/app/main.py', '--port', '8188'])\n" \
+           "def handle(req):\n    return 'ok'\n"
+    gpu_image = "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
+    assert classify(tmp_path / "a", {"handler.py": code, "Dockerfile": gpu_image}).mode == "gpu_preferred"
+    assert classify(tmp_path / "b", {"handler.py": code}).mode == "cpu"
+    tar = "import subprocess\ndef handle(req):\n    subprocess.run(['tar', 'czf', '/tmp/a.tgz', '/tmp/a'])\n"
+    assert classify(tmp_path / "c", {"handler.py": tar, "Dockerfile": gpu_image}).mode == "cpu"
+
+
+@pytest.mark.parametrize(("instance", "expected"), [
+    ("ml.g5.xlarge", "gpu_preferred"), ("ml.p3.2xlarge", "gpu_preferred"), ("ml.m5.large", "cpu_preferred"),
+])
+def test_deployment_scripts_declare_instances(tmp_path, instance, expected):
+    files = {"code/inference.py": "import torch\ndevice = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
+                                  "def model_fn(d):\n    return torch.jit.load(d + '/m.pt').to(device)\n"
+                                  "def predict_fn(x, model):\n    return model(x.to(device))\n",
+             "deploy.py": "from sagemaker.pytorch import PyTorchModel\nm = PyTorchModel(entry_point='inference.py')\n"
+                          f"m.deploy(initial_instance_count=1, instance_type={instance!r})\n"}
+    assert classify(tmp_path, files).mode == expected
+
+
+def test_literal_arguments_reach_the_parameters_of_local_classes(tmp_path):
+    result = classify(tmp_path, {
+        "main.py": "from loader import Detector\ndef init_context(context):\n"
+                   "    context.user_data.model = Detector('COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml')\n"
+                   "def handler(context, event):\n    return context.user_data.model.run(event.body)\n",
+        "loader.py": "from detectron2 import model_zoo\nfrom detectron2.config import get_cfg\n"
+                     "from detectron2.engine import DefaultPredictor\nclass Detector:\n"
+                     "    def __init__(self, config_name):\n        cfg = get_cfg()\n"
+                     "        cfg.merge_from_file(model_zoo.get_config_file(config_name))\n"
+                     "        self.predictor = DefaultPredictor(cfg)\n    def run(self, image):\n"
+                     "        return self.predictor(image)\n",
+    })
+    assert result.mode == "gpu_preferred" and result.evidence[0].file == "loader.py"

@@ -230,6 +230,19 @@ GPU_PROGRAMS = {"vllm": "vLLM server", "axolotl": "axolotl fine-tuning", "trtexe
 HEAVY_PROGRAMS = {"torchrun": "distributed PyTorch run", "accelerate": "accelerate launch", "ollama": "Ollama LLM server",
                   "llama-server": "llama.cpp server", "llama-cli": "llama.cpp", "comfyui": "ComfyUI diffusion",
                   "autotrain": "AutoTrain fine-tuning", "tune": "torchtune fine-tuning", "litgpt": "LitGPT"}
+# Programs a handler commonly runs that do no GPU work; any other program (`python /app/main.py`, a
+# vendored binary) is work the classifier cannot see into.
+PLAIN_PROGRAMS = {"ffmpeg", "ffprobe", "git", "tar", "zip", "unzip", "gzip", "curl", "wget", "aws", "gsutil", "az",
+                  "ls", "cp", "mv", "rm", "mkdir", "cat", "echo", "sh", "bash", "pip", "pip3", "apt-get", "convert",
+                  "magick", "pdftotext", "pdftoppm", "tesseract", "libreoffice", "soffice", "pandoc", "sox", "lame",
+                  "exiftool", "gs", "wkhtmltopdf", "chromium", "node", "npm", "java", "rsync", "ssh", "scp", "kubectl",
+                  "docker", "nvidia-smi", "sleep", "true", "df", "du", "uname", "which", "env", "date", "yt-dlp",
+                  "youtube-dl", "http", "zstd", "xz", "openssl", "redis-cli", "psql", "mysql", "sqlite3"}
+# Cloud ML instance types and accelerators with NVIDIA GPUs (SageMaker ml.g*/ml.p*, Azure ML NC/ND/NV,
+# Vertex AI accelerator types).
+GPU_INSTANCE = re.compile(r"^(ml\.(g\d|p\d)\w*\.|standard_n[cdv]\w*|nvidia[_-]|a2-|a3-|g2-|gpu)", re.IGNORECASE)
+CPU_INSTANCE = re.compile(r"^(ml\.(t|m|c|r)\d\w*\.|standard_[def]\w*|n1-|n2-|e2-|c2-)", re.IGNORECASE)
+
 # Arguments that put ffmpeg (and similar) on NVIDIA hardware.
 GPU_PROGRAM_ARGUMENTS = re.compile(r"(nvenc|cuvid|nvdec|scale_cuda|scale_npp|hwaccel_output_format\s*cuda|^cuda$)")
 

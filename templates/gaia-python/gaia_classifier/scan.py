@@ -53,7 +53,7 @@ _WORK_KINDS = {"framework", "gpu_library", "gpu_library_optional", "requirement"
 _KIND_ORDER = ["declaration", "device_query", "cuda", "gpu_library", "subprocess", "requirement", "heavy_model",
                "training", "generation_length", "tensor_shape", "image_size", "batch", "platform",
                "gpu_library_optional", "half_precision", "cuda_portable", "light_model", "framework", "library",
-               "import_unused", "unknown_library"]
+               "import_unused", "unknown_library", "unknown_program"]
 
 
 def classify_path(path, declared_mode: str | None = None, site_paths: list[str] | None = None,
@@ -103,6 +103,8 @@ def classify_path(path, declared_mode: str | None = None, site_paths: list[str] 
     entries, how = _entries(modules, platform.entries)
     counted = project.reachable(entries) if entries else {m.rel for m in modules}
     project.counted = counted
+    for module in modules:
+        Analyser(project, module).bind_arguments()
     used_modules: set[str] = set()
     for module in modules:
         analyser = Analyser(project, module)
@@ -120,9 +122,12 @@ def classify_path(path, declared_mode: str | None = None, site_paths: list[str] 
                 requirements += _requirement_line(package, module.rel, line, frameworks)
         else:
             entry_names = ", ".join(m.rel for m in entries)
+            # A deployment script (SageMaker `model.deploy(instance_type=...)`) declares hardware without being
+            # imported by the entry: its declarations count, its code does not.
+            evidence += [item for item in analyser.evidence if item.kind == "platform"]
             evidence += [replace(item, mode="cpu", detail=f"{item.detail} (not imported by {entry_names} {how}: "
                                                           f"not counted)")
-                         for item in analyser.evidence if item.mode != "cpu"]
+                         for item in analyser.evidence if item.mode != "cpu" and item.kind != "platform"]
     for item, wanted in requirements:
         if item.mode != "cpu" and not wanted & used_modules:
             item = replace(item, mode="cpu", detail=f"{item.detail} (never imported or run: not counted)")
@@ -164,7 +169,7 @@ def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
     """The strongest supported mode, after putting context-dependent signals in context. Pure."""
     kinds = {item.kind for item in evidence}
     work = any(item.kind in _WORK_KINDS and item.mode != "cpu" for item in evidence)
-    unknown_code = "unknown_library" in kinds
+    unknown_code = bool(kinds & {"unknown_library", "unknown_program"})
     local_compute = bool(kinds & {"framework", "import_unused", "gpu_library", "gpu_library_optional", "cuda",
                                   "cuda_portable"}) or \
         any(item.kind == "library" and "numpy" in item.detail for item in evidence)
