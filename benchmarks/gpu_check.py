@@ -50,9 +50,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gaia_faas.runtime_process import RuntimeProcess, assemble_build_context  # noqa: E402
+from gaia_faas.stack import StackError, expand_stack, load_stack  # noqa: E402
 from gpu_traces import Row, common_prefix, crossover, format_table, speedups, warm_medians, write_trace  # noqa: E402
 
 FUNCTIONS = REPO / "functions"
+STACK = REPO / "stack.source.yml"
+# Of a function's com.gaia.* set, what the replay's settings read (the rest explains the mode to people).
+NOT_REPLAY_SETTINGS = {"com.gaia.rationale", "com.gaia.mode-source"}
 DEFAULT_SIZES = "100,200,500,1000,2000,3000,4000,6000,8192"
 WORKLOADS = ("matmul", "image-classification", "llm-tiny", "idle-wait", "llm-tinyllama")
 TINYLLAMA_ID = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
@@ -387,6 +391,14 @@ def tinyllama_cached() -> Path | None:
     return None
 
 
+def replay_annotations() -> dict[str, dict[str, str]]:
+    """Handler folder name -> the com.gaia.* settings its function deploys with (stack.source.yml, the mode
+    declared or classified), so a replay of the measured pair runs under the function's own SLO and mode."""
+    expansion = expand_stack(load_stack(STACK), STACK.parent)
+    return {fn.handler.name: {k: v for k, v in fn.annotations.items() if k not in NOT_REPLAY_SETTINGS}
+            for fn in expansion.functions}
+
+
 def plan(args, tiny_model_dir: Path) -> list[Workload]:
     sizes = [int(s) for s in args.sizes.split(",")]
     matmul = [(str(s), json.dumps({"matrix_size": s}).encode()) for s in sizes for _ in range(args.repeats)]
@@ -493,6 +505,11 @@ def main(argv: list[str] | None = None) -> int:
         report.skip(f"every GPU step: no CUDA device here (torch {versions['torch']}, CUDA build {versions['cuda']}, "
                     f"{'no' if shutil.which('nvidia-smi') is None else 'an'} nvidia-smi); only the CPU variants are measured")
 
+    try:
+        settings = replay_annotations()
+    except StackError as exc:
+        settings = {}
+        report.skip(f"the functions' SLOs and modes for the replay ({exc})")
     results: dict[str, dict] = {}
     shared_gpu: dict = {}
     with tempfile.TemporaryDirectory(prefix="gaia-gpu-check-") as tmp:
@@ -537,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                                           budget=budget, start_timeout=args.start_timeout)
             elif has_cuda:
                 report.skip(f"{workload.name} gpu: over the time budget ({args.budget_s:.0f} s)")
-            results[workload.name] = summarise(workload, runs, tag, args.out)
+            results[workload.name] = summarise(workload, runs, tag, args.out, settings.get(workload.folder, {}),
+                                               gpus[0]["name"] if gpus else "no GPU", started_utc)
             if workload.name == "image-classification" and has_cuda and budget.left() >= MIN_BLOCK_S:
                 print("\n== two workers on one GPU", flush=True)
                 shared_gpu = check_shared_gpu(report, context, workload.env, gpu_ids, args.start_timeout)
@@ -587,8 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, out: Path) -> dict:
-    """Write this workload's traces (cut to a common length when both variants ran) and its figures."""
+def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, out: Path,
+              annotations: dict[str, str], gpu_name: str, started_utc: str) -> dict:
+    """Write this workload's traces (cut to a common length when both variants ran), the replay's side file
+    NAME.json beside them (description and the function's com.gaia.* settings), and its figures."""
     cpu, gpu = runs.get("cpu"), runs.get("gpu")
     cpu_rows, gpu_rows = (common_prefix(cpu.rows, gpu.rows) if cpu and gpu else
                           (cpu.rows if cpu else [], gpu.rows if gpu else []))
@@ -596,6 +616,13 @@ def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, 
     for variant, rows in (("cpu", cpu_rows), ("gpu", gpu_rows)):
         if rows:
             traces[variant] = write_trace(out / f"{workload.name}-{tag}-{variant}.csv", rows).name
+    if traces:
+        side = {"description": f"{workload.name}: {len(cpu_rows or gpu_rows)} sequential requests measured by "
+                               f"benchmarks/gpu_check.py on one machine ({gpu_name}, {started_utc[:10]}); "
+                               "row 0 is the cold start from the runtime's launch",
+                "timestamps": "completion", "annotations": annotations}
+        traces["settings"] = (out / f"{workload.name}-{tag}.json").name
+        (out / traces["settings"]).write_text(json.dumps(side, indent=2) + "\n")
     cpu_ms, gpu_ms = warm_medians(cpu_rows), warm_medians(gpu_rows)
     by_param = {param: {"cpu_ms": cpu_ms.get(param), "gpu_ms": gpu_ms.get(param)}
                 for param in sorted(set(cpu_ms) | set(gpu_ms), key=lambda p: float(p) if p else 0.0)}
