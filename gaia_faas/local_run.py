@@ -2,7 +2,8 @@
 
 Reads a stack.yml, starts Redis (REDIS_URL, or an embedded redis-server), every function variant as a real
 gaia-python runtime on its own loopback port, and the gateway plugin with the controller in static mode
-in front of them; prints the URLs; on Ctrl-C, SIGTERM or any child dying, stops everything it started.
+in front of them; prints the URLs; on Ctrl-C, SIGTERM, SIGHUP or any child dying, stops everything it started
+(and if it is killed outright, Linux ends every child with it: gaia_faas.processes.spawn).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ POLL_INTERVAL_S = 0.25
 
 
 class StopRequested(Exception):
-    """Ctrl-C or SIGTERM arrived: stop everything that was started."""
+    """Ctrl-C, SIGTERM or SIGHUP arrived: stop everything that was started."""
 
 
 class LocalRun:
@@ -429,11 +430,15 @@ def plan_from_args(args: argparse.Namespace) -> list[FunctionPlan]:
     return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions))
 
 
+# Closing the terminal (SIGHUP) stops a local run as cleanly as Ctrl-C or SIGTERM.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 class stop_signals:
-    """Within the block, SIGTERM and SIGINT raise StopRequested (once: a second signal while stopping is ignored)."""
+    """Within the block, SIGTERM, SIGINT and SIGHUP raise StopRequested (once: a second one while stopping is ignored)."""
 
     def __enter__(self):
-        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in self._previous:
             signal.signal(sig, self._raise)
         return self
@@ -449,10 +454,11 @@ class stop_signals:
         return False
 
 
-def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
+def run_until_stopped(local: LocalRun, on_ready=None, say=print, prog: str = "gaia local-run") -> int:
     """Start ``local``, call ``on_ready()`` (default: wait for a signal), and stop everything in any case.
 
-    0 after a requested stop or a finished ``on_ready``; 1 when something failed (the message says what).
+    0 after a requested stop or a finished ``on_ready``; 1 when something failed (the message, prefixed
+    with ``prog``, says what).
     """
     status = 0
     with stop_signals():
@@ -461,20 +467,20 @@ def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
             for line in local.endpoints():
                 say(line)
             if on_ready is None:
-                say("gaia local-run: ready (Ctrl-C stops everything)")
+                say(f"{prog}: ready (Ctrl-C stops everything)")
                 local.wait()
             else:
                 on_ready()
         except StopRequested as exc:
-            say(f"gaia local-run: {exc} received, stopping")
+            say(f"{prog}: {exc} received, stopping")
         except LocalRunError as exc:
-            print(f"gaia local-run: {exc}", file=sys.stderr, flush=True)
+            print(f"{prog}: {exc}", file=sys.stderr, flush=True)
             status = 1
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
             local.stop()
-            say("gaia local-run: stopped")
+            say(f"{prog}: stopped")
     return status
 
 
