@@ -25,6 +25,7 @@ from gaia_faas.local_run import (
     RUNTIME_READY_TIMEOUT_S,
     VariantPlan,
     check_arguments,
+    check_port_free,
     load_stack,
     parse_function_list,
     plan_functions,
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         check_arguments(args.port, RUNTIME_READY_TIMEOUT_S)
+        check_port_free("127.0.0.1", args.port)  # before the banner and the model set-up, not after them
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
@@ -240,7 +242,7 @@ class Demo:
                 print(f"gaia demo: {exc}", file=sys.stderr)
                 self.local.stop()
                 return 1
-        status = run_until_stopped(self.local, on_ready=self._drive, say=self.say)
+        status = run_until_stopped(self.local, on_ready=self._drive, say=self.say, prog="gaia demo")
         if status == 0 and self.report is not None:
             self._print_report(*self.report)
         return status

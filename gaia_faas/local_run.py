@@ -139,11 +139,48 @@ def check_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
+                from gaia_faas.gateway_plugin.status import what_answers
+
+                shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
                 raise LocalRunError(
-                    f"port {port} on {host} is already in use (another gateway or local run?): "
+                    f"port {port} on {host} is already in use by {what_answers(f'http://{shown}:{port}', timeout=1.0)}: "
                     "stop it or choose another port with --port"
                 ) from None
             raise LocalRunError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+MODEL_VARIABLE = "MODEL_ID"  # the model a function loads: a Hugging Face id or a local folder (functions/llm)
+
+
+def model_on_disk(model_id: str) -> bool:
+    """Whether ``model_id`` is a local folder or a Hugging Face id already in the local cache."""
+    if Path(model_id).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:  # no huggingface_hub, or not a valid repo id: nothing cached for it either way
+        return False
+
+
+def check_models_on_disk(functions: list[FunctionPlan], overrides: dict[str, str]) -> None:
+    """Refuse, in one line and before anything starts, functions whose MODEL_ID would have to be downloaded."""
+    missing = {}
+    for function in functions:
+        for plan in function.variants.values():
+            model = {**plan.environment, **overrides}.get(MODEL_VARIABLE, "").strip()
+            if model and not model_on_disk(model):
+                missing.setdefault(function.name, model)
+    if not missing:
+        return
+    names = ", ".join(f"{name} needs the model {model}" for name, model in missing.items())
+    others = [f.name for f in functions if f.name not in missing]
+    instead = f"start the others with --functions {','.join(others)}, or " if others else ""
+    raise LocalRunError(
+        f"{names}, which is not on this machine: {instead}give a local copy with --env {MODEL_VARIABLE}=/path/to/model, "
+        "or let it download with --allow-downloads (needs internet)"
+    )
 
 
 # -- running it (I/O) ---------------------------------------------------------------------------------------
@@ -406,6 +443,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="set a variable in every runtime, over the stack's environment: (repeatable; "
                              "like faas-cli deploy --env), e.g. --env MODEL_ID=/models/tinyllama")
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help=f"let runtimes download a {MODEL_VARIABLE} that is not on disk (default: refuse before starting)")
     parser.add_argument("--ready-timeout", type=float, default=RUNTIME_READY_TIMEOUT_S,
                         help="seconds each runtime may take to load its model (default %(default)s)")
 
@@ -496,6 +535,8 @@ def run(args: argparse.Namespace) -> int:
         check_arguments(args.port, args.ready_timeout)
         overrides = parse_env_overrides(args.env)
         functions = plan_from_args(args)
+        if not args.allow_downloads:
+            check_models_on_disk(functions, overrides)
     except LocalRunError as exc:
         print(f"gaia local-run: {exc}", file=sys.stderr)
         return 2
