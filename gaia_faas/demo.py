@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
               "(gaia local-run runs any function)", file=sys.stderr)
         return 2
     try:
-        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, wanted)
+        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, wanted,
+                                   warn=lambda text: print(f"gaia demo: warning: {text}", file=sys.stderr))
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2

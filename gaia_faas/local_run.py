@@ -74,12 +74,13 @@ def _text_map(value, where: str) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
-def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None) -> list[FunctionPlan]:
+def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None, warn=None) -> list[FunctionPlan]:
     """The Gaia functions of a stack and their variants.
 
     Takes a stack as `gaia stack` writes it (variant entries labelled com.gaia.function / com.gaia.variant)
     or its source (`lang: gaia-python` functions, expanded here the same way, classifier included).
     ``only`` keeps a subset (logical names); unknown names are an error that lists the known ones.
+    ``warn(text)`` receives each likely typo `gaia stack` would warn about.
     """
     from gaia_faas.stack import StackError, expand_stack
 
@@ -87,6 +88,8 @@ def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None) 
         expansion = expand_stack(stack, Path(stack_dir))
     except StackError as exc:
         raise LocalRunError(f"stack: {exc}") from None
+    for warning in expansion.warnings if warn else ():
+        warn(warning)
     plans: dict[str, FunctionPlan] = {}
     for function in expansion.functions:
         variants = {}
@@ -466,7 +469,8 @@ def parse_function_list(text: str) -> list[str]:
 def plan_from_args(args: argparse.Namespace) -> list[FunctionPlan]:
     stack_path = args.stack or default_stack_path()
     stack = load_stack(stack_path)
-    return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions))
+    return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions),
+                          warn=lambda text: print(f"gaia local-run: warning: {text}", file=sys.stderr))
 
 
 # Closing the terminal (SIGHUP) stops a local run as cleanly as Ctrl-C or SIGTERM.

@@ -11,6 +11,7 @@ function, its variants, handler folder, mode and `com.gaia.*` annotations.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -43,6 +44,10 @@ NUMERIC_ANNOTATIONS = {
 }
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 PROFILE_ANNOTATION = "com.openfaas.profile"
+# Event connectors invoke every listed function whose annotations carry `topic` (and, for the cron-connector,
+# `schedule`). On the variants they would fire twice, past the plugin; renamed, only the logical function the
+# plugin lists for them (gateway_plugin/connectors.py) carries them, and the event goes through routing once.
+EVENT_ANNOTATIONS = {"topic": "com.gaia.topic", "schedule": "com.gaia.schedule"}
 CE_FUNCTION_LIMIT = 15
 
 # Fields of the source function that the variants rewrite; every other field is copied to both.
@@ -77,6 +82,51 @@ class GaiaFunction:
 class Expansion:
     stack: dict  # the stack with every gaia-python source replaced by its variants
     functions: list[GaiaFunction]
+    warnings: list[str] = field(default_factory=list)  # likely typos: accepted, but probably not what was meant
+
+
+# -- likely typos (warnings, not errors: a later Gaia may know the key) ------------------------------------------
+STACK_ANNOTATIONS = (MODE_SOURCE, RATIONALE, GPU_IDLE)
+GAIA_LABELS = (LABEL_FUNCTION, LABEL_VARIANT)
+
+
+def known_annotations() -> set[str]:
+    """Every com.gaia.* annotation something reads: the controller's knobs (read from controller_config, so a
+    knob added there is known here) and the ones `gaia stack` itself writes or reads."""
+    from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS
+
+    return set(ANNOTATIONS.values()) | set(STACK_ANNOTATIONS) | set(EVENT_ANNOTATIONS.values())
+
+
+def _closest(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def gaia_key_warnings(where: str, labels: dict[str, str], annotations: dict[str, str]) -> list[str]:
+    """Unknown com.gaia.* annotations and labels, each with the closest known name (pure)."""
+    known = known_annotations()
+    found = []
+    for key in annotations:
+        if key.startswith("com.gaia.") and key not in known:
+            found.append(f"{where}.annotations.{key} is not a Gaia setting and is ignored{_closest(key, known)}")
+    for key in labels:
+        if key in known:
+            found.append(f"{where}.labels.{key} is read from annotations, not labels: move it to annotations")
+        elif key.startswith("com.gaia.") and key not in GAIA_LABELS:
+            found.append(f"{where}.labels.{key} is not a Gaia label and is ignored{_closest(key, known | set(GAIA_LABELS))}")
+    return found
+
+
+def lang_warning(name: str, entry: dict) -> str | None:
+    """A `lang:` one typo away from gaia-python, which would pass through without variants (pure)."""
+    lang = entry.get("lang")
+    if not isinstance(lang, str) or lang == LANG:
+        return None
+    if difflib.SequenceMatcher(None, lang.lower(), LANG).ratio() >= 0.8:
+        return (f"functions.{name}.lang: {lang!r} is not {LANG}, so {name} passes through without CPU/GPU variants; "
+                f"did you mean {LANG}?")
+    return None
 
 
 _templates = Environment(
@@ -173,6 +223,9 @@ def _source_function(name: str, entry: dict, base_dir: Path) -> GaiaFunction:
         _mapping(entry, key, where)
     annotations = _mapping(entry, "annotations", where)
     _check_gaia_annotations(annotations, where)
+    for plain, gaia_key in EVENT_ANNOTATIONS.items():
+        if plain in annotations:
+            annotations.setdefault(gaia_key, annotations[plain])
     declared = annotations.get(MODE)
     result = _classify(handler_dir, declared)
     gaia_annotations = {k: v for k, v in annotations.items() if k.startswith("com.gaia.")}
@@ -184,7 +237,7 @@ def _source_function(name: str, entry: dict, base_dir: Path) -> GaiaFunction:
 def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profile: str) -> Variant:
     where = f"functions.{function.name}"
     labels = _mapping(entry, "labels", where)
-    annotations = _mapping(entry, "annotations", where)
+    annotations = {k: v for k, v in _mapping(entry, "annotations", where).items() if k not in EVENT_ANNOTATIONS}
     annotations.update(function.annotations)
     labels.update({LABEL_FUNCTION: function.name, LABEL_VARIANT: variant})
     # The start variant stays warm; an idle GPU variant gives its GPU back (OpenFaaS Pro autoscaler; CE ignores both).
@@ -247,11 +300,15 @@ def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = 
         if not isinstance(entry, dict):
             raise StackError(f"functions.{name} must be a mapping")
 
+    warnings = [w for n, e in functions.items() if (w := lang_warning(n, e))]
     sources = [n for n, e in functions.items() if e.get("lang") == LANG and LABEL_VARIANT not in (e.get("labels") or {})]
     generated = {n for n, e in functions.items() if e.get("lang") == LANG and n not in sources}
     by_name: dict[str, GaiaFunction] = {}
     new_functions: dict = {}
     for name, entry in functions.items():
+        if name in sources or name in generated:
+            warnings += gaia_key_warnings(f"functions.{name}", _mapping(entry, "labels", f"functions.{name}"),
+                                          _mapping(entry, "annotations", f"functions.{name}"))
         if name in sources:
             function = _source_function(name, entry, base_dir)
             for variant in VARIANTS_BY_MODE[function.mode]:
@@ -274,7 +331,7 @@ def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = 
             new_functions[name] = entry
         else:
             new_functions[name] = entry
-    return Expansion({**stack, "functions": new_functions}, list(by_name.values()))
+    return Expansion({**stack, "functions": new_functions}, list(by_name.values()), warnings)
 
 
 def knative_services(expansion: Expansion, namespace: str | None = None) -> str:
@@ -392,6 +449,8 @@ def run(args) -> int:
     except OSError as exc:
         print(f"gaia stack: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    for warning in expansion.warnings:
+        print(f"gaia stack: warning: {warning}", file=sys.stderr)
     for function in expansion.functions:
         names = ", ".join(v.name for v in function.variants.values())
         print(f"{function.name}: {function.mode} ({function.mode_source}) -> {names}", file=sys.stderr)
