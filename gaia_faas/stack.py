@@ -49,6 +49,14 @@ PROFILE_ANNOTATION = "com.openfaas.profile"
 # plugin lists for them (gateway_plugin/connectors.py) carries them, and the event goes through routing once.
 EVENT_ANNOTATIONS = {"topic": "com.gaia.topic", "schedule": "com.gaia.schedule"}
 CE_FUNCTION_LIMIT = 15
+# OpenFaaS CE (`--ce`). Its liveness probe is the readiness check (GET /_/health, chart defaults: no initial
+# delay, every 2 s, 3 failures), so a lock written only once the model is loaded restarts any pod whose load
+# takes longer than about 6 s. The watchdog writes its lock as it starts listening instead, and the runtime
+# keeps "model loaded" in a file of its own, which /_/ready (the watchdog's ready_path) still reports.
+# CE also cannot give NAME-gpu a GPU (docs/platforms.md): until `kubectl patch` does, it runs on the CPU and
+# says so in /_/gaia, instead of exiting and crash-looping.
+CE_ENVIRONMENT = {"suppress_lock": "false", "GAIA_READY_LOCK": "/tmp/.gaia-ready"}
+CE_GPU_ENVIRONMENT = {"GAIA_ALLOW_CPU_FALLBACK": "1"}
 
 # Fields of the source function that the variants rewrite; every other field is copied to both.
 REWRITTEN_FIELDS = {"lang", "handler", "image", "build_args", "labels", "annotations"}
@@ -234,7 +242,7 @@ def _source_function(name: str, entry: dict, base_dir: Path) -> GaiaFunction:
     return GaiaFunction(name, handler_dir, result.mode, mode_source, gaia_annotations[RATIONALE], gaia_annotations)
 
 
-def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profile: str) -> Variant:
+def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profile: str, ce: bool = False) -> Variant:
     where = f"functions.{function.name}"
     labels = _mapping(entry, "labels", where)
     annotations = {k: v for k, v in _mapping(entry, "annotations", where).items() if k not in EVENT_ANNOTATIONS}
@@ -245,6 +253,7 @@ def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profil
     labels.setdefault("com.openfaas.scale.zero", "true" if variant == "gpu" else "false")
     if variant == "gpu":
         labels.setdefault("com.openfaas.scale.zero-duration", function.annotations.get(GPU_IDLE, DEFAULT_GPU_IDLE))
+    if variant == "gpu" and not ce:  # CE ignores Profiles
         profiles = [p.strip() for p in annotations.get(PROFILE_ANNOTATION, "").split(",") if p.strip()]
         if gpu_profile not in profiles:
             profiles.append(gpu_profile)  # a later profile wins, so the GPU one goes last
@@ -254,10 +263,14 @@ def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profil
     if function.mode_source == "declared":
         build_args["GAIA_DECLARED_MODE"] = function.mode
     image = variant_image(entry["image"].strip(), variant, where)
+    passthrough = {k: v for k, v in entry.items() if k not in REWRITTEN_FIELDS}
+    if ce:  # the function's own environment wins
+        passthrough["environment"] = {**CE_ENVIRONMENT, **(CE_GPU_ENVIRONMENT if variant == "gpu" else {}),
+                                      **_mapping(entry, "environment", where)}
     text = _templates.get_template("openfaas_variant.yml.j2").render(
         source=entry,
         image=image,
-        passthrough={k: v for k, v in entry.items() if k not in REWRITTEN_FIELDS},
+        passthrough=passthrough,
         build_args=build_args,
         labels=labels,
         annotations=annotations,
@@ -285,8 +298,11 @@ def _generated_variant(name: str, entry: dict, base_dir: Path) -> tuple[str, Var
     return logical, Variant(name, variant, str(entry.get("image", "")), entry), gaia, (base_dir / handler).resolve()
 
 
-def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = "gpu") -> Expansion:
-    """Expand a parsed stack.yml (pure apart from reading handler folders to classify them)."""
+def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = "gpu", ce: bool = False) -> Expansion:
+    """Expand a parsed stack.yml (pure apart from reading handler folders to classify them).
+
+    ``ce``: for OpenFaaS CE (CE_ENVIRONMENT, CE_GPU_ENVIRONMENT; no GPU Profile).
+    """
     base_dir = Path(base_dir)
     if not isinstance(stack, dict):
         raise StackError("the stack file must be a mapping with a functions: section")
@@ -312,7 +328,7 @@ def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = 
         if name in sources:
             function = _source_function(name, entry, base_dir)
             for variant in VARIANTS_BY_MODE[function.mode]:
-                built = _variant_entry(function, entry, variant, gpu_profile)
+                built = _variant_entry(function, entry, variant, gpu_profile, ce)
                 clash = functions.get(built.name)
                 if clash is not None and built.name not in generated:
                     raise StackError(f"functions.{built.name} already exists and is not a variant of functions.{name}")
@@ -419,6 +435,9 @@ def add_arguments(parser) -> None:
         help="with --knative: also write the gateway plugin's static routes file (in-cluster URLs) here",
     )
     parser.add_argument("--gpu-profile", default="gpu", help="OpenFaaS Pro Profile the GPU variants opt into (default: gpu)")
+    parser.add_argument("--ce", action="store_true",
+                        help="for OpenFaaS CE: health that survives CE's liveness probe during long model loads, and "
+                             "GPU variants that run on the CPU until a GPU is patched in (docs/platforms.md)")
 
 
 def run(args) -> int:
@@ -431,7 +450,7 @@ def run(args) -> int:
         print("gaia stack: --routes needs --knative (on OpenFaaS the plugin discovers variants by label)", file=sys.stderr)
         return 2
     try:
-        expansion = expand_stack(load_stack(source), source.parent, gpu_profile=args.gpu_profile)
+        expansion = expand_stack(load_stack(source), source.parent, gpu_profile=args.gpu_profile, ce=args.ce)
         text = knative_services(expansion, args.namespace) if args.knative else dump_stack(expansion.stack, source.name)
     except StackError as exc:
         print(f"gaia stack: {source}: {exc}", file=sys.stderr)
@@ -457,6 +476,9 @@ def run(args) -> int:
     if output != "-":
         print(f"wrote {output}", file=sys.stderr)
     count = len(expansion.stack["functions"])
+    if not args.knative and not args.ce:
+        print("note: on OpenFaaS CE add --ce (its liveness probe and its lack of GPU scheduling: docs/platforms.md)",
+              file=sys.stderr)
     if not args.knative and count > CE_FUNCTION_LIMIT:
         print(
             f"note: {count} functions; OpenFaaS CE deploys at most {CE_FUNCTION_LIMIT} (docs/platforms.md)",

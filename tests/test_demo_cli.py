@@ -80,7 +80,7 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     assert "llm: not driven" in out
     assert "DECISION idle-wait: cpu -> gpu (cpu-violates-slo)" in out
     assert "function" in out and "decisions" in out and "timeline plot:" in out
-    assert out.index("gaia local-run: stopped") < out.index("timeline plot:")
+    assert out.index("gaia demo: stopped") < out.index("timeline plot:")
     summary = json.loads(out.strip().splitlines()[-1])
     idle = summary["idle-wait"]
     assert idle["errors"] == 0 and idle["requests"] > 10 and idle["decisions"] >= 1
