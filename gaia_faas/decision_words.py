@@ -34,7 +34,10 @@ WHY = {
 }
 # Numbers that are not per-variant window figures: how to say them. Unknown names fall back to _generic.
 EXTRA = {
-    "since_switch_s": lambda v: f"{v:g} s since the switch",
+    "since_switch_s": lambda v: f"{v:.3g} s since the switch",
+    "violation_s": lambda v: f"the SLO has been missed for {v:.3g} s",
+    "slow_requests": lambda v: f"{v} slow requests in that time",
+    "warmup_s": lambda v: f"the target answered its warm-up in {v:.2g} s",
     "previous_level_ms": lambda v: f"the variant before the switch ran at {v:.0f} ms",
     "gpu_median_ms": lambda v: f"GPU median {v:.0f} ms",
     "bar_ms": lambda v: f"the GPU had to be under {v:.0f} ms",
