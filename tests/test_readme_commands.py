@@ -10,6 +10,7 @@ command must end 0, or fail with the one line it promises (a single stderr line,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -143,12 +144,13 @@ def test_every_readme_command_works_in_a_fresh_clone(tmp_path):
                 status, out, err = run.stop(signal.SIGINT)
                 assert status == 0 and "SIGINT received, stopping" in out, (out, err)
                 continue
-            if name == "demo":
-                argv += ["--duration", "4", "--port", str(free_port()), "--plot", str(tmp_path / "demo.png")]
+            if name == "demo":  # 12 s: idle-wait's promotion (about 5 s in) and demotion (about 9 s) fit
+                argv += ["--duration", "12", "--port", str(free_port()), "--plot", str(tmp_path / "demo.png"), "--json"]
             status, out, err = Run(argv, clone, env).finish(timeout=240)
             assert_ok_or_one_line(argv, status, out, err)
-            if name == "demo" and status == 0:
-                assert "timeline plot:" in out and (tmp_path / "demo.png").is_file()
+            if name == "demo":
+                assert status == 0, err
+                check_demo_output(out, tmp_path / "demo.png")
         assert gateway is not None
         status, out, err = gateway.stop(signal.SIGTERM)
         assert status == 0, err[-3000:]
@@ -161,6 +163,23 @@ def test_every_readme_command_works_in_a_fresh_clone(tmp_path):
         if gateway is not None:
             gateway.stop(signal.SIGKILL)
         redis.close()
+
+
+def check_demo_output(out: str, plot: Path) -> None:
+    """What `gaia demo` promises a newcomer (README, docs/local-run.md): decisions in words with their numbers,
+    progress with the route, a summary with SLO, violations and cost in dollars, the plot, the JSON line."""
+    assert "No CUDA device here" in out or "device cuda" in out
+    assert "llm: not driven" in out
+    assert "DECISION idle-wait: route cpu -> gpu, because the CPU variant kept missing the SLO" in out
+    assert "decided on: SLO p95 under 1000 ms; cpu: p95 " in out
+    assert ", route " in out and "over SLO" in out and "cost USD" in out
+    assert out.index("gaia demo: stopped") < out.index("timeline plot:")
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert set(summary) == {"matmul", "idle-wait", "image-classification"}
+    idle = summary["idle-wait"]
+    assert idle["errors"] == 0 and idle["requests"] > 10 and idle["decisions"] >= 1
+    assert idle["variant_seconds"]["gpu"] > 0 and idle["over_slo"] == 1.0 and idle["slo_ms"] == 1000
+    assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_command_list_parser_drops_comments_and_optional_parts():
