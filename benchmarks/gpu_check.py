@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import glob
+import http.client
+import importlib.metadata
 import io
 import json
 import os
@@ -47,9 +50,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gaia_faas.runtime_process import RuntimeProcess, assemble_build_context  # noqa: E402
+from gaia_faas.stack import StackError, expand_stack, load_stack  # noqa: E402
 from gpu_traces import Row, common_prefix, crossover, format_table, speedups, warm_medians, write_trace  # noqa: E402
 
 FUNCTIONS = REPO / "functions"
+STACK = REPO / "stack.source.yml"
+# Of a function's com.gaia.* set, what the replay's settings read (the rest explains the mode to people).
+NOT_REPLAY_SETTINGS = {"com.gaia.rationale", "com.gaia.mode-source"}
 DEFAULT_SIZES = "100,200,500,1000,2000,3000,4000,6000,8192"
 WORKLOADS = ("matmul", "image-classification", "llm-tiny", "idle-wait", "llm-tinyllama")
 TINYLLAMA_ID = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
@@ -86,6 +93,12 @@ class Report:
 
 def torch_cuda() -> dict:
     """torch's version and CUDA build, and how many GPUs it sees, without creating a CUDA context here."""
+    if shutil.which("nvidia-smi") is None and not glob.glob("/dev/nvidia[0-9]*"):
+        # No driver here: importing torch (seconds of CPU) could not find a GPU either.
+        try:
+            return {"torch": importlib.metadata.version("torch"), "cuda": None, "gpus": 0}
+        except importlib.metadata.PackageNotFoundError:
+            return {"torch": None, "cuda": None, "gpus": 0}
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     try:
         import torch
@@ -154,6 +167,7 @@ def utc_now() -> str:
 # --- HTTP ---------------------------------------------------------------------------------------------
 
 def request(url: str, body: bytes | None = None, timeout: float = 120.0) -> tuple[int, dict | str]:
+    """(HTTP status, JSON answer or text); status 0 where no answer came (refused, reset, timed out)."""
     req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
                                  headers={"Content-Type": "application/json"})
     try:
@@ -161,6 +175,8 @@ def request(url: str, body: bytes | None = None, timeout: float = 120.0) -> tupl
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
     try:
         return status, json.loads(raw)
     except ValueError:
@@ -187,7 +203,7 @@ class ReadinessWatcher(threading.Thread):
                     answer = str(response.status)
             except urllib.error.HTTPError as exc:
                 answer = str(exc.code)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 answer = "no answer"  # not bound yet, or the workers are still loading
             self.answers[answer] = self.answers.get(answer, 0) + 1
             if answer == "200":
@@ -306,10 +322,7 @@ def run_variant(report: Report, workload: Workload, context: Path, variant: str,
                 report.skip(f"{label}: requests {seq}..{len(sequence) - 1} (over the time budget)")
                 break
             sent = time.monotonic()
-            try:
-                status, answer = request(runtime.url + "/", body)
-            except OSError as exc:
-                status, answer = 0, str(exc)
+            status, answer = request(runtime.url + "/", body)
             done = time.monotonic()
             ok = status == 200 and isinstance(answer, dict)
             failures += not ok
@@ -376,6 +389,14 @@ def tinyllama_cached() -> Path | None:
         if (snapshot / "config.json").is_file() and (any(snapshot.glob("*.safetensors")) or any(snapshot.glob("*.bin"))):
             return snapshot
     return None
+
+
+def replay_annotations() -> dict[str, dict[str, str]]:
+    """Handler folder name -> the com.gaia.* settings its function deploys with (stack.source.yml, the mode
+    declared or classified), so a replay of the measured pair runs under the function's own SLO and mode."""
+    expansion = expand_stack(load_stack(STACK), STACK.parent)
+    return {fn.handler.name: {k: v for k, v in fn.annotations.items() if k not in NOT_REPLAY_SETTINGS}
+            for fn in expansion.functions}
 
 
 def plan(args, tiny_model_dir: Path) -> list[Workload]:
@@ -481,9 +502,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{[g['name'] for g in gpus]}; load average {load_start[0]:.2f}; traces tagged '{tag}' in {args.out}",
           flush=True)
     if not has_cuda:
-        report.skip("every GPU step: no CUDA device here (torch "
-                    f"{versions['torch']}, CUDA build {versions['cuda']}); only the CPU variants are measured")
+        report.skip(f"every GPU step: no CUDA device here (torch {versions['torch']}, CUDA build {versions['cuda']}, "
+                    f"{'no' if shutil.which('nvidia-smi') is None else 'an'} nvidia-smi); only the CPU variants are measured")
 
+    try:
+        settings = replay_annotations()
+    except StackError as exc:
+        settings = {}
+        report.skip(f"the functions' SLOs and modes for the replay ({exc})")
     results: dict[str, dict] = {}
     shared_gpu: dict = {}
     with tempfile.TemporaryDirectory(prefix="gaia-gpu-check-") as tmp:
@@ -528,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                                           budget=budget, start_timeout=args.start_timeout)
             elif has_cuda:
                 report.skip(f"{workload.name} gpu: over the time budget ({args.budget_s:.0f} s)")
-            results[workload.name] = summarise(workload, runs, tag, args.out)
+            results[workload.name] = summarise(workload, runs, tag, args.out, settings.get(workload.folder, {}),
+                                               gpus[0]["name"] if gpus else "no GPU", started_utc)
             if workload.name == "image-classification" and has_cuda and budget.left() >= MIN_BLOCK_S:
                 print("\n== two workers on one GPU", flush=True)
                 shared_gpu = check_shared_gpu(report, context, workload.env, gpu_ids, args.start_timeout)
@@ -578,8 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, out: Path) -> dict:
-    """Write this workload's traces (cut to a common length when both variants ran) and its figures."""
+def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, out: Path,
+              annotations: dict[str, str], gpu_name: str, started_utc: str) -> dict:
+    """Write this workload's traces (cut to a common length when both variants ran), the replay's side file
+    NAME.json beside them (description and the function's com.gaia.* settings), and its figures."""
     cpu, gpu = runs.get("cpu"), runs.get("gpu")
     cpu_rows, gpu_rows = (common_prefix(cpu.rows, gpu.rows) if cpu and gpu else
                           (cpu.rows if cpu else [], gpu.rows if gpu else []))
@@ -587,6 +616,13 @@ def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, 
     for variant, rows in (("cpu", cpu_rows), ("gpu", gpu_rows)):
         if rows:
             traces[variant] = write_trace(out / f"{workload.name}-{tag}-{variant}.csv", rows).name
+    if traces:
+        side = {"description": f"{workload.name}: {len(cpu_rows or gpu_rows)} sequential requests measured by "
+                               f"benchmarks/gpu_check.py on one machine ({gpu_name}, {started_utc[:10]}); "
+                               "row 0 is the cold start from the runtime's launch",
+                "timestamps": "completion", "annotations": annotations}
+        traces["settings"] = (out / f"{workload.name}-{tag}.json").name
+        (out / traces["settings"]).write_text(json.dumps(side, indent=2) + "\n")
     cpu_ms, gpu_ms = warm_medians(cpu_rows), warm_medians(gpu_rows)
     by_param = {param: {"cpu_ms": cpu_ms.get(param), "gpu_ms": gpu_ms.get(param)}
                 for param in sorted(set(cpu_ms) | set(gpu_ms), key=lambda p: float(p) if p else 0.0)}

@@ -27,6 +27,9 @@ GPU_ONLY_LIBRARIES = {
     "deepspeed": "deepspeed",
     "exllama": "exllama",
     "exllamav2": "exllamav2",
+    "lmdeploy": "lmdeploy",
+    "sglang": "sglang",
+    "unsloth": "unsloth",
     "flash_attn": "flash_attn",
     "numba.cuda": "numba.cuda",
     "nvidia.dali": "nvidia.dali",
@@ -86,6 +89,84 @@ DL_FRAMEWORKS = {
     "transformers": "transformers",
     "ultralytics": "ultralytics",
     "whisper": "whisper",
+    # Libraries built on one of the frameworks above, by family (their calls load and run models).
+    # speech recognition
+    "whisperx": "whisperx", "stable_whisper": "stable_whisper", "whisper_timestamped": "whisper_timestamped",
+    "speechbrain": "speechbrain", "pyannote": "pyannote", "nemo_toolkit": "nemo", "funasr": "funasr",
+    "insanely_fast_whisper": "insanely_fast_whisper", "silero": "silero", "silero_vad": "silero_vad",
+    # super-resolution and restoration
+    "realesrgan": "realesrgan", "RealESRGAN": "realesrgan", "basicsr": "basicsr", "gfpgan": "gfpgan",
+    "codeformer": "codeformer", "super_image": "super_image", "facexlib": "facexlib", "rembg": "rembg",
+    "transparent_background": "transparent_background", "iopaint": "iopaint", "lama_cleaner": "iopaint",
+    # diffusion
+    "k_diffusion": "k_diffusion", "compel": "compel", "controlnet_aux": "controlnet_aux", "ip_adapter": "ip_adapter",
+    "ldm": "ldm", "sgm": "sgm", "invokeai": "invokeai",
+    # text to speech
+    "bark": "bark", "tortoise": "tortoise", "styletts2": "styletts2", "parler_tts": "parler_tts", "f5_tts": "f5_tts",
+    "melo": "melo", "kokoro": "kokoro", "chatterbox": "chatterbox", "piper": "piper", "outetts": "outetts",
+    "openvoice": "openvoice", "fish_speech": "fish_speech", "ChatTTS": "ChatTTS",
+    # music and audio generation / separation
+    "audiocraft": "audiocraft", "demucs": "demucs", "basic_pitch": "basic_pitch", "spleeter": "spleeter",
+    "stable_audio_tools": "stable_audio_tools", "riffusion": "riffusion", "audioldm": "audioldm",
+    # detection, segmentation, faces
+    "yolov5": "yolov5", "yolox": "yolox", "mmcv": "mmcv", "mmseg": "mmseg", "mmpose": "mmpose",
+    "groundingdino": "groundingdino", "effdet": "effdet", "deepface": "deepface", "facenet_pytorch": "facenet_pytorch",
+    "mediapipe": "mediapipe", "kornia": "kornia", "monai": "monai", "torchmetrics": "torchmetrics",
+    # OCR and documents
+    "doctr": "doctr", "surya": "surya", "mmocr": "mmocr", "keras_ocr": "keras_ocr", "nougat": "nougat",
+    "rapidocr_onnxruntime": "rapidocr", "rapidocr": "rapidocr", "marker": "marker", "docling": "docling",
+    # embeddings and retrieval models
+    "fastembed": "fastembed", "FlagEmbedding": "FlagEmbedding", "InstructorEmbedding": "InstructorEmbedding",
+    "text2vec": "text2vec", "colbert": "colbert", "ragatouille": "ragatouille", "txtai": "txtai",
+    # LLM serving and fine-tuning
+    "mlc_llm": "mlc_llm", "petals": "petals", "lorax": "lorax", "trl": "trl", "axolotl": "axolotl",
+    "simplet5": "simplet5", "happytransformer": "happytransformer", "simpletransformers": "simpletransformers",
+    "ludwig": "ludwig", "keras_nlp": "keras", "keras_hub": "keras", "tf_keras": "keras", "gluonts": "gluonts",
+    "chronos": "chronos", "neuralprophet": "neuralprophet", "torch_geometric": "torch_geometric", "dgl": "dgl",
+    "spacy_transformers": "spacy_transformers", "argostranslate": "argostranslate",
+}
+
+# Libraries whose models are heavy per request whatever the size on the label: super-resolution upscales whole
+# images (several TFLOPs per 512x512 input at 4x), audio generators decode thousands of tokens per clip, bark
+# chains three ~300M transformers, diffusion runs tens of denoising steps.
+HEAVY_LIBRARIES = {
+    "realesrgan": "super-resolution upscaler", "basicsr": "super-resolution network", "gfpgan": "face restoration",
+    "codeformer": "face restoration", "super_image": "super-resolution upscaler", "iopaint": "inpainting",
+    "audiocraft": "music/audio generation", "stable_audio_tools": "audio diffusion", "riffusion": "audio diffusion",
+    "audioldm": "audio diffusion", "bark": "text-to-audio generation", "tortoise": "text-to-speech (autoregressive)",
+    "k_diffusion": "diffusion sampler", "ldm": "latent diffusion", "sgm": "latent diffusion", "invokeai": "diffusion",
+    "compel": "diffusion prompt weighting", "controlnet_aux": "diffusion conditioning", "ip_adapter": "diffusion",
+    "axolotl": "LLM fine-tuning", "trl": "LLM fine-tuning", "unsloth": "LLM fine-tuning", "petals": "LLM serving",
+    "lorax": "LLM serving", "mlc_llm": "LLM serving", "demucs": "music source separation",
+}
+# Libraries whose model-size words follow whisper's (`load_model("large-v3")`).
+WHISPER_LIKE = {"whisper", "faster_whisper", "whisperx", "stable_whisper", "whisper_timestamped",
+                "insanely_fast_whisper"}
+# Domain of a library's models, for model ids passed to its loaders.
+LIBRARY_DOMAINS = {"speechbrain": "speech", "pyannote": "speech", "nemo": "speech", "funasr": "speech",
+                   "fastembed": "text", "FlagEmbedding": "text", "InstructorEmbedding": "text", "text2vec": "text",
+                   "colbert": "text", "txtai": "text", "simplet5": "llm", "happytransformer": "llm",
+                   "simpletransformers": "text", "doctr": "vision", "surya": "vision", "yolov5": "vision",
+                   "groundingdino": "vision", "deepface": "vision", "parler_tts": "speech", "melo": "speech",
+                   "kokoro": "speech", "chatterbox": "speech", "TTS": "speech"}
+
+# Platform SDKs, web frameworks, clients and utilities: known, and no local tensor work of their own.
+PLAIN_LIBRARIES = {
+    "runpod", "modal", "cog", "bentoml", "kserve", "potassium", "banana_dev", "azure", "nuclio_sdk", "fission",
+    "flask", "fastapi", "starlette", "uvicorn", "gunicorn", "sanic", "aiohttp", "httpx", "requests", "urllib3",
+    "boto3", "botocore", "google", "gcsfs", "s3fs", "pydantic", "yaml", "dotenv", "jinja2", "click", "typer",
+    "tqdm", "dateutil", "pytz", "redis", "sqlalchemy", "psycopg2", "psycopg", "pymongo", "pymysql", "minio",
+    "bs4", "lxml", "openai", "anthropic", "cohere", "text_generation", "huggingface_hub", "tiktoken", "tokenizers",
+    "langchain", "langchain_core", "langchain_community", "langchain_openai", "llama_index", "pinecone", "qdrant_client",
+    "chromadb", "weaviate", "joblib", "cloudpickle", "msgpack", "orjson", "ujson", "simplejson", "werkzeug",
+    "mangum", "chalice", "functions_framework", "flask_cors", "waitress", "gevent", "prometheus_client", "structlog",
+    "loguru", "sentry_sdk", "rich", "attr", "attrs", "marshmallow", "ffmpeg", "pydub", "soundfile", "librosa",
+    "imageio", "skimage", "matplotlib", "seaborn", "plotly", "nltk", "gensim", "regex", "jsonschema", "tenacity",
+    "datasets", "safetensors", "wandb", "mlflow", "pyarrow", "polars", "duckdb", "shapely", "geopandas", "pypdf",
+    "PyPDF2", "fitz", "pytesseract", "docx", "openpyxl", "magic", "filetype", "Crypto", "jwt", "grpc", "google_cloud",
+    "kubernetes", "docker", "paramiko", "fsspec", "smart_open", "tabulate", "termcolor", "colorama", "six",
+    "typing_extensions", "packaging", "setuptools", "pkg_resources", "wheel", "pip", "IPython", "ipywidgets",
+    "gradio", "streamlit", "albumentations", "supervision", "einops", "sentencepiece", "xxhash",
 }
 
 # Numeric and classic-ML libraries: reported as frameworks, but their light use is plain CPU work.
@@ -122,6 +203,49 @@ GPU_REQUIREMENT_PATTERNS = [
 GPU_EXTRAS = {"tensorflow": ("and-cuda",), "jax": ("cuda", "cuda11", "cuda12", "cuda11_pip", "cuda12_pip", "cuda12_local")}
 # Requirements that point at a GPU build which still runs on CPU.
 PORTABLE_GPU_REQUIREMENTS = {"onnxruntime-gpu", "llama-cpp-python", "faiss-gpu", "paddlepaddle-gpu", "mxnet-cu112"}
+# Import names of requirements whose distribution name says something else.
+REQUIREMENT_MODULES = {
+    "flash-attn": "flash_attn", "auto-gptq": "auto_gptq", "autoawq": "awq", "torch-tensorrt": "torch_tensorrt",
+    "tensorrt-llm": "tensorrt_llm", "cuda-python": "cuda", "numba-cuda": "numba", "tensorflow-gpu": "tensorflow",
+    "onnxruntime-gpu": "onnxruntime", "llama-cpp-python": "llama_cpp", "faiss-gpu": "faiss", "paddlepaddle-gpu": "paddle",
+    "mxnet-cu112": "mxnet", "opencv-python": "cv2", "opencv-python-headless": "cv2", "pillow": "PIL",
+    "scikit-learn": "sklearn", "python-doctr": "doctr", "openai-whisper": "whisper", "pytorch": "torch",
+    "nemo-toolkit": "nemo", "sentence-transformers": "sentence_transformers", "pyyaml": "yaml",
+    "beautifulsoup4": "bs4", "scikit-image": "skimage", "protobuf": "google",
+}
+# Distributions at the root of the deep-learning stack: a package that requires one of them is a DL library.
+DL_DISTRIBUTIONS = re.compile(
+    r"^(torch|tensorflow(-cpu|-gpu|-intel|-macos)?|tf-keras|keras|jax|jaxlib|flax|onnxruntime(-gpu|-directml|-openvino)?"
+    r"|cupy(-cuda\w*)?|paddlepaddle(-gpu)?|mxnet(-cu\w*)?|tflite-runtime|openvino|ctranslate2|llama-cpp-python"
+    r"|mlx|vllm|tensorrt|triton)$")
+
+# Programs a handler runs through subprocess that need an NVIDIA GPU (serving/training stacks, CUDA tools).
+GPU_PROGRAMS = {"vllm": "vLLM server", "axolotl": "axolotl fine-tuning", "trtexec": "TensorRT", "nvcc": "CUDA compiler",
+                "tritonserver": "Triton inference server", "text-generation-launcher": "TGI server",
+                "sglang": "SGLang server", "trtllm-build": "TensorRT-LLM", "tensorrt_llm": "TensorRT-LLM",
+                "deepspeed": "DeepSpeed launcher", "lmdeploy": "LMDeploy server", "gpu_burn": "gpu-burn",
+                "nvidia-cuda-mps-control": "CUDA MPS", "unsloth": "unsloth fine-tuning"}
+# Programs that use a GPU when there is one and are heavy per request.
+HEAVY_PROGRAMS = {"torchrun": "distributed PyTorch run", "accelerate": "accelerate launch", "ollama": "Ollama LLM server",
+                  "llama-server": "llama.cpp server", "llama-cli": "llama.cpp", "comfyui": "ComfyUI diffusion",
+                  "autotrain": "AutoTrain fine-tuning", "tune": "torchtune fine-tuning", "litgpt": "LitGPT"}
+# Programs a handler commonly runs that do no GPU work; any other program (`python /app/main.py`, a
+# vendored binary) is work the classifier cannot see into.
+PLAIN_PROGRAMS = {"ffmpeg", "ffprobe", "git", "tar", "zip", "unzip", "gzip", "curl", "wget", "aws", "gsutil", "az",
+                  "ls", "cp", "mv", "rm", "mkdir", "cat", "echo", "sh", "bash", "pip", "pip3", "apt-get", "convert",
+                  "magick", "pdftotext", "pdftoppm", "tesseract", "libreoffice", "soffice", "pandoc", "sox", "lame",
+                  "exiftool", "gs", "wkhtmltopdf", "chromium", "node", "npm", "java", "rsync", "ssh", "scp", "kubectl",
+                  "docker", "nvidia-smi", "sleep", "true", "df", "du", "uname", "which", "env", "date", "yt-dlp",
+                  "youtube-dl", "http", "zstd", "xz", "openssl", "redis-cli", "psql", "mysql", "sqlite3"}
+# Cloud ML instance types and accelerators with NVIDIA GPUs (SageMaker ml.g*/ml.p*, Azure ML NC/ND/NV,
+# Vertex AI accelerator types).
+GPU_INSTANCE = re.compile(r"^(ml\.(g\d|p\d)\w*\.|standard_n[cdv]\w*|nvidia[_-]|a2-|a3-|g2-|gpu)", re.IGNORECASE)
+CPU_INSTANCE = re.compile(r"^(ml\.(t|m|c|r)\d\w*\.|standard_[def]\w*|n1-|n2-|e2-|c2-)", re.IGNORECASE)
+
+# Arguments that put ffmpeg (and similar) on NVIDIA hardware.
+GPU_PROGRAM_ARGUMENTS = re.compile(r"(nvenc|cuvid|nvdec|scale_cuda|scale_npp|hwaccel_output_format\s*cuda|^cuda$)")
+
+# Numeric and classic-ML libraries
 
 # Whole-request thresholds, in billions of parameters, above which a model is heavy for its domain.
 HEAVY_PARAMS = {"text": 1.0, "llm": 1.0, "speech": 0.7, "vision": 0.3}
@@ -131,6 +255,7 @@ LARGE_BATCH = 128  # an upper bound in encode()/predict(); below this it rarely 
 BIG_MATRIX_ELEMENTS = 2048 * 2048
 REPEATED_MATRIX_ELEMENTS = 512 * 512
 REPEATED_ITERATIONS = 10
+LARGE_IMAGE_PIXELS = 1_000_000  # per input image: a CNN's work grows with the pixels (ResNet-50: ~80 GFLOPs at 1 MP)
 
 # Torchvision / torch.hub names of models that take well over 15 GFLOPs per image.
 HEAVY_TORCHVISION = re.compile(
@@ -181,6 +306,9 @@ _FAMILIES: list[tuple[str, str, dict[str, float], float]] = [
     ("hubert", "speech", {"base": 0.095, "large": 0.317, "xlarge": 1.0}, 0.095),
     ("speecht5", "speech", {}, 0.14),
     ("musicgen", "speech", {"small": 0.3, "medium": 1.5, "large": 3.3, "melody": 1.5}, 0.3),
+    ("audiogen", "speech", {}, 1.5), ("xtts", "speech", {}, 0.47), ("parler", "speech", {"mini": 0.88, "large": 2.3}, 0.88),
+    ("f5-tts", "speech", {}, 0.34), ("kokoro", "speech", {}, 0.08), ("canary", "speech", {}, 1.0),
+    ("parakeet", "speech", {}, 0.6), ("esrgan", "vision", {}, 0.017),
     ("bark", "speech", {"small": 0.4}, 1.0),
     ("seamless", "speech", {}, 2.3),
     ("distilgpt2", "llm", {}, 0.082),

@@ -38,7 +38,7 @@ def test_to_dict_is_the_json_shape(tmp_path):
 
 @pytest.mark.parametrize("code", [
     "import torch as T\nm = T.nn.Linear(2, 2).to('cuda')\n",
-    "from torch import device\nd = device('cuda:0')\n",
+    "from torch import device, nn\nd = device('cuda:0')\nm = nn.Linear(2, 2).to(d)\n",
     "import torch\nDEV = 'cuda'\nm = torch.nn.Linear(2, 2)\nm.to(DEV)\n",
     "import torch\nclass H:\n    def __init__(self):\n        self.device = torch.device('cuda')\n"
     "        self.m = torch.nn.Linear(2, 2).to(self.device)\n",
@@ -47,7 +47,7 @@ def test_to_dict_is_the_json_shape(tmp_path):
     "from transformers import AutoModel\nm = AutoModel.from_pretrained('bert-base-uncased', device_map={'': 0})\n",
     "import torch\nrank = 0\nx = torch.ones(2).to('cuda:' + str(rank))\n",
     "import torch\nif not torch.cuda.is_available():\n    raise RuntimeError('needs a GPU')\n",
-    "import torch\ntorch.cuda.synchronize()\n",
+    "import torch\nx = torch.ones(8) * 2\ntorch.cuda.synchronize()\n",
     "import torch\nx = torch.ones(2)\nx = x.cuda()\n",
 ])
 def test_unconditional_cuda_is_gpu(tmp_path, code):
@@ -228,7 +228,9 @@ def test_half_precision_with_cuda_is_heavy_and_alone_is_not(tmp_path):
 
 
 def test_training_and_large_batches(tmp_path):
-    assert classify(tmp_path / "a", "import torch\ndef step(loss):\n    loss.backward()\n").mode == "gpu_preferred"
+    assert classify(tmp_path / "a", "import torch\nmodel = torch.nn.Linear(4, 2)\n"
+                                    "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                                    "def step(loss):\n    loss.backward()\n    opt.step()\n").mode == "gpu_preferred"
     assert classify(tmp_path / "b", "import tensorflow as tf\nm = tf.keras.Sequential()\nm.fit(x, y, epochs=3)\n").mode \
         == "gpu_preferred"
     assert classify(tmp_path / "c", "from sklearn.linear_model import LogisticRegression\n"
@@ -259,17 +261,20 @@ def test_library_specific_signals(tmp_path, code, expected):
     assert classify(tmp_path, code).mode == expected
 
 
-@pytest.mark.parametrize(("requirements", "expected"), [
-    ("cupy-cuda12x==13.0\n", "gpu"),
-    ("tensorflow[and-cuda]\n", "gpu"),
-    ("vllm>=0.4\n", "gpu"),
-    ("flash_attn\n", "gpu"),
-    ("torch==2.3.0\nnumpy\n", "cpu"),
-    ("# cupy-cuda12x is only for the benchmark box\nnumpy\n", "cpu"),
-    ("onnxruntime-gpu\n", "cpu_preferred"),
+@pytest.mark.parametrize(("requirements", "code", "expected"), [
+    ("cupy-cuda12x==13.0\n", "import cupy\n", "gpu"),
+    ("tensorflow[and-cuda]\n", "import tensorflow as tf\nx = tf.ones(3)\n", "gpu"),
+    ("vllm>=0.4\n", "import subprocess\nsubprocess.Popen(['python', '-m', 'vllm.entrypoints.openai.api_server'])\n", "gpu"),
+    ("flash_attn\n", "import flash_attn\n", "gpu"),
+    ("torch==2.3.0\nnumpy\n", "", "cpu"),
+    ("# cupy-cuda12x is only for the benchmark box\nnumpy\n", "", "cpu"),
+    ("onnxruntime-gpu\n", "import onnxruntime as ort\ns = ort.InferenceSession('m.onnx')\n", "cpu_preferred"),
+    # listed but never imported or run: not counted
+    ("cupy-cuda12x==13.0\nvllm\nbitsandbytes\n", "", "cpu"),
+    ("tensorflow[and-cuda]\n", "import json\n", "cpu"),
 ])
-def test_requirements(tmp_path, requirements, expected):
-    result = classify(tmp_path, {"handler.py": "def handle(req):\n    return req\n", "requirements.txt": requirements})
+def test_requirements(tmp_path, requirements, code, expected):
+    result = classify(tmp_path, {"handler.py": code + "def handle(req):\n    return req\n", "requirements.txt": requirements})
     assert result.mode == expected
 
 

@@ -67,6 +67,11 @@ def test_cpu_path_checks_measures_and_writes_replayable_traces(tmp_path):
         assert rows[0].latency_ms / 1000 >= result["cold_start_s"]["cpu"] > 0
         assert rows[0].latency_ms > statistics.median(r.latency_ms for r in rows[1:])
         assert result["runtime"]["cpu"]["workers"] == 1
+        # The replay's side file: the function's own SLO and mode from stack.source.yml.
+        side = json.loads((out / result["trace"]["settings"]).read_text())
+        assert side["timestamps"] == "completion" and f"{len(rows)} sequential requests" in side["description"]
+        assert side["annotations"]["com.gaia.slo-ms"] == {"matmul": "1000", "idle-wait": "1000"}.get(name, "500")
+        assert side["annotations"]["com.gaia.mode"] in {"cpu_preferred", "gpu_preferred"}
     matmul = read_trace(out / summary["workloads"]["matmul"]["trace"]["cpu"])
     assert [r.param for r in matmul] == ["64"] * 4 + ["256"] * 3
     assert set(summary["workloads"]["matmul"]["by_param"]) == {"64", "256"}

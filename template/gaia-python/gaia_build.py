@@ -18,7 +18,9 @@ def main(argv=None):
     parser.add_argument("--declared-mode", default="", help="the author's com.gaia.mode (wins over the classifier)")
     args = parser.parse_args(argv)
     try:
-        result = classify_path(args.handler_dir, declared_mode=args.declared_mode or None)
+        # The Dockerfile installs function/requirements.txt first, so imports the classifier's tables do not
+        # know resolve to their installed distributions (and what those depend on) in this interpreter.
+        result = classify_path(args.handler_dir, declared_mode=args.declared_mode or None, installed=True)
     except (ValueError, OSError) as exc:
         print(f"gaia build: cannot classify {args.handler_dir}: {exc}", file=sys.stderr)
         return 2

@@ -11,9 +11,12 @@ Nothing here imports or executes the user's code.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+import shlex
+import sys
+from dataclasses import dataclass, field, replace
 
 from . import knowledge
+from .platform import GPU_IMAGE, GPU_NAME, pip_packages
 from .result import Evidence
 
 MAX_DEPTH = 120  # syntax-tree nesting beyond which a subtree is skipped (real code stays far below)
@@ -22,8 +25,32 @@ MAX_RESOLVE_DEPTH = 10
 
 UNKNOWN = object()  # a value the classifier cannot know statically (request data, computed values)
 
-_DEVICE_WORDS = ("cuda", "gpu", "device", "mps", "accelerat", "is_available", "device_count")
+_DEVICE_WORDS = ("cuda", "gpu", "device", "mps", "accelerat", "is_available", "device_count", "nvidia")
+_GPU_WORDS = ("cuda", "gpu", "nvidia")
+# Calls and attributes that only ask about the device (or set up the process): no work runs on it.
+_DEVICE_QUERIES = ("torch.cuda.is_available", "torch.cuda.device_count", "torch.cuda.get_device_name",
+                   "torch.cuda.get_device_capability", "torch.cuda.get_device_properties", "torch.cuda.current_device",
+                   "torch.cuda.mem_get_info", "torch.cuda.memory_allocated", "torch.cuda.memory_reserved",
+                   "torch.cuda.max_memory_allocated", "torch.cuda.is_initialized", "torch.cuda.empty_cache",
+                   "torch.cuda.set_device", "torch.cuda.device", "torch.backends", "torch.version", "torch.device",
+                   "torch.set_num_threads", "torch.get_num_threads", "torch.manual_seed", "torch.cuda.manual_seed",
+                   "torch.set_grad_enabled", "torch.cuda.synchronize", "tensorflow.config", "tensorflow.test",
+                   "tensorflow.sysconfig", "tensorflow.version", "jax.devices", "jax.device_count", "jax.local_devices",
+                   "jax.default_backend", "onnxruntime.get_available_providers", "onnxruntime.get_device",
+                   "torch.cuda", "tensorflow.debugging.set_log_device_placement")
+# Methods that move or configure a model without running it.
+_NOT_RUNNING = {"to", "eval", "cuda", "cpu", "half", "float", "bfloat16", "train", "requires_grad_", "share_memory",
+                "load_state_dict", "tie_weights", "gradient_checkpointing_enable"}
+_SUBPROCESS_CALLS = {"subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
+                     "subprocess.check_output", "os.system", "os.popen", "os.execvp", "os.execv", "os.spawnvp",
+                     "asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell", "sh.Command", "pexpect.spawn"}
+_PLATFORM_KEYWORDS = {"resources", "ray_actor_options", "instance_type", "accelerator_type", "machine_type",
+                      "accelerator", "compute_target", "image_uri"}
+_TRAINING_EPOCHS = {"epochs", "num_epochs", "max_epochs", "num_train_epochs", "n_epochs", "nb_epoch", "max_steps"}
+# Keyword arguments that carry an input image size (pixels per image).
+_IMAGE_SIZE_KEYWORDS = {"target_size", "input_shape", "imgsz", "img_size", "image_size", "size", "dsize"}
 _CUDA_ONLY_OPS = {"synchronize", "set_device", "current_device", "get_device_name", "get_device_properties",
+                  "get_device_capability", "get_arch_list",
                   "mem_get_info", "Event", "Stream", "max_memory_allocated", "memory_reserved"}
 _CUDA_TENSOR_TYPES = {"FloatTensor", "HalfTensor", "DoubleTensor", "LongTensor", "IntTensor", "BFloat16Tensor",
                       "ByteTensor", "BoolTensor"}
@@ -73,6 +100,12 @@ class Module:
     device_dicts: list = field(default_factory=list)  # (key, value node, line, Context) from dict literals
     cuda_required: list = field(default_factory=list)  # lines that assert/raise when CUDA is missing
     visible_devices: list = field(default_factory=list)  # (line, value) of os.environ["CUDA_VISIBLE_DEVICES"] = ...
+    chains: list = field(default_factory=list)  # (dotted name, node) of every outermost `a.b.c` that is read
+    bare: list = field(default_factory=list)  # (name, node) of every name read on its own
+    functions: dict = field(default_factory=dict)  # name -> (line, argument names, annotation names)
+    classes: list = field(default_factory=list)  # (name, line, base names)
+    class_inits: dict = field(default_factory=dict)  # class name -> (line, parameter names of __init__ after self)
+    unguarding: set = field(default_factory=set)  # ids of `if <gpu available>: return ...` tests followed by raise
     errors: list = field(default_factory=list)
 
 
@@ -139,13 +172,67 @@ def _leaves(statements) -> bool:
     return isinstance(last, (ast.Return, ast.Raise, ast.Continue, ast.Break)) or _stops([last])
 
 
-def _push_block(stack: list, statements, ctx: Context, depth: int) -> None:
-    """Queue a block's statements; after `if not <gpu available>: return ...` the rest of the block is guarded."""
-    for statement in statements:
+def _push_block(module, stack: list, statements, ctx: Context, depth: int) -> None:
+    """Queue a block's statements; after `if not <gpu available>: return ...` the rest of the block is guarded.
+
+    `if <gpu available>: return <cuda>` followed by `raise` is no fallback: the block needs the GPU."""
+    for index, statement in enumerate(statements):
         stack.append((statement, ctx, depth))
+        if isinstance(statement, ast.If) and not statement.orelse and _leaves(statement.body) \
+                and not _negative(statement.test) and _mentions_gpu(statement.test) \
+                and _stops(statements[index + 1:index + 2]):
+            module.unguarding.add(id(statement))
+            module.cuda_required.append(statements[index + 1].lineno)
+            continue
         if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
                 and _leaves(statement.body):
             ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
+
+
+def _mentions_gpu(node) -> bool:
+    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            text = sub.id.lower()
+        elif isinstance(sub, ast.Attribute):
+            text = sub.attr.lower()
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            text = sub.value.lower()
+        else:
+            continue
+        if any(word in text for word in _GPU_WORDS):
+            return True
+    return False
+
+
+def _negative(test) -> bool:
+    """Whether a test is true when the thing it names is missing (`not x`, `x not in y`, `x is None`, `x == "cpu"`)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        op, right = test.ops[0], test.comparators[0]
+        if isinstance(op, ast.NotIn):
+            return True
+        if isinstance(right, ast.Constant):
+            if isinstance(op, (ast.Is, ast.Eq)) and (right.value in (None, 0, False, "") or right.value == "cpu"):
+                return True
+            if isinstance(op, ast.Lt) and right.value == 1:
+                return True
+            if isinstance(op, ast.NotEq) and isinstance(right.value, str) and "cuda" in right.value.lower():
+                return True
+    return False
+
+
+def _requires_gpu(node: ast.If) -> bool:
+    """`if not <gpu>: raise` / `if "CUDAExecutionProvider" not in providers: raise` / `if <gpu>: ... else: raise`.
+
+    A test that also names the CPU (`if device not in ("cpu", "cuda"): raise`) validates input instead."""
+    if not _mentions_gpu(node.test) or _mentions_cpu([node.test]) and not _negative(node.test):
+        return False
+    if isinstance(node.test, ast.Compare) and any(isinstance(c, (ast.Tuple, ast.List, ast.Set)) and _mentions_cpu([c])
+                                                  for c in node.test.comparators):
+        return False
+    return _stops(node.body) if _negative(node.test) else _stops(node.orelse)
 
 
 def _is_availability_check(node) -> bool:
@@ -179,9 +266,22 @@ def collect(tree: ast.Module, rel: str) -> Module:
         if kind is ast.Name:
             if isinstance(node.ctx, ast.Load):
                 module.loaded.add(node.id)
+                module.bare.append((node.id, node))
             continue
+        if kind is ast.Attribute and isinstance(node.ctx, ast.Load):
+            dotted = _dotted(node)
+            if dotted is not None:  # a plain chain: keep it whole, and look at each link for CUDA/half names
+                module.chains.append((dotted, node))
+                module.loaded.add(dotted.split(".", 1)[0])
+                sub = node
+                while isinstance(sub, ast.Attribute):
+                    if sub.attr in _HALF_NAMES or sub.attr in _CUDA_TENSOR_TYPES or sub.attr.startswith("DNN_") \
+                            or sub.attr == "cuda":
+                        module.attributes.append((sub, ctx))
+                    sub = sub.value
+                continue
         if kind is ast.Module:
-            _push_block(stack, node.body, ctx, depth + 1)
+            _push_block(module, stack, node.body, ctx, depth + 1)
             continue
         if kind is ast.Import:
             for alias in node.names:
@@ -221,25 +321,32 @@ def collect(tree: ast.Module, rel: str) -> Module:
                 if default is not None:
                     module.assigns.setdefault(arg.arg, []).append(default)
             module.returns.setdefault(node.name, [])
+            module.functions[node.name] = (node.lineno, [a.arg for a in positional + args.kwonlyargs],
+                                           [_dotted(a.annotation) or "" for a in positional if a.annotation])
             inner = Context(ctx.guarded, ctx.optional_import, ctx.loops, node.name)
-            _push_block(stack, node.body, inner, depth + 1)
+            _push_block(module, stack, node.body, inner, depth + 1)
             for child in node.decorator_list + args.defaults + [d for d in args.kw_defaults if d is not None]:
                 stack.append((child, ctx, depth + 1))
             continue
         elif kind is ast.Return:
             if ctx.function is not None and node.value is not None:
                 module.returns.setdefault(ctx.function, []).append(node.value)
+        elif kind is ast.ClassDef:
+            module.classes.append((node.name, node.lineno, [_dotted(b) or "" for b in node.bases]))
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    params = [a.arg for a in item.args.posonlyargs + item.args.args][1:]
+                    module.class_inits[node.name] = (item.lineno, params + [a.arg for a in item.args.kwonlyargs])
         elif kind is ast.If or kind is ast.IfExp:
-            guarded = ctx.guarded or _mentions_device(node.test)
-            if kind is ast.If and _is_availability_check(node.test):
-                negated = isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
-                if _stops(node.body if negated else node.orelse):
-                    module.cuda_required.append(node.lineno)
+            guarded = ctx.guarded or (_mentions_device(node.test) and id(node) not in module.unguarding)
+            if kind is ast.If and (_requires_gpu(node) or _is_availability_check(node.test) and _stops(
+                    node.body if _negative(node.test) else node.orelse)):
+                module.cuda_required.append(node.lineno)
             branch_ctx = Context(guarded, ctx.optional_import, ctx.loops, ctx.function)
             stack.append((node.test, ctx, depth + 1))
             if kind is ast.If:
-                _push_block(stack, node.body, branch_ctx, depth + 1)
-                _push_block(stack, node.orelse, branch_ctx, depth + 1)
+                _push_block(module, stack, node.body, branch_ctx, depth + 1)
+                _push_block(module, stack, node.orelse, branch_ctx, depth + 1)
             else:
                 stack.append((node.body, branch_ctx, depth + 1))
                 stack.append((node.orelse, branch_ctx, depth + 1))
@@ -249,23 +356,24 @@ def collect(tree: ast.Module, rel: str) -> Module:
             falls_back = _mentions_cpu(node.handlers)
             body_ctx = Context(ctx.guarded or falls_back, ctx.optional_import or bool(caught & _IMPORT_FAILURES),
                                ctx.loops, ctx.function)
-            _push_block(stack, node.body, body_ctx, depth + 1)
+            _push_block(module, stack, node.body, body_ctx, depth + 1)
             for child in node.handlers + node.orelse + node.finalbody:
                 stack.append((child, ctx, depth + 1))
             continue
         elif kind is ast.For or kind is ast.AsyncFor or kind is ast.While:
             loop = node.iter if kind is not ast.While else None
             body_ctx = Context(ctx.guarded, ctx.optional_import, ctx.loops + (loop,), ctx.function)
-            _push_block(stack, node.body, body_ctx, depth + 1)
+            _push_block(module, stack, node.body, body_ctx, depth + 1)
             for child in ([node.iter, node.target] if loop is not None else [node.test]) + node.orelse:
                 stack.append((child, ctx, depth + 1))
             continue
         elif kind is ast.Assert:
-            if _is_availability_check(node.test):
+            if _is_availability_check(node.test) or _mentions_gpu(node.test) and not _mentions_cpu([node.test]) \
+                    and not _negative(node.test):
                 module.cuda_required.append(node.lineno)
         elif kind is ast.Call:
             module.calls.append((node, ctx))
-        elif kind is ast.Attribute:
+        elif kind is ast.Attribute:  # a link of `f().attr` (plain chains were kept whole above)
             if node.attr in _HALF_NAMES or node.attr in _CUDA_TENSOR_TYPES or node.attr.startswith("DNN_") \
                     or node.attr == "cuda":
                 module.attributes.append((node, ctx))
@@ -300,8 +408,12 @@ def _snippet(node, limit: int = 80) -> str:
 class Project:
     """All parsed modules of one handler, so values can be followed across `from config import DEVICE`."""
 
-    def __init__(self, modules: list[Module]):
+    def __init__(self, modules: list[Module], installed=None):
         self.modules = modules
+        self.installed = installed  # an installed.Installed, or None for the knowledge tables only
+        self.counted: set[str] | None = None  # modules whose code runs per request (None: all)
+        self._import_cache: dict[str, tuple] = {}
+        self._uses_cache: dict[str, bool] = {}
         self.by_name: dict[str, Module] = {}
         for module in modules:
             dotted = module.rel[:-3].replace("/", ".") if module.rel.endswith(".py") else module.rel
@@ -310,8 +422,62 @@ class Project:
             self.by_name.setdefault(dotted, module)
             self.by_name.setdefault(dotted.rsplit(".", 1)[-1], module)
 
+    def classify_import(self, qualified: str) -> tuple[str | None, str | None]:
+        """Like `classify_import`, then the installed distributions for a top-level name the tables do not know:
+        ('label', 'dl') for a library built on a framework, ('label', 'plain') for any other installed one."""
+        label, category = classify_import(qualified)
+        if label is not None or self.installed is None:
+            return label, category
+        top = qualified.split(".", 1)[0]
+        if top not in self._import_cache:
+            verdict = None
+            if top and top not in sys.stdlib_module_names and top not in knowledge.PLAIN_LIBRARIES \
+                    and top not in self.by_name:
+                verdict = self.installed.classify(top)
+            self._import_cache[top] = (verdict[0], "dl" if verdict[1] == "dl" else "plain") if verdict else (None, None)
+        return self._import_cache[top]
+
+    def uses(self, key: str) -> bool:
+        """Whether a value bound to `key` ("model", "self.model") is read anywhere for more than moving it
+        between devices (`model(x)`, `model.generate(...)`, `pipeline(model=model)`, `return model`)."""
+        if key not in self._uses_cache:
+            last = key.rsplit(".", 1)[-1]
+            dotted = "." in key
+            used = False
+            for module in self.modules:
+                if self.counted is not None and module.rel not in self.counted:
+                    continue
+                if not dotted and any(name == key for name, _ in module.bare):
+                    used = True
+                    break
+                for returned in (node for nodes in module.returns.values() for node in nodes):
+                    while isinstance(returned, ast.Call) and isinstance(returned.func, ast.Attribute) \
+                            and returned.func.attr in _NOT_RUNNING:
+                        returned = returned.func.value
+                    if _dotted(returned) == key:  # handed to the caller (`return pipe.to(device)`)
+                        used = True
+                        break
+                if used:
+                    break
+                for chain, _ in module.chains:
+                    parts = chain.split(".")
+                    for index, part in enumerate(parts):
+                        if part == last and (index > 0 if dotted else index == 0):
+                            following = parts[index + 1] if index + 1 < len(parts) else None
+                            if following is None or following not in _NOT_RUNNING:
+                                used = True
+                                break
+                    if used:
+                        break
+                if used:
+                    break
+            self._uses_cache[key] = used
+        return self._uses_cache[key]
+
     def local_module(self, qualified: str) -> Module | None:
         """The handler's own module that an import of `qualified` loads, if any (longest matching prefix)."""
+        if qualified.startswith("__app__."):  # Azure Functions' name for the function app's root
+            qualified = qualified[len("__app__."):]
         parts = qualified.split(".")
         for end in range(len(parts), 0, -1):
             name = ".".join(parts[:end])
@@ -351,7 +517,11 @@ class Analyser:
         self.evidence: list[Evidence] = []
         self.frameworks: set[str] = set()
         self.shapes: list = []  # (line, library, elements, enclosing loop iterations) of literal-shape tensors
+        self.packages: list = []  # (line, requirement text) the code asks its platform image to install
+        self.programs: set = set()  # names of programs run through subprocess
         self._values_cache: dict = {}
+        self._idle: set = set()  # ids of calls that load a model nobody runs, and of the calls that move it
+        self._has_model = False  # a model object exists (loaded, or an nn.Module / keras.Model defined)
 
     # ---------- values ----------
     def qualname(self, node, module: Module | None = None) -> str | None:
@@ -505,18 +675,95 @@ class Analyser:
     def add(self, line: int, kind: str, detail: str, mode: str) -> None:
         self.evidence.append(Evidence(self.module.rel, int(line), kind, detail, mode))
 
-    def device_use(self, node, values, ctx: Context, what: str) -> None:
+    def device_use(self, node, values, ctx: Context, what: str, query: bool = False) -> None:
+        """Evidence for work placed on (or, with `query`, a device object made for) the values' devices."""
         kinds = {knowledge.device_kind(v) for v in values if v is not UNKNOWN}
         if "cuda" in kinds and not ("cpu" in kinds or "auto" in kinds) and not ctx.guarded:
-            self.add(node.lineno, "cuda", f"unconditional CUDA: {what}", "gpu")
+            self.add(node.lineno, "device_query" if query else "cuda", f"unconditional CUDA: {what}", "gpu")
         elif "cuda" in kinds or "auto" in kinds:
-            self.add(node.lineno, "cuda_portable", f"CUDA with CPU fallback: {what}", "cpu_preferred")
+            self.add(node.lineno, "device_query" if query else "cuda_portable", f"CUDA with CPU fallback: {what}",
+                     "cpu_preferred")
+
+    def bind_arguments(self) -> None:
+        """Literal arguments of calls to the handler's own functions and classes become possible values of their
+        parameters (`FasterRCNN("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")` -> `config_name` in
+        `__init__(self, config_name)`), placed on the callee's definition line."""
+        module = self.module
+        for call, _ in module.calls:
+            target = None
+            if isinstance(call.func, ast.Name):
+                name = call.func.id
+                if name in module.class_inits or name in module.functions:
+                    target = (module, name)
+            if target is None:
+                qualified = self.qualname(call.func) or ""
+                target = self.project.local_target(qualified) if "." in qualified else None
+            if target is None:
+                continue
+            other, name = target
+            if name in other.class_inits:
+                line, params = other.class_inits[name]
+            elif name in other.functions:
+                line, params, _ = other.functions[name]
+            else:
+                continue
+            pairs = list(zip(params, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg in params]
+            for param, arg in pairs:
+                for value in self.values(arg):
+                    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                        other.assigns.setdefault(param, []).append(ast.Constant(value, lineno=line, col_offset=0))
+
+    def _framework(self, qualified: str) -> bool:
+        """Whether a called name resolves into a DL framework, a GPU library or a library built on one."""
+        return self.project.classify_import(qualified)[1] in ("dl", "gpu")
+
+    def _find_idle_models(self) -> None:
+        """Models bound to a name nobody runs (`model = AutoModel.from_pretrained(...)` and nothing reads `model`
+        but `.to()`/`.eval()`): their loading is no work per request."""
+        module = self.module
+        if not any(m.functions for m in self.project.modules):
+            return  # a script, not a handler: nothing says when its objects would be used
+        for key, values in module.assigns.items():
+            for value in values:
+                chain = []
+                node = value
+                while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and node.func.attr in _NOT_RUNNING and isinstance(node.func.value, ast.Call):
+                    chain.append(node)
+                    node = node.func.value
+                if not isinstance(node, ast.Call) or not self._framework(self.qualname(node.func) or ""):
+                    continue
+                method = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                named = any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:1]) or \
+                    any(k.arg in _MODEL_KEYWORDS for k in node.keywords)
+                if not (method in ("from_pretrained", "get_pretrained", "load_model", "from_single_file", "load",
+                                   "pipeline", "create_model") or method[:1].isupper() and named):
+                    continue
+                if any(word in method for word in _NOT_MODELS):
+                    continue
+                if not self.project.uses(key):
+                    self._idle.update(id(n) for n in chain + [node])
+        for node, _ in module.calls:  # model.to("cuda") on a model nobody runs
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in _NOT_RUNNING:
+                receiver = _dotted(func.value)
+                if receiver and receiver in module.assigns and not self.project.uses(receiver) and any(
+                        isinstance(v, ast.Call) and id(v) in self._idle for v in module.assigns[receiver]):
+                    self._idle.add(id(node))
 
     def run(self) -> None:
         module = self.module
+        self._find_idle_models()
+        self._has_model = any(self._framework(self.qualname(ast.Name(id=base.split(".", 1)[0])) or "")
+                              and base.rsplit(".", 1)[-1] in ("Module", "Model", "LightningModule", "Sequential")
+                              for _, _, bases in module.classes for base in bases)
         self._imports()
         for node, ctx in module.calls:
+            before = len(self.evidence)
             self._call(node, ctx)
+            if id(node) in self._idle and len(self.evidence) > before:
+                self.evidence[before:] = [replace(item, mode="cpu", detail=f"{item.detail} (model loaded but never run: "
+                                                  f"not counted)") for item in self.evidence[before:]]
         for node, ctx in module.attributes:
             self._attribute(node, ctx)
         for key, value, line, ctx in module.device_dicts:
@@ -535,32 +782,85 @@ class Analyser:
             if shown:  # picks a GPU if there is one; "" or "-1" hides them all
                 self.add(line, "cuda_portable", f"CUDA_VISIBLE_DEVICES={shown[0]!r}", "cpu_preferred")
         for line in module.cuda_required:
-            self.add(line, "cuda", "refuses to run without CUDA (assert/raise on torch.cuda.is_available())", "gpu")
+            self.add(line, "cuda", "refuses to run without a GPU (asserts, raises or exits when CUDA is missing)", "gpu")
         self._matrix_work()
 
     def _imports(self) -> None:
         module = self.module
+        sites: dict[tuple, list] = {}  # (line, label) -> sites, so `from torch import Tensor, nn` reads as one
         for qualified, local, line, optional in module.import_sites:
-            if self.project.local_target(qualified + ".x") is not None or qualified in self.project.by_name:
+            if self.project.local_target(qualified + ".x") is not None or qualified in self.project.by_name \
+                    or self.project.local_module(qualified) is not None and qualified.split(".")[0] in self.project.by_name:
                 continue  # one of the handler's own modules
-            label, category = classify_import(qualified)
+            label, category = self.project.classify_import(qualified)
             if label is None:
+                top = qualified.split(".", 1)[0]
+                if top and top not in sys.stdlib_module_names and top not in knowledge.PLAIN_LIBRARIES \
+                        and top != "__future__" and local in module.loaded:
+                    self.add(line, "unknown_library", f"imports {top}, which the classifier does not know", "cpu")
                 continue
+            if category == "plain":
+                continue
+            sites.setdefault((line, label, category), []).append((qualified, local, optional))
+        idle_funcs = {id(node.func) for node, _ in module.calls if id(node) in self._idle}
+        for (line, label, category), names in sites.items():
             self.frameworks.add(label)
-            used = local == "*" or local in module.loaded
+            optional = any(o for _, _, o in names)
             if category == "gpu":
                 if optional:
                     self.add(line, "gpu_library_optional", f"imports GPU library {label} with a fallback if missing",
                              "gpu_preferred")
                 else:
                     self.add(line, "gpu_library", f"imports GPU-only library {label}", "gpu")
-            elif category == "dl":
-                if used:
-                    self.add(line, "framework", f"uses deep-learning framework {label}", "cpu_preferred")
-                else:
-                    self.add(line, "import_unused", f"imports {label} but never uses it", "cpu")
-            else:
+                continue
+            if category != "dl":
                 self.add(line, "library", f"uses {label} (CPU library)", "cpu")
+                continue
+            use = self._use_of(names, idle_funcs)
+            if use == "work":
+                self.add(line, "framework", f"uses deep-learning framework {label}", "cpu_preferred")
+                family = knowledge.HEAVY_LIBRARIES.get(label)
+                if family:
+                    self.add(line, "heavy_model", f"{label}: {family}", "gpu_preferred")
+            elif use == "query":
+                self.add(line, "device_query", f"asks {label} about the device, runs nothing on it", "cpu")
+            elif use == "idle":
+                self.add(line, "import_unused", f"loads a {label} model but never runs it", "cpu")
+            else:
+                self.add(line, "import_unused", f"imports {label} but never uses it", "cpu")
+
+    def _use_of(self, names, idle_funcs: set) -> str:
+        """How the code uses imported names: "work", "query" (device questions only), "idle" (models loaded and
+        never run) or "none"."""
+        module = self.module
+        locals_ = {local: qualified for qualified, local, _ in names}
+        if "*" in locals_:
+            return "work"
+        found = set()
+        for chain, node in module.chains:
+            head = chain.split(".", 1)[0]
+            if head not in locals_:
+                continue
+            qualified = self.qualname(node) or chain
+            if id(node) in idle_funcs:
+                found.add("idle")
+            elif qualified.startswith(_DEVICE_QUERIES) or qualified.endswith(("__version__", ".is_available")) \
+                    or "Config." in qualified and not qualified.endswith("Config"):
+                found.add("query")  # device questions, and configuration files read without a model
+            else:
+                return "work"
+        for name, node in module.bare:
+            if name in locals_:
+                qualified = locals_[name]
+                if id(node) in idle_funcs:
+                    found.add("idle")
+                elif qualified.startswith(_DEVICE_QUERIES):
+                    found.add("query")
+                else:
+                    return "work"
+        if "idle" in found:
+            return "idle"
+        return "query" if found else "none"
 
     def _attribute(self, node: ast.Attribute, ctx: Context) -> None:
         qualified = self.qualname(node) or ""
@@ -590,8 +890,9 @@ class Analyser:
         elif method == "half" and isinstance(func, ast.Attribute) and not args and not ctx.guarded \
                 and not qualified.startswith(_ARRAY_LIBRARIES):
             self.add(node.lineno, "half_precision", f"half precision {_snippet(node)}", "cpu_preferred")
-        elif qualified in ("torch.device", "tensorflow.device", "torch.set_default_device", "paddle.set_device",
-                           "torch.cuda.device") and args:
+        elif qualified in ("torch.device", "torch.cuda.device") and args:
+            self.device_use(node, self.values(args[0]), ctx, _snippet(node), query=True)
+        elif qualified in ("tensorflow.device", "torch.set_default_device", "paddle.set_device") and args:
             self.device_use(node, self.values(args[0]), ctx, _snippet(node))
         elif method == "set_default_tensor_type" and args and (
                 any("cuda" in v for v in self.strings(args[0])) or "cuda" in (self.qualname(args[0]) or "")):
@@ -599,7 +900,7 @@ class Analyser:
         elif qualified == "spacy.load" and args and any("trf" in v for v in self.strings(args[0])):
             self.add(node.lineno, "framework", f"spaCy transformer pipeline {_snippet(args[0])}", "cpu_preferred")
         elif qualified.startswith("torch.cuda.") and method in _CUDA_ONLY_OPS:
-            self.device_use(node, ["cuda"], ctx, _snippet(node))
+            self.device_use(node, ["cuda"], ctx, _snippet(node), query=True)
         elif qualified in ("mxnet.gpu", "mxnet.context.gpu", "spacy.require_gpu", "cupy.cuda.Device"):
             self.device_use(node, ["cuda"], ctx, _snippet(node))
         elif qualified == "jax.devices" and args:
@@ -624,8 +925,171 @@ class Analyser:
                              f"imports GPU library {label} dynamically", "gpu_preferred" if ctx.optional_import else "gpu")
         self._keywords(func, kwargs, qualified, method, ctx)
         self._model_load(node, qualified, method, args, kwargs)
+        self._library_call(node, qualified, method, args, kwargs, ctx)
         self._tensor_factory(node, qualified, method, args, kwargs, ctx)
         self._training(node, qualified, method, kwargs)
+        self._image_size(node, qualified, method, args, kwargs)
+        if qualified in _SUBPROCESS_CALLS and args:
+            self._subprocess(node, qualified, args, kwargs, ctx)
+        if method in ("function", "cls", "pip_install", "uv_pip_install", "from_registry", "run_commands",
+                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS or "gpu" in kwargs:
+            self._platform_call(node, method, args, kwargs)
+
+    # ---------- what the platform is told, and programs run outside Python ----------
+    def _platform_call(self, node, method, args, kwargs) -> None:
+        """Modal `@app.function(gpu=...)` / `@app.cls(gpu=...)`, Modal image packages and base images,
+        `@bentoml.service(resources={"gpu": 1})`, Ray Serve `ray_actor_options={"num_gpus": 1}`."""
+        modal = any(value.split(".", 1)[0] == "modal" for value in self.module.imports.values())
+        if modal and method in ("function", "cls") and "gpu" in kwargs:
+            gpu = kwargs["gpu"]
+            values = self.values(gpu)
+            if isinstance(gpu, (ast.Call, ast.Attribute, ast.List, ast.Tuple)) or any(
+                    v not in (None, False, "", UNKNOWN) for v in values):
+                self.add(gpu.lineno, "platform", f"Modal function declared with gpu={_snippet(gpu, 40)}", "gpu_preferred")
+        elif "gpu" in kwargs:  # Beam `@endpoint(gpu="T4")`, Runtime(gpu="A10G"), fal, Cerebrium, ...
+            names = [v for v in self.strings(kwargs["gpu"]) if GPU_NAME.match(v)]
+            if names:
+                self.add(kwargs["gpu"].lineno, "platform", f"declared with gpu={names[0]!r}", "gpu_preferred")
+        if modal and method in ("pip_install", "uv_pip_install"):
+            for arg in args:
+                for value in self.values(arg):
+                    for item in value if isinstance(value, tuple) else (value,):
+                        if isinstance(item, str):
+                            self.packages.append((arg.lineno, item))
+        if modal and method == "run_commands":
+            for arg in args:
+                for command in self.strings(arg):
+                    self.packages += [(arg.lineno, package) for package in pip_packages(command)]
+        if modal and method == "from_registry" and args:
+            for image in self.strings(args[0]):
+                if GPU_IMAGE.search(image.lower()):
+                    self.add(node.lineno, "platform", f"Modal image from the CUDA image {image}", "gpu_preferred")
+        for key in ("instance_type", "accelerator_type", "machine_type", "accelerator", "compute_target"):
+            for value in self.strings(kwargs[key]) if key in kwargs else []:
+                if knowledge.GPU_INSTANCE.match(value):
+                    self.add(kwargs[key].lineno, "platform", f"deploys on GPU instances ({key}={value!r})", "gpu_preferred")
+                elif knowledge.CPU_INSTANCE.match(value):
+                    self.add(kwargs[key].lineno, "platform", f"deploys on CPU instances ({key}={value!r})", "cpu")
+        for key in ("image_uri", "image"):
+            for value in self.strings(kwargs[key]) if key in kwargs and method == "deploy" or key in kwargs and \
+                    method.endswith("Model") else []:
+                if GPU_IMAGE.search(value.lower()):
+                    self.add(kwargs[key].lineno, "platform", f"serves from the CUDA image {value}", "gpu_preferred")
+        for key in ("resources", "ray_actor_options"):
+            table = kwargs.get(key)
+            if isinstance(table, ast.Dict):
+                for entry, value in zip(table.keys, table.values):
+                    if isinstance(entry, ast.Constant) and entry.value in ("gpu", "num_gpus", "nvidia.com/gpu") \
+                            and any(isinstance(v, (int, float)) and v > 0 for v in self.values(value)):
+                        self.add(value.lineno, "platform", f"{key}={{{entry.value!r}: {_snippet(value)}}}",
+                                 "gpu_preferred")
+
+    def _command_words(self, node) -> list[str]:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" \
+                and node.args:
+            node = node.args[0]
+        words: list[str] = []
+        for value in self.values(node):
+            if isinstance(value, tuple):
+                words = [v if isinstance(v, str) else "" for v in value]
+                break
+            if isinstance(value, str):
+                try:
+                    words = shlex.split(value)
+                except ValueError:
+                    words = value.split()
+                break
+        return words
+
+    def _subprocess(self, node, qualified, args, kwargs, ctx) -> None:
+        """Programs run outside Python: GPU serving and training stacks, CUDA binaries, nvidia-smi gates."""
+        words = self._command_words(args[0])
+        if qualified in ("asyncio.create_subprocess_exec", "os.execvp", "os.execv", "os.spawnvp") and len(args) > 1:
+            words = [w for a in args for w in (self.strings(a)[:1] or [""])]
+        words = [w for w in words if w is not None]
+        if len(words) >= 3 and words[0].rsplit("/", 1)[-1] in ("bash", "sh") and words[1] == "-c":
+            try:
+                words = shlex.split(words[2])
+            except ValueError:
+                words = words[2].split()
+        if not words or not words[0] and "-m" not in words[:-1]:
+            return
+        program = words[0].rsplit("/", 1)[-1]
+        if (program.startswith("python") or not program) and "-m" in words[:-1]:  # [sys.executable, "-m", ...]
+            program = words[words.index("-m") + 1].split(".", 1)[0]
+        self.programs.add(program)
+        shown = " ".join(w for w in words[:3] if w)
+        if program in knowledge.GPU_PROGRAMS:
+            self.add(node.lineno, "subprocess", f"runs {knowledge.GPU_PROGRAMS[program]} (`{shown}`)", "gpu")
+        elif program == "nvidia-smi":
+            checked = qualified in ("subprocess.check_call", "subprocess.check_output") or True in self.values(
+                kwargs.get("check"))
+            if checked and not ctx.guarded and not ctx.optional_import:
+                self.add(node.lineno, "subprocess", "fails without a GPU (`nvidia-smi` must succeed)", "gpu")
+            else:
+                self.add(node.lineno, "cuda_portable", "probes for a GPU with nvidia-smi", "cpu_preferred")
+        elif any(knowledge.GPU_PROGRAM_ARGUMENTS.search(w) for w in words[1:] if w):
+            flag = next(w for w in words[1:] if w and knowledge.GPU_PROGRAM_ARGUMENTS.search(w))
+            self.add(node.lineno, "subprocess", f"runs {program} on NVIDIA hardware ({flag})", "gpu")
+        elif any(word in words[0].lower() for word in ("cuda", "gpu", "nvidia")):
+            self.add(node.lineno, "subprocess", f"runs the CUDA program {words[0]}", "gpu")
+        elif program in knowledge.HEAVY_PROGRAMS:
+            self.add(node.lineno, "subprocess", f"runs {knowledge.HEAVY_PROGRAMS[program]} (`{shown}`)",
+                     "gpu_preferred")
+        elif program not in knowledge.PLAIN_PROGRAMS and not program.startswith("python") or \
+                program.startswith("python") and len(words) > 1 and words[1].endswith(".py"):
+            self.add(node.lineno, "unknown_program", f"runs `{shown}`, which the classifier cannot see into", "cpu")
+
+    def _library_call(self, node, qualified, method, args, kwargs, ctx) -> None:
+        """Calls into libraries built on a framework (whisperx, realesrgan, doctr, ...): a device string passed
+        positionally (`load_model("large-v3", "cuda")`) and the model a loader names."""
+        if not qualified or qualified.startswith(_DEVICE_QUERIES) or method in ("to", "device", "cuda"):
+            return
+        label, category = self.project.classify_import(qualified)
+        if category not in ("dl", "gpu"):
+            return
+        for arg in args[:4]:
+            values = self.strings(arg)
+            kinds = {knowledge.device_kind(v) for v in values}
+            if "cuda" in kinds and kinds <= {"cuda", "cpu", "auto"}:
+                self.device_use(arg, values, ctx, f"{_snippet(node, 60)} (device argument)")
+        if label in knowledge.DL_FRAMEWORKS.values() and label not in knowledge.WHISPER_LIKE \
+                and label not in knowledge.LIBRARY_DOMAINS:
+            return  # the frameworks' own loaders are read by _model_load
+        loader = method in ("load_model", "from_pretrained", "get_pretrained", "load", "create_model", "Model") \
+            or method[:1].isupper()
+        if not loader:
+            return
+        source = next((kwargs[k] for k in _MODEL_KEYWORDS + ("model_type", "name", "model_size")
+                       if k in kwargs and k != "model_type"), args[0] if args else None)
+        for name in self.strings(source)[:2]:
+            if label in knowledge.WHISPER_LIKE:
+                self._verdict(node, knowledge.whisper_size(name), f"{label}.{method}")
+            else:
+                self._verdict(node, knowledge.estimate_model(name, knowledge.LIBRARY_DOMAINS.get(label)),
+                              f"{label}.{method}")
+
+    def _image_size(self, node, qualified, method, args, kwargs) -> None:
+        """Input images of a megapixel and more per call (`Resize((1080, 1920))`, `target_size=(1024, 1024)`)."""
+        candidates = []
+        if method in ("resize", "Resize") and args:
+            candidates.append(args[1] if qualified.startswith("cv2") and len(args) > 1 else args[0])
+        elif method == "new" and qualified.startswith("PIL") and len(args) > 1:
+            candidates.append(args[1])
+        candidates += [kwargs[k] for k in _IMAGE_SIZE_KEYWORDS if k in kwargs and (k != "size" or method == "Resize")]
+        best = 0
+        for candidate in candidates:
+            for value in self.values(candidate):
+                if isinstance(value, tuple) and len(value) in (2, 3) and all(
+                        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+                    dims = [v for v in value if v > 4] if len(value) == 3 else list(value)
+                    if len(dims) == 2:
+                        best = max(best, dims[0] * dims[1])
+                elif isinstance(value, int) and not isinstance(value, bool) and value > 0 and method != "Resize":
+                    best = max(best, value * value)
+        if best >= knowledge.LARGE_IMAGE_PIXELS:
+            self.add(node.lineno, "image_size", f"images of {best / 1e6:.1f} megapixels per call ({_snippet(node, 50)})",
+                     "gpu_preferred")
 
     def _keywords(self, func, kwargs, qualified, method, ctx) -> None:
         model_call = bool(kwargs.keys() & _LIMIT_KEYWORDS) and self._is_model_call(func, qualified, method)
@@ -634,7 +1098,7 @@ class Analyser:
                 continue  # numpy's array-API device= only ever means the CPU
             if key == "device" or key == "map_location" or (key == "device_type" and "autocast" not in method):
                 values = self.values(value)
-                if not _from_framework(qualified):
+                if not self._framework(qualified):
                     # device=0 is a GPU ordinal for transformers/torch, but an audio or camera index elsewhere
                     values = [v for v in values if not isinstance(v, int)]
                 self.device_use(value, values, ctx, f"{key}={_snippet(value)}")
@@ -667,12 +1131,14 @@ class Analyser:
                     isinstance(value, ast.IfExp) and _mentions_device(value.test)):
                 texts = {str(v).lower() for v in self.values(value) if isinstance(v, str)}
                 value_name = self.qualname(value) or ""
-                deep_learning = key == "torch_dtype" or _from_framework(qualified) or _from_framework(value_name)
+                deep_learning = key == "torch_dtype" or self._framework(qualified) or self._framework(value_name)
                 if deep_learning and (texts & {"float16", "fp16", "bfloat16", "int8_float16"}
                                       or value_name.rsplit(".", 1)[-1] in _HALF_NAMES):
                     self.add(value.lineno, "half_precision", f"half precision {key}={_snippet(value)}", "cpu_preferred")
             elif key in _TOKEN_KEYWORDS and model_call and (
-                    key != "max_length" or method in ("generate", "GenerationConfig") or _SAMPLING_KEYWORDS & kwargs.keys()):
+                    key != "max_length" or method in ("generate", "GenerationConfig") or _SAMPLING_KEYWORDS & kwargs.keys()) \
+                    and not (key == "max_length" and kwargs.keys() & {"truncation", "padding", "return_tensors"}):
+                # a tokenizer's max_length truncates its input; it says nothing about generation
                 # max_length alone is as often a tokenizer's truncation length as a generation limit
                 numbers = self.numbers(value)
                 if numbers and max(numbers) >= _TOKEN_KEYWORDS[key]:
@@ -688,11 +1154,11 @@ class Analyser:
         """Whether a call runs a model: a framework function, a model method, or an object built by a framework
         (`pipe = pipeline(...)`, `self.llm = Llama(...)`). Generation and batch limits count only there; an
         HTTP client's `max_tokens=` or a file system's `batch_size=` do not."""
-        if _from_framework(qualified) or method in _MODEL_METHODS:
+        if self._framework(qualified) or method in _MODEL_METHODS:
             return True
         key = _dotted(func)
         for value in self.module.assigns.get(key, []) if key else []:
-            if isinstance(value, ast.Call) and _from_framework(self.qualname(value.func) or ""):
+            if isinstance(value, ast.Call) and self._framework(self.qualname(value.func) or ""):
                 return True
         return False
 
@@ -885,19 +1351,74 @@ class Analyser:
             else:
                 self.add(line, "tensor_shape", f"small {library} tensor ({side})", "cpu_preferred")
 
+    def _trains_a_model(self) -> bool:
+        """Whether backward() has a model behind it: parameters handed to an optimizer, an nn.Module or Keras
+        model defined, or weights loaded. Autograd on a few literal tensors is a demonstration, not training."""
+        return self._has_model or any(
+            isinstance(call.func, ast.Attribute) and call.func.attr in ("parameters", "from_pretrained", "load_state_dict",
+                                                                        "trainable_variables", "named_parameters")
+            for call, _ in self.module.calls)
+
     def _training(self, node, qualified, method, kwargs) -> None:
         if method == "backward" and isinstance(node.func, ast.Attribute) and not node.args:
-            self.add(node.lineno, "training", f"training step {_snippet(node)}", "gpu_preferred")
-        elif method in ("fit", "train") and ("epochs" in kwargs or "num_train_epochs" in kwargs) \
-                and not qualified.startswith("sklearn"):
+            if self._trains_a_model():
+                self.add(node.lineno, "training", f"training step {_snippet(node)}", "gpu_preferred")
+            else:
+                self.add(node.lineno, "training", f"autograd on tensors, no model trained ({_snippet(node)})",
+                         "cpu_preferred")
+        elif method in ("fit", "train", "fit_generator", "fit_one_cycle", "fine_tune", "train_model") and (
+                kwargs.keys() & _TRAINING_EPOCHS or method in ("fit_generator", "fit_one_cycle", "fine_tune")) \
+                and not qualified.startswith(("sklearn", "xgboost", "lightgbm", "catboost")):
             self.add(node.lineno, "training", f"training run {_snippet(node, 60)}", "gpu_preferred")
-        elif qualified in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "trl.SFTTrainer"):
+        elif qualified in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "pytorch_lightning.Trainer",
+                           "lightning.Trainer", "lightning.pytorch.Trainer") or qualified.startswith("trl.") \
+                and method.endswith("Trainer"):
             self.add(node.lineno, "training", f"{method} training loop", "gpu_preferred")
 
 
-def _from_framework(qualified: str) -> bool:
-    """Whether a called name resolves into a DL framework or GPU library (not a local or unknown object)."""
-    return classify_import(qualified)[1] in ("dl", "gpu")
+_ENTRY_FUNCTIONS = {"lambda_handler": "AWS Lambda handler", "handler": "handler function", "handle": "handler function",
+                    "init_context": "Nuclio handler", "model_fn": "SageMaker inference handler",
+                    "predict_fn": "SageMaker inference handler", "transform_fn": "SageMaker inference handler"}
+_ENTRY_CALLS = {"runpod.serverless.start": "RunPod worker", "kserve.ModelServer": "KServe model server",
+                "bentoml.service": "BentoML service", "bentoml.Service": "BentoML service",
+                "potassium.Potassium": "Banana Potassium app", "azure.functions.FunctionApp": "Azure Functions app",
+                "functions_framework.http": "Cloud Functions handler"}
+_ENTRY_BASES = {"cog.BasePredictor": "Cog predictor", "kserve.Model": "KServe model",
+                "ts.torch_handler.base_handler.BaseHandler": "TorchServe handler"}
+_MODAL_DECORATORS = {"function", "cls", "web_endpoint", "fastapi_endpoint", "asgi_app", "wsgi_app", "web_server"}
+
+
+def entry_reason(module: Module) -> str | None:
+    """Why the platform would call this module directly (RunPod start, a Modal function, a Cog predictor, a
+    Lambda/Nuclio/SageMaker/Azure handler signature), or None for a helper."""
+    imports = module.imports
+
+    def qualified(node) -> str:
+        dotted = _dotted(node) or ""
+        head, _, rest = dotted.partition(".")
+        return f"{imports[head]}.{rest}".rstrip(".") if head in imports else dotted
+
+    modal = any(value.split(".", 1)[0] == "modal" for value in imports.values())
+    for call, _ in module.calls:
+        name = qualified(call.func)
+        if name in _ENTRY_CALLS:
+            return _ENTRY_CALLS[name]
+        if modal and isinstance(call.func, ast.Attribute) and call.func.attr in _MODAL_DECORATORS:
+            return "Modal function"
+    for _, _, bases in module.classes:
+        for base in bases:
+            head, _, rest = base.partition(".")
+            name = f"{imports[head]}.{rest}".rstrip(".") if head in imports else base
+            if name in _ENTRY_BASES:
+                return _ENTRY_BASES[name]
+    for name, (_, arguments, annotations) in module.functions.items():
+        if name in _ENTRY_FUNCTIONS and (name not in ("handler", "handle") or len(arguments) <= 2):
+            return _ENTRY_FUNCTIONS[name]
+        if name == "main" and any(a.endswith("HttpRequest") for a in annotations):
+            return "Azure Functions handler"
+    if "init" in module.functions and "inference" in module.functions:
+        return "Banana handler"
+    return None
 
 
 def classify_import(qualified: str) -> tuple[str | None, str | None]:

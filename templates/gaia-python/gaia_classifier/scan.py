@@ -18,7 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import knowledge
-from .analysis import Analyser, Module, Project, classify_import, collect
+from .analysis import Analyser, Module, Project, classify_import, collect, entry_reason
+from .installed import Installed
+from .platform import PlatformFacts, is_platform_file, read_platform_file
 from .result import MODE_RANK, MODES, Classification, Evidence, strongest
 
 MAX_FILE_BYTES = 2_000_000
@@ -31,8 +33,9 @@ SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".gi
 # beside the handler does not run per request.
 ENTRY_FILES = {"handler.py", "index.py", "main.py", "app.py", "lambda_function.py", "function.py", "func.py",
                "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py",
-               "rp_handler.py"}
+               "rp_handler.py", "__main__.py", "function_app.py"}
 REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
+MAX_PLATFORM_FILES = 200
 
 _DECLARATION = re.compile(r"^[^'\"#\n]*#\s*gaia\s*:\s*mode\s*=\s*([\w-]+)", re.MULTILINE)
 _LEXICAL_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
@@ -41,21 +44,31 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?
 
 # Kinds that describe how much work a request does; they only count next to a local DL/tensor framework
 # (a `max_tokens=` for a hosted API, or a model id sent to a remote service, runs no local compute).
-_WORKLOAD_KINDS = {"heavy_model", "light_model", "generation_length", "batch", "tensor_shape", "training"}
-_KIND_ORDER = ["declaration", "cuda", "gpu_library", "requirement", "heavy_model", "training", "generation_length",
-               "tensor_shape", "batch", "gpu_library_optional", "half_precision", "cuda_portable", "light_model",
-               "framework", "library", "import_unused"]
+_WORKLOAD_KINDS = {"heavy_model", "light_model", "generation_length", "batch", "tensor_shape", "training",
+                   "image_size"}
+# Kinds that show work running in the handler (device questions, declarations and unused imports do not).
+_WORK_KINDS = {"framework", "gpu_library", "gpu_library_optional", "requirement", "heavy_model", "light_model",
+               "tensor_shape", "training", "generation_length", "batch", "subprocess", "cuda", "cuda_portable",
+               "image_size", "half_precision"}
+_KIND_ORDER = ["declaration", "device_query", "cuda", "gpu_library", "subprocess", "requirement", "heavy_model",
+               "training", "generation_length", "tensor_shape", "image_size", "batch", "platform",
+               "gpu_library_optional", "half_precision", "cuda_portable", "light_model", "framework", "library",
+               "import_unused", "unknown_library", "unknown_program"]
 
 
-def classify_path(path, declared_mode: str | None = None) -> Classification:
-    """Classify a handler folder or one file. `declared_mode` (the `com.gaia.mode` annotation) wins if given."""
+def classify_path(path, declared_mode: str | None = None, site_paths: list[str] | None = None,
+                  installed: bool = True) -> Classification:
+    """Classify a handler folder or one file. `declared_mode` (the `com.gaia.mode` annotation) wins if given.
+
+    Imports the knowledge tables do not know are resolved against the distributions installed on
+    `site_paths` (default: this interpreter's `sys.path`); `installed=False` uses the tables only."""
     if declared_mode is not None and declared_mode not in MODES:
         raise ValueError(f"declared mode {declared_mode!r} is not one of {', '.join(MODES)}")
     root = Path(path)
     if not os.path.lexists(root):
         raise FileNotFoundError(f"{path}: no such file or folder")
     errors: list[str] = []
-    sources, requirement_files = _gather(root, errors)
+    sources, requirement_files, platform_files = _gather(root, errors)
     modules: list[Module] = []
     evidence: list[Evidence] = []
     frameworks: set[str] = set()
@@ -73,13 +86,26 @@ def classify_path(path, declared_mode: str | None = None) -> Classification:
         module = _parse(text, rel, errors, evidence, frameworks)
         if module is not None:
             modules.append(module)
+    requirements: list[tuple[Evidence, set]] = []
     for rel, full in requirement_files:
         text = _read_text(full, rel, errors)
         if text is not None:
-            evidence += _requirements(text, rel, frameworks)
-    project = Project(modules)
-    entries = [m for m in modules if m.rel.rsplit("/", 1)[-1] in ENTRY_FILES and m.rel.count("/") <= 1]
+            requirements += _requirements(text, rel, frameworks)
+    platform = PlatformFacts()
+    for rel, full in platform_files:
+        text = _read_text(full, rel, errors)
+        if text is not None:
+            read_platform_file(rel, text, platform)
+    evidence += platform.evidence
+    for rel, line, package in platform.packages:
+        requirements += _requirement_line(package, rel, line, frameworks)
+    project = Project(modules, Installed.for_paths(site_paths) if installed else None)
+    entries, how = _entries(modules, platform.entries)
     counted = project.reachable(entries) if entries else {m.rel for m in modules}
+    project.counted = counted
+    for module in modules:
+        Analyser(project, module).bind_arguments()
+    used_modules: set[str] = set()
     for module in modules:
         analyser = Analyser(project, module)
         try:
@@ -90,19 +116,60 @@ def classify_path(path, declared_mode: str | None = None) -> Classification:
         if module.rel in counted:
             evidence += analyser.evidence
             frameworks |= analyser.frameworks
+            used_modules |= {qualified.split(".", 1)[0] for qualified, local, _, _ in module.import_sites
+                             if local == "*" or local in module.loaded} | analyser.programs
+            for line, package in analyser.packages:
+                requirements += _requirement_line(package, module.rel, line, frameworks)
         else:
             entry_names = ", ".join(m.rel for m in entries)
-            evidence += [replace(item, mode="cpu", detail=f"{item.detail} (not imported by {entry_names}: not counted)")
-                         for item in analyser.evidence if item.mode != "cpu"]
-    if not sources and not requirement_files and not errors:
-        errors.append(f"{path}: no Python source or requirements file to classify")
+            # A deployment script (SageMaker `model.deploy(instance_type=...)`) declares hardware without being
+            # imported by the entry: its declarations count, its code does not.
+            evidence += [item for item in analyser.evidence if item.kind == "platform"]
+            evidence += [replace(item, mode="cpu", detail=f"{item.detail} (not imported by {entry_names} {how}: "
+                                                          f"not counted)")
+                         for item in analyser.evidence if item.mode != "cpu" and item.kind != "platform"]
+    for item, wanted in requirements:
+        if item.mode != "cpu" and not wanted & used_modules:
+            item = replace(item, mode="cpu", detail=f"{item.detail} (never imported or run: not counted)")
+        evidence.append(item)
+    if not sources and not requirement_files and not platform_files and not errors:
+        errors.append(f"{path}: no Python source, requirements or platform file to classify")
     return decide(evidence, sorted(frameworks), errors, declared_mode)
+
+
+def _entries(modules: list[Module], declared: list[str]) -> tuple[list[Module], str]:
+    """The modules the platform calls, and how they were found: named by a platform file (cog.yaml, function.json,
+    serverless.yml, a Dockerfile's CMD, ...), else marked in the code (runpod.serverless.start, Modal decorators,
+    handler signatures), else by file name (top-level names before those one folder down)."""
+    by_rel = {m.rel: m for m in modules}
+    found: list[Module] = []
+    for wanted in declared:
+        if wanted.endswith("/"):
+            inside = [m for m in modules if m.rel.startswith(wanted)]
+            named = [m for m in inside if m.rel.rsplit("/", 1)[-1] in ENTRY_FILES or entry_reason(m)]
+            found += named or inside
+        elif wanted in by_rel:
+            found.append(by_rel[wanted])
+        else:
+            base = wanted.rsplit("/", 1)[-1]
+            same = sorted((m for m in modules if m.rel.rsplit("/", 1)[-1] == base), key=lambda m: m.rel.count("/"))
+            found += same[:1]
+    if found:
+        return list({m.rel: m for m in found}.values()), "(the entry its platform files name)"
+    marked = [m for m in modules if entry_reason(m)]
+    if marked:
+        return marked, "(the platform's entry)"
+    named = [m for m in modules if m.rel.rsplit("/", 1)[-1] in ENTRY_FILES and m.rel.count("/") <= 1]
+    top = [m for m in named if "/" not in m.rel]
+    return (top or named), "(the entry file)"
 
 
 def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
            declared_mode: str | None = None) -> Classification:
     """The strongest supported mode, after putting context-dependent signals in context. Pure."""
     kinds = {item.kind for item in evidence}
+    work = any(item.kind in _WORK_KINDS and item.mode != "cpu" for item in evidence)
+    unknown_code = bool(kinds & {"unknown_library", "unknown_program"})
     local_compute = bool(kinds & {"framework", "import_unused", "gpu_library", "gpu_library_optional", "cuda",
                                   "cuda_portable"}) or \
         any(item.kind == "library" and "numpy" in item.detail for item in evidence)
@@ -115,6 +182,10 @@ def decide(evidence: list[Evidence], frameworks: list[str], errors: list[str],
             item = replace(item, mode="cpu", detail=item.detail + " (no local tensor framework: not counted)")
         elif item.kind == "half_precision" and targets_cuda and not sized_light:
             item = replace(item, mode="gpu_preferred", detail=item.detail + " for CUDA")
+        elif item.kind == "device_query" and item.mode != "cpu" and not work:
+            item = replace(item, mode="cpu", detail=item.detail + " (asks about the device; no work runs on it)")
+        elif item.kind == "platform" and item.mode != "cpu" and not work and not unknown_code:
+            item = replace(item, mode="cpu", detail=item.detail + " (but the code runs no GPU-capable work)")
         adjusted.append(item)
     adjusted = _dedupe(adjusted)
     adjusted.sort(key=lambda e: (-MODE_RANK[e.mode], _rank(e.kind), e.file, e.line))
@@ -165,14 +236,14 @@ def _gather(root: Path, errors: list[str]):
         except OSError as error:
             reason = "symlink loop" if error.errno == errno.ELOOP else f"cannot read ({error.strerror or error})"
             errors.append(f"{root.name}: {reason}, skipped")
-            return [], []
+            return [], [], []
         if not stat.S_ISREG(mode):
             errors.append(f"{root.name}: not a regular file or folder, skipped")
-            return [], []
+            return [], [], []
         if REQUIREMENTS.match(root.name):
-            return [], [(root.name, root)]
-        return [(root.name, root)], []
-    sources, requirements = [], []
+            return [], [(root.name, root)], []
+        return [(root.name, root)], [], []
+    sources, requirements, platform = [], [], []
     seen = set()
     pending = [(root, "")]
     while pending:
@@ -204,6 +275,8 @@ def _gather(root: Path, errors: list[str]):
                     sources.append((rel, Path(entry.path)))
                 elif REQUIREMENTS.match(entry.name):
                     requirements.append((rel, Path(entry.path)))
+                elif is_platform_file(entry.name) and len(platform) < MAX_PLATFORM_FILES:
+                    platform.append((rel, Path(entry.path)))
             elif entry.is_symlink():
                 errors.append(f"{rel}: broken or looping symlink, skipped")
         if len(sources) > MAX_FILES:
@@ -211,7 +284,8 @@ def _gather(root: Path, errors: list[str]):
             del sources[MAX_FILES:]
             break
     sources.sort()
-    return sources, requirements
+    platform.sort()
+    return sources, requirements, platform
 
 
 def _read_text(path: Path, rel: str, errors: list[str]) -> str | None:
@@ -292,29 +366,45 @@ def _lexical(text: str, rel: str, frameworks: set[str]) -> list[Evidence]:
     return found
 
 
-def _requirements(text: str, rel: str, frameworks: set[str]) -> list[Evidence]:
+def _requirements(text: str, rel: str, frameworks: set[str]) -> list[tuple[Evidence, set]]:
     found = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("-"):
-            if re.search(r"download\.pytorch\.org/whl/cu\d+", line):
-                found.append(Evidence(rel, number, "cuda_portable", "CUDA build of torch requested", "cpu_preferred"))
-            continue
-        match = _REQUIREMENT.match(line)
-        if not match:
-            continue
-        name = match.group(1).lower().replace("_", "-")
-        extras = tuple(e.strip().lower() for e in (match.group(2) or "").split(",") if e.strip())
-        module_name = name.replace("-", "_")
-        label, _ = classify_import(module_name)
-        if label:
-            frameworks.add(label)
-        if knowledge.gpu_requirement(name, extras):
-            shown = f"{name}[{','.join(extras)}]" if extras else name
-            found.append(Evidence(rel, number, "requirement", f"requires GPU-only package {shown}", "gpu"))
-            frameworks.add(shown)
-        elif name in knowledge.PORTABLE_GPU_REQUIREMENTS or "+cu" in (match.group(3) or ""):
-            found.append(Evidence(rel, number, "cuda_portable", f"requires GPU build {line}", "cpu_preferred"))
+        found += _requirement_line(raw.split(" #", 1)[0], rel, number, frameworks)
     return found
+
+
+def _requirement_line(line: str, rel: str, number: int, frameworks: set[str]) -> list[tuple[Evidence, set]]:
+    """Evidence from one requirement (requirements files, cog python_packages, Modal pip_install, Dockerfile
+    `pip install`) and the import names it stands for: it counts only if the code imports or runs one of them."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return []
+    if line.startswith("-"):
+        if re.search(r"download\.pytorch\.org/whl/cu\d+", line):
+            return [(Evidence(rel, number, "platform", "requests the CUDA build of torch", "gpu_preferred"),
+                     {"torch", "torchvision", "torchaudio"})]
+        return []
+    match = _REQUIREMENT.match(line)
+    if not match:
+        return []
+    name = match.group(1).lower().replace("_", "-")
+    extras = tuple(e.strip().lower() for e in (match.group(2) or "").split(",") if e.strip())
+    modules = {knowledge.REQUIREMENT_MODULES.get(name, name.replace("-", "_").split("-")[0])}
+    if name.startswith("cupy"):
+        modules.add("cupy")
+    if name.startswith(("cudf", "cuml", "cugraph", "cucim", "dask-cudf")):
+        modules.add(name.split("-cu")[0].replace("-", "_"))
+    if name.startswith("nvidia-dali"):
+        modules.add("nvidia")
+    label, _ = classify_import(next(iter(modules)))
+    if label:
+        frameworks.add(label)
+    if knowledge.gpu_requirement(name, extras):
+        shown = f"{name}[{','.join(extras)}]" if extras else name
+        frameworks.add(shown)
+        return [(Evidence(rel, number, "requirement", f"requires GPU-only package {shown}", "gpu"), modules)]
+    if "+cu" in (match.group(3) or ""):
+        return [(Evidence(rel, number, "platform", f"requires the CUDA build {line}", "gpu_preferred"), modules)]
+    if name in knowledge.PORTABLE_GPU_REQUIREMENTS:
+        return [(Evidence(rel, number, "cuda_portable", f"requires GPU build {line}", "cpu_preferred"), modules)]
+    return []
