@@ -30,6 +30,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gaia_faas.gateway_plugin import connectors
+
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade",
@@ -337,6 +339,9 @@ class Proxy:
                 return self._stalled(request, "the upstream")
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
+        if connectors.lists_functions(request.method, target.raw_path):  # event connectors see logical functions
+            self.state.metrics.passthrough.labels(str(upstream.status)).inc()
+            return await connectors.listing_response(upstream, response_headers(upstream))
         try:
             response, _ = await self._relay(request, upstream, {})
         except UpstreamBroke as exc:
