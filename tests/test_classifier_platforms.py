@@ -332,3 +332,31 @@ def test_gpu_names_in_sdk_decorators_declare_hardware(tmp_path):
     assert classify(tmp_path / "a", {"app.py": code}).mode == "gpu_preferred"
     ocr = "import easyocr\nreader = easyocr.Reader(['en'], gpu=True)\ndef handle(img):\n    return reader.readtext(img)\n"
     assert classify(tmp_path / "b", {"handler.py": ocr}).mode == "cpu_preferred"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("docker-compose.yml", "services:\n  api:\n    deploy:\n      resources:\n        reservations:\n          devices:\n"
+                           "            - driver: nvidia\n              count: 1\n"),
+    ("environment.yml", "name: fn\ndependencies:\n  - python=3.11\n  - pytorch-cuda=12.1\n"),
+])
+def test_compose_and_conda_declare_gpus(name, text):
+    facts = PlatformFacts()
+    read_platform_file(name, text, facts)
+    assert [e.mode for e in facts.evidence] == ["gpu_preferred"]
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import lightning as L\nfrom model import Net\ndef handle(data):\n"
+     "    L.Trainer(accelerator='gpu', devices=1, max_epochs=3).fit(Net(), data)\n", "gpu"),
+    ("import lightning as L\nfrom model import Net\ndef handle(data):\n"
+     "    L.Trainer(accelerator='auto', max_epochs=3).fit(Net(), data)\n", "gpu_preferred"),
+    # a library nobody knows is handed the device: that is where its work runs
+    ("from kandinsky2 import get_kandinsky2\nmodel = get_kandinsky2('cuda', task_type='text2img')\n"
+     "def handle(p):\n    return model.generate_text2img(p)\n", "gpu"),
+    # a hosted API client naming a big model runs nothing locally
+    ("import replicate\ndef handle(p):\n    return replicate.run('stability-ai/stable-diffusion-xl-base-1.0', "
+     "input={'prompt': p})\n", "cpu"),
+])
+def test_devices_handed_to_libraries(tmp_path, code, expected):
+    files = {"handler.py": code, "model.py": "from torch import nn\nclass Net(nn.Module):\n    pass\n"}
+    assert classify(tmp_path, files, installed=False).mode == expected
