@@ -160,11 +160,12 @@ def test_unknown_library_resolved_through_installed_metadata(tmp_path):
     assert index.classify("wrapped_upscaler") == ("wrapped-upscaler", "dl")  # through another distribution
     assert index.classify("plain_tool") == ("plain-tool", "cpu")
     assert index.classify("not_installed") is None
-    code = "from fancy_upscaler import Upscaler\nup = Upscaler('x4', 'cuda')\ndef handle(img):\n    return up.run(img)\n"
+    code = "from fancy_upscaler import Upscaler\nup = Upscaler('x4')\ndef handle(img):\n    return up.run(img)\n"
     found = classify(tmp_path / "fn", {"handler.py": code}, site_paths=[str(site)])
-    assert found.mode == "gpu" and "fancy-upscaler" in found.frameworks
+    assert found.mode == "cpu_preferred" and "fancy-upscaler" in found.frameworks
+    assert "framework" in kinds(found, "cpu_preferred")
     tables_only = classify_path(tmp_path / "fn", installed=False)
-    assert tables_only.mode == "cpu"
+    assert tables_only.mode == "cpu" and "unknown_library" in kinds(tables_only)
 
 
 @pytest.mark.parametrize(("command", "expected"), [
