@@ -361,3 +361,29 @@ def test_compose_and_conda_declare_gpus(name, text):
 def test_devices_handed_to_libraries(tmp_path, code, expected):
     files = {"handler.py": code, "model.py": "from torch import nn\nclass Net(nn.Module):\n    pass\n"}
     assert classify(tmp_path, files, installed=False).mode == expected
+
+
+def test_template_build_step_resolves_imports_against_the_installed_requirements(tmp_path):
+    """What the Dockerfile does: pip-install function/requirements.txt, then run gaia_build.py with that Python."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parent.parent / "templates" / "gaia-python"
+    site = tmp_path / "site"
+    info = site / "voice_clone_kit-2.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voice-clone-kit\nVersion: 2.0\nRequires-Dist: torch\n")
+    (info / "top_level.txt").write_text("voice_clone_kit\n")
+    function = tmp_path / "function"
+    function.mkdir()
+    (function / "handler.py").write_text("from voice_clone_kit import Cloner\ncloner = Cloner('v2')\n"
+                                         "def handle(req):\n    return cloner.speak(req)\n")
+    out = tmp_path / "classification.json"
+    done = subprocess.run([sys.executable, str(template / "gaia_build.py"), str(function), str(out)], cwd=template,
+                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["mode"] == "cpu_preferred" and "voice-clone-kit" in result["frameworks"]
