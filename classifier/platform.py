@@ -43,6 +43,7 @@ class PlatformFacts:
     evidence: list[Evidence] = field(default_factory=list)
     entries: list[str] = field(default_factory=list)
     packages: list[tuple[str, int, str]] = field(default_factory=list)
+    programs: set = field(default_factory=set)  # programs the platform starts (count as using their package)
 
 
 def is_platform_file(name: str) -> bool:
@@ -50,8 +51,8 @@ def is_platform_file(name: str) -> bool:
         or name.endswith(".toml") and name != "pyproject.toml"
 
 
-def program_verdict(words: list[str]) -> tuple[str, str] | None:
-    """(detail, mode) for a command line that runs a known GPU program (vllm serve, python -m vllm..., trtexec,
+def program_verdict(words: list[str]) -> tuple[str, str, str] | None:
+    """(program, detail, mode) for a command line that runs a known GPU program (vllm serve, python -m vllm..., trtexec,
     ffmpeg with NVENC), or None."""
     words = [w for w in words if w]
     if len(words) >= 3 and words[0].rsplit("/", 1)[-1] in ("sh", "bash") and words[1] == "-c":
@@ -66,11 +67,11 @@ def program_verdict(words: list[str]) -> tuple[str, str] | None:
         program = words[words.index("-m") + 1].split(".", 1)[0]
     shown = " ".join(words[:3])
     if program in knowledge.GPU_PROGRAMS:
-        return f"runs {knowledge.GPU_PROGRAMS[program]} (`{shown}`)", "gpu"
+        return program, f"runs {knowledge.GPU_PROGRAMS[program]} (`{shown}`)", "gpu"
     if any(knowledge.GPU_PROGRAM_ARGUMENTS.search(w) for w in words[1:]):
-        return f"runs {program} on NVIDIA hardware", "gpu"
+        return program, f"runs {program} on NVIDIA hardware", "gpu"
     if program in knowledge.HEAVY_PROGRAMS:
-        return f"runs {knowledge.HEAVY_PROGRAMS[program]} (`{shown}`)", "gpu_preferred"
+        return program, f"runs {knowledge.HEAVY_PROGRAMS[program]} (`{shown}`)", "gpu_preferred"
     return None
 
 
@@ -201,7 +202,8 @@ def _command_program(rel: str, number: int, command: str, facts: PlatformFacts) 
         return
     verdict = program_verdict([w for w in words if isinstance(w, str)])
     if verdict:
-        facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[0]}", verdict[1]))
+        facts.programs.add(verdict[0])
+        facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[1]}", verdict[2]))
 
 
 def _toml_file(rel: str, text: str, facts: PlatformFacts) -> None:
@@ -345,6 +347,11 @@ def _yaml_file(rel: str, folder: str, text: str, facts: PlatformFacts) -> None:
             _declare(facts, rel, number, f"declares {'/'.join(path)}: {value}")
         elif key in ("runtimeClassName",) and "nvidia" in lowered:
             _declare(facts, rel, number, f"runtimeClassName: {value}")
+        elif key in ("driver", "runtime") and lowered == "nvidia":  # docker-compose device reservations
+            _declare(facts, rel, number, f"{key}: nvidia")
+        elif key == "-" and re.match(r"^(cudatoolkit|pytorch-cuda|cuda-toolkit|cuda-runtime|cudnn)\b", lowered) \
+                and "dependencies" in path:  # conda environment.yml
+            _declare(facts, rel, number, f"conda requires {value}")
         elif "accelerator" in key.lower() and value and value.lower() not in ("none", "false", "cpu", "0"):
             _declare(facts, rel, number, f"node selector {key}: {value}")
         elif key in ("gpuIds", "gpu_type", "gpuType") and value:
@@ -365,7 +372,8 @@ def _yaml_file(rel: str, folder: str, text: str, facts: PlatformFacts) -> None:
                 words = value.split()
             verdict = program_verdict(words)
             if verdict:
-                facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[0]}", verdict[1]))
+                facts.programs.add(verdict[0])
+                facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[1]}", verdict[2]))
         # ---- entries ----
         if is_cog and path == ("predict",) and ":" in value:
             facts.entries.append(_join(folder, value.split(":", 1)[0]))

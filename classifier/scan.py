@@ -104,7 +104,7 @@ def classify_path(path, declared_mode: str | None = None, site_paths: list[str] 
     project.counted = counted
     for module in modules:
         Analyser(project, module).bind_arguments()
-    used_modules: set[str] = set()
+    used_modules: set[str] = set(platform.programs)
     for module in modules:
         analyser = Analyser(project, module)
         try:

@@ -102,6 +102,9 @@ def numbers_in_words(numbers: dict) -> str:
             continue
         if isinstance(value, float) and not math.isfinite(value):
             continue
+        if name == "detail":  # a sentence already
+            parts.append(str(value))
+            continue
         parts.append(EXTRA[name](value) if name in EXTRA and isinstance(value, (int, float)) else _generic(name, value))
     return "; ".join(parts)
 

@@ -37,6 +37,8 @@ def test_decisions_are_described_in_words_with_the_numbers_they_were_made_on():
     assert "gpu: p95 2041 ms over 3 requests" in describe(LOG[1], STARTED)
     assert describe(LOG[2], STARTED) == ("[    9s] DECISION idle-wait: release the gpu variant, because released "
                                          "together with the switch (released-with-switch)")
+    released = describe({**LOG[2], "numbers": {"detail": "static mode: nothing to scale down"}}, STARTED)
+    assert released.endswith("decided on: static mode: nothing to scale down")
 
 
 def test_window_figures_verification_numbers_and_unknown_names_are_all_shown():

@@ -1046,13 +1046,19 @@ class Analyser:
         if not qualified or qualified.startswith(_DEVICE_QUERIES) or method in ("to", "device", "cuda"):
             return
         label, category = self.project.classify_import(qualified)
-        if category not in ("dl", "gpu"):
+        top = qualified.split(".", 1)[0]
+        head = (_dotted(node.func) or "").split(".", 1)[0]
+        third_party = category is None and head in self.module.imports and top not in sys.stdlib_module_names \
+            and top not in knowledge.PLAIN_LIBRARIES and self.project.local_module(self.module.imports[head]) is None
+        if category not in ("dl", "gpu") and not third_party:
             return
         for arg in args[:4]:
             values = self.strings(arg)
             kinds = {knowledge.device_kind(v) for v in values}
             if "cuda" in kinds and kinds <= {"cuda", "cpu", "auto"}:
                 self.device_use(arg, values, ctx, f"{_snippet(node, 60)} (device argument)")
+        if category not in ("dl", "gpu"):
+            return  # a library nobody knows: only a device it is handed says where its work runs
         if label in knowledge.DL_FRAMEWORKS.values() and label not in knowledge.WHISPER_LIKE \
                 and label not in knowledge.LIBRARY_DOMAINS:
             return  # the frameworks' own loaders are read by _model_load
@@ -1118,6 +1124,8 @@ class Analyser:
             elif key in ("gpu", "use_gpu", "use_cuda", "cuda") and True in self.values(value):
                 # easyocr.Reader(gpu=True), PaddleOCR(use_gpu=True): use the GPU when present, else warn and go on
                 self.device_use(value, ["cuda", "cpu"], ctx, f"{key}=True")
+            elif key == "accelerator" and self._framework(qualified):  # Lightning Trainer(accelerator="gpu")
+                self.device_use(value, self.values(value), ctx, f"accelerator={_snippet(value)}")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
                 self.device_use(value, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":
