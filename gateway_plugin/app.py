@@ -114,6 +114,15 @@ class GatewayState:
 STATE = web.AppKey("gaia_state", GatewayState)
 
 
+def redis_client(config: GatewayConfig) -> aioredis.Redis:
+    """The plugin's Redis client. One immediate retry replaces a pooled connection that died with a Redis
+    restart; no backoff, because every caller here (flush, route sync, API) has its own schedule or answers
+    at once. A timeout is not retried: a paused or overloaded Redis costs a caller one socket timeout, not two."""
+    return aioredis.Redis.from_url(
+        config.redis_url, socket_connect_timeout=min(0.5, config.redis_timeout_s), socket_timeout=config.redis_timeout_s,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
+
+
 async def refresh_registry(state: GatewayState) -> None:
     """Reload the registry from its source; on failure keep the previous one and remember why.
 
@@ -191,12 +200,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
 
     async def lifecycle(app: web.Application):
         metrics = state.metrics
-        # One immediate retry replaces a pooled connection that died with a Redis restart; no backoff,
-        # because every caller here (flush, route sync, API) has its own schedule or answers at once.
-        # A timeout is not retried: a paused or overloaded Redis costs a caller one socket timeout, not two.
-        state.redis = aioredis.Redis.from_url(
-            config.redis_url, socket_connect_timeout=min(0.5, config.redis_timeout_s), socket_timeout=config.redis_timeout_s,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
+        state.redis = redis_client(config)
         state.client = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0, ttl_dns_cache=60,
                                            enable_cleanup_closed=True),

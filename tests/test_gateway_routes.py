@@ -105,3 +105,38 @@ def test_cache_survives_redis_outage_and_resyncs_after():
         assert state.variant == "cpu"
     finally:
         server.close()
+
+
+def test_plugin_redis_client_waits_one_timeout_on_a_paused_redis_and_retries_a_dead_connection():
+    """The client the plugin builds (app.redis_client): a timeout is not retried; a connection that died
+    with a Redis restart is replaced at once."""
+    import os
+    import signal
+
+    from gaia_faas.gateway_plugin.app import GatewayConfig, redis_client
+
+    with RedisServer() as server:
+        async def scenario():
+            client = redis_client(GatewayConfig(redis_url=server.url, routes_file="x", redis_timeout_s=0.4))
+            await client.set("k", "v")
+            os.kill(server._proc.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            try:
+                await client.get("k")
+            except Exception as exc:
+                error = exc
+            finally:
+                os.kill(server._proc.pid, signal.SIGCONT)
+            took = time.monotonic() - started
+            await client.aclose()
+            client = redis_client(GatewayConfig(redis_url=server.url, routes_file="x", redis_timeout_s=0.4))
+            await client.get("k")  # a pooled connection
+            server.stop()
+            server.start()
+            value = await client.set("k2", "v") and await client.get("k2")  # the dead connection is replaced, no error
+            await client.aclose()
+            return error, took, value
+
+        error, took, value = asyncio.run(scenario())
+    assert "Timeout" in type(error).__name__ and 0.35 <= took < 0.75, (error, took)  # one timeout, not two
+    assert value == b"v"
