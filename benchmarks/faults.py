@@ -426,9 +426,9 @@ def main() -> int:
                                 "labels": {"com.gaia.function": FUNCTION, "com.gaia.variant": "gpu"}}])
                 time.sleep(args.seconds)
                 health = [json.loads(http(p.url + "/gaia/v1/health")[2]) for p in plugins]
+                routed = routes_seen(plugins)  # pinned to gpu, but gpu is claimed twice: the start variant
                 hits = control()["hits"]
                 control(extra=[])
-                routed = routes_seen(plugins)
                 return {"impostor_calls": hits.get("impostor", 0), "reported": all(h["registry_conflicts"] for h in health),
                         "routed": sorted(routed)}
 

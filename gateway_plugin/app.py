@@ -65,7 +65,7 @@ class GatewayConfig:
     body_idle_timeout_s: float = 10.0  # longest pause in a client's request body
     body_min_rate: float = 1024.0  # bytes/s a request body must average after its first body_idle_timeout_s
     api_max_window_s: int = 3600  # longest stats window the API answers
-    api_reads_per_s: float = 2000.0  # Redis hashes the API may read per second per worker (paced, never burst)
+    api_reads_per_s: float = 1000.0  # Redis hashes the API may read per second per worker (paced, never burst)
 
     @property
     def mode(self) -> str:

@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-max-window", type=int, default=int(_env("GAIA_API_MAX_WINDOW", "3600")),
                         help="longest stats window (seconds) GET /gaia/v1/functions answers "
                              "(env GAIA_API_MAX_WINDOW; default %(default)s)")
-    parser.add_argument("--api-read-rate", type=float, default=float(_env("GAIA_API_READ_RATE", "2000")),
+    parser.add_argument("--api-read-rate", type=float, default=float(_env("GAIA_API_READ_RATE", "1000")),
                         help="Redis hashes per second per worker the API may read for stats (paced) "
                              "(env GAIA_API_READ_RATE; default %(default)s)")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction,

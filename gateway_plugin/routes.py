@@ -191,7 +191,9 @@ class RouteTable:
                 backoff = 0.1
                 next_reload = time.monotonic() + self.reload_interval_s
                 while True:
-                    message = await pubsub.get_message(timeout=min(1.0, self.reload_interval_s))
+                    # Wait for a message at most until the next reload is due, so reloads keep their interval.
+                    wait_s = min(1.0, max(0.0, next_reload - time.monotonic()))
+                    message = await pubsub.get_message(timeout=wait_s)
                     if message is not None and message.get("type") == "message":
                         self.apply_message(message["data"])
                     if time.monotonic() >= next_reload:

@@ -31,7 +31,7 @@ class Busy(Exception):
 
 
 class WindowCache:
-    def __init__(self, redis, *, reads_per_s: float = 2000.0, max_window_s: int = 3600, batch: int = 50,
+    def __init__(self, redis, *, reads_per_s: float = 1000.0, max_window_s: int = 3600, batch: int = 25,
                  max_waiting: int = 4, clock=time.time):
         self.redis = redis
         self.reads_per_s = reads_per_s
