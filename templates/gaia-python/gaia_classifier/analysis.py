@@ -1286,6 +1286,13 @@ class Analyser:
                     verdict = knowledge.estimate_model(name, None)
                     if verdict is not None:
                         self._verdict(node, verdict, f"{method}({key}=...)")
+        if args and (method[:1].isupper() or method in ("load", "load_model", "from_file")) \
+                and not any(word in method for word in _NOT_MODELS) and self._framework(qualified):
+            # a framework's own constructor or loader given a model path (ctranslate2.Translator("nllb-3.3B-ct2"))
+            for name in self.strings(args[0])[:2]:
+                verdict = knowledge.estimate_model(name, None)
+                if verdict is not None:
+                    self._verdict(args[0], verdict, f"{method}(...)")
 
     def _tensor_factory(self, node, qualified, method, args, kwargs, ctx) -> None:
         if method in knowledge.MATMUL_FUNCTIONS and (qualified.startswith(knowledge.TENSOR_MODULES) or isinstance(node.func, ast.Attribute)):
