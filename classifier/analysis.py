@@ -1209,9 +1209,13 @@ class Analyser:
                          + (f" {ids[0]!r}" if ids else ""), "gpu_preferred")
                 return
             anchor = source if source is not None else node
-            for model_id in self.strings(source)[:4]:
-                self._verdict(anchor, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
+            verdicts = [knowledge.estimate_model(model_id, domain) for model_id in self.strings(source)[:4]]
+            for model_id, verdict in zip(self.strings(source)[:4], verdicts):
+                self._verdict(anchor, verdict, f"{owner}.{method}")
                 self._weight_format(anchor, model_id)
+            if "CausalLM" in owner and not any(verdicts):
+                self.add(anchor.lineno, "heavy_model", f"{owner}.{method}: causal LM of unstated size (a local path "
+                         f"or an unknown family; generative LLMs served this way are 1B and up)", "gpu_preferred")
             return
         if qualified == "transformers.pipeline" or (method == "pipeline" and qualified.startswith("transformers")):
             tasks = self.strings(kwargs.get("task", first))
@@ -1225,6 +1229,10 @@ class Analyser:
                 if verdict is None and domain is not None:
                     verdict = knowledge.ModelVerdict(domain == "diffusion", domain, None, f"{domain} model {model_id!r}")
                 self._verdict(model, verdict, f"pipeline({task!r})")
+            if model is not None and not ids and task == "text-generation" and isinstance(model, (ast.Name, ast.Attribute)) \
+                    and not any(isinstance(v, ast.Call) for v in self.module.assigns.get(_dotted(model) or "", [])):
+                self.add(model.lineno, "heavy_model", "pipeline('text-generation') on a model of unstated size "
+                         "(generative LLMs served this way are 1B and up)", "gpu_preferred")
             if not ids and model is None and task:
                 heavy = domain == "diffusion"
                 self.add(node.lineno, "heavy_model" if heavy else "light_model",
