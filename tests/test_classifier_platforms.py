@@ -420,3 +420,10 @@ def test_broken_platform_files_lose_nothing(tmp_path):
 ])
 def test_generative_models_of_unstated_size(tmp_path, code, expected):
     assert classify(tmp_path, {"handler.py": code}).mode == expected
+
+
+@pytest.mark.parametrize(("pin", "expected"), [("torch==2.1.2+cu121", "gpu_preferred"), ("torch==2.1.2+cpu", "cpu_preferred")])
+def test_local_version_pins(tmp_path, pin, expected):
+    code = "import torch\nd = 'cuda' if torch.cuda.is_available() else 'cpu'\ndef handle(x):\n" \
+           "    return torch.ones(3, device=d).sum().item()\n"
+    assert classify(tmp_path, {"handler.py": code, "requirements.txt": pin + "\n"}).mode == expected
