@@ -1,14 +1,19 @@
-"""Gateway plugin overhead, side by side with direct calls to the same upstream, in one run.
+"""Gateway plugin overhead, side by side with direct calls and with nginx in front of the same upstream, in one run.
 
 Load generator: wrk (Debian package `wrk`, HTTP/1.1 keep-alive). Recording is on: the plugin runs against a
-real redis-server and writes every call's latency. Scenarios (issue "Gateway plugin data path", Bars):
+real redis-server and writes every call's latency. When `nginx` is installed (Debian package `nginx`), it
+runs as a reference reverse proxy to the same upstream, with as many worker processes as the plugin and
+keep-alive upstream connections. Scenarios:
   (a) trivial upstream, 1 connection: added p50 and p99 latency;
-  (b) trivial upstream, 32 connections: requests/s through the plugin;
+  (b) trivial upstream, 32 connections: requests/s through each hop, and CPU time per proxied call;
   (c) upstream that takes 0.5 s, 1,000 connections: throughput ratio to direct, added p99, errors.
+CPU per call is the user + system time of the hop's worker processes (from /proc, i.e. their rusage)
+during the run, divided by the calls wrk completed.
 
-    .venv/bin/python benchmarks/proxy.py [--duration 10] [--workers 2]
+    .venv/bin/python benchmarks/proxy.py [--duration 10] [--workers 2] [--no-nginx]
 
-The last line printed is one JSON object with the figures the issue asks for.
+Bars (issue 12, same run, quiet machine): c32 throughput >= 25 % of nginx's, added p50 at c1 <= 0.3 ms,
+recording on, 0 errors. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -69,6 +74,61 @@ def wrk(url: str, connections: int, duration: int, threads: int = 1, timeout_s: 
             "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": errors}
 
 
+NGINX_CONF = """
+worker_processes {workers};
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream functions {{ server 127.0.0.1:{upstream_port}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://functions;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(binary: str, workdir: Path, upstream_port: int, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    text = NGINX_CONF.format(workers=workers, dir=workdir, upstream_port=upstream_port, port=port)
+    if os.geteuid() == 0:  # workers would drop to "nobody", who cannot enter the private temp folder
+        text = "user root;\n" + text
+    conf.write_text(text)
+    process = subprocess.Popen([binary, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (their rusage, as /proc shows it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The worker processes of a gunicorn arbiter or an nginx master."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
 def recorded_calls(redis_url: str, function: str) -> int:
     client = redis.Redis.from_url(redis_url)
     total = 0
@@ -81,8 +141,10 @@ def recorded_calls(redis_url: str, function: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="plugin worker processes (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="plugin (and nginx) worker processes (default %(default)s)")
+    parser.add_argument("--no-nginx", action="store_true", help="leave out the nginx reference row")
     args = parser.parse_args()
+    nginx = None if args.no_nginx else (shutil.which("nginx") or next((b for b in ("/usr/sbin/nginx",) if os.path.exists(b)), None))
     if not shutil.which("wrk"):
         print("benchmarks/proxy.py needs wrk: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -105,25 +167,38 @@ def main() -> int:
                  "--bind", f"127.0.0.1:{gateway_port}", "--workers", str(args.workers), "--log-level", "warning"]))
             gateway = f"http://127.0.0.1:{gateway_port}"
             wait_for_http(gateway + "/gaia/v1/health", proc=processes[-1])
-            via = gateway + "/function/bench"
+            hops = {"direct": (upstream, []), "plugin": (gateway + "/function/bench", worker_pids(processes[-1].pid))}
+            if nginx:
+                nginx_dir = Path(workdir.name) / "nginx"
+                nginx_dir.mkdir()
+                nginx_process, nginx_url = start_nginx(nginx, nginx_dir, upstream_port, args.workers)
+                processes.append(nginx_process)
+                wait_for_http(nginx_url + "/", proc=nginx_process)
+                hops["nginx"] = (nginx_url, worker_pids(nginx_process.pid))
 
             results = {}
             for scenario, path, connections, threads in (("c1", "/", 1, 1), ("c32", "/", 32, 2), ("c1000", "/slow", 1000, 2)):
-                wrk(upstream + path, connections, 2, threads)  # warm-up of both paths
-                wrk(via + path, connections, 2, threads)
-                direct = wrk(upstream + path, connections, args.duration, threads)
-                before = recorded_calls(redis_server.url, "bench")
-                plugin = wrk(via + path, connections, args.duration, threads)
-                time.sleep(1.0)  # let the recorder flush
-                plugin["recorded"] = recorded_calls(redis_server.url, "bench") - before
-                results[scenario] = {"direct": direct, "plugin": plugin}
-                print(f"{scenario:>6} {'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'recorded':>9}")
-                for name, figures in (("direct", direct), ("plugin", plugin)):
+                for base, _ in hops.values():
+                    wrk(base + path, connections, 2, threads)  # warm-up of every path
+                results[scenario] = {}
+                for name, (base, pids) in hops.items():
+                    before = recorded_calls(redis_server.url, "bench") if name == "plugin" else 0
+                    cpu_before = cpu_seconds(pids)
+                    figures = wrk(base + path, connections, args.duration, threads)
+                    figures["cpu_us_per_call"] = (cpu_seconds(pids) - cpu_before) / max(1, figures["requests"]) * 1e6 if pids else None
+                    if name == "plugin":
+                        time.sleep(1.0)  # let the recorder flush
+                        figures["recorded"] = recorded_calls(redis_server.url, "bench") - before
+                    results[scenario][name] = figures
+                print(f"{scenario:>6} {'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/call':>12} {'recorded':>9}")
+                for name, figures in results[scenario].items():
+                    cpu = f"{figures['cpu_us_per_call']:.0f}" if figures["cpu_us_per_call"] is not None else ""
                     print(f"{'':>6} {name:6} {figures['rps']:9.0f} {figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} "
-                          f"{figures['errors']:7d} {figures.get('recorded', ''):>9}")
+                          f"{figures['errors']:7d} {cpu:>12} {figures.get('recorded', ''):>9}", flush=True)
         finally:
             for process in reversed(processes):
-                process.terminate()
+                if process.poll() is None:
+                    process.terminate()
                 process.wait(timeout=20)
             workdir.cleanup()
 
@@ -132,10 +207,24 @@ def main() -> int:
         "c1_added_p50_ms": round(c1["plugin"]["p50_ms"] - c1["direct"]["p50_ms"], 3),
         "c1_added_p99_ms": round(c1["plugin"]["p99_ms"] - c1["direct"]["p99_ms"], 3),
         "c32_rps": round(c32["plugin"]["rps"]),
+        "c32_direct_rps": round(c32["direct"]["rps"]),
+        "c32_cpu_us_per_call": round(c32["plugin"]["cpu_us_per_call"], 1),
         "c1000_throughput_ratio": round(c1000["plugin"]["rps"] / c1000["direct"]["rps"], 3),
         "c1000_added_p99_ms": round(c1000["plugin"]["p99_ms"] - c1000["direct"]["p99_ms"], 1),
         "errors": sum(r["plugin"]["errors"] for r in results.values()),
+        "recorded_all": all(r["plugin"]["recorded"] >= r["plugin"]["requests"] for r in results.values()),
     }
+    if nginx:
+        summary.update({
+            "nginx_c1_added_p50_ms": round(c1["nginx"]["p50_ms"] - c1["direct"]["p50_ms"], 3),
+            "nginx_c32_rps": round(c32["nginx"]["rps"]),
+            "nginx_c32_cpu_us_per_call": round(c32["nginx"]["cpu_us_per_call"], 1),
+            "c32_rps_vs_nginx": round(c32["plugin"]["rps"] / c32["nginx"]["rps"], 3),
+            "cpu_per_call_vs_nginx": round(c32["plugin"]["cpu_us_per_call"] / max(0.1, c32["nginx"]["cpu_us_per_call"]), 2),
+            "nginx_errors": sum(r["nginx"]["errors"] for r in results.values()),
+        })
+    summary["bars_met"] = (summary["c1_added_p50_ms"] <= 0.3 and summary["errors"] == 0
+                           and (not nginx or summary["c32_rps_vs_nginx"] >= 0.25))
     print(f"load generator: wrk; plugin workers: {args.workers}; recording on (redis-server); "
           f"{args.duration} s per run; load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (other work on the machine skews every figure)")

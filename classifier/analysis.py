@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field, replace
 
 from . import knowledge
-from .platform import GPU_IMAGE, pip_packages
+from .platform import GPU_IMAGE, GPU_NAME, pip_packages
 from .result import Evidence
 
 MAX_DEPTH = 120  # syntax-tree nesting beyond which a subtree is skipped (real code stays far below)
@@ -49,6 +49,7 @@ _TRAINING_EPOCHS = {"epochs", "num_epochs", "max_epochs", "num_train_epochs", "n
 # Keyword arguments that carry an input image size (pixels per image).
 _IMAGE_SIZE_KEYWORDS = {"target_size", "input_shape", "imgsz", "img_size", "image_size", "size", "dsize"}
 _CUDA_ONLY_OPS = {"synchronize", "set_device", "current_device", "get_device_name", "get_device_properties",
+                  "get_device_capability", "get_arch_list",
                   "mem_get_info", "Event", "Stream", "max_memory_allocated", "memory_reserved"}
 _CUDA_TENSOR_TYPES = {"FloatTensor", "HalfTensor", "DoubleTensor", "LongTensor", "IntTensor", "BFloat16Tensor",
                       "ByteTensor", "BoolTensor"}
@@ -118,8 +119,8 @@ def _dotted(node) -> str | None:
     return None
 
 
-def _mentions_device(node) -> bool:
-    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+def _mentions(node, words) -> bool:
+    """Whether a name, attribute or string inside `node` contains one of `words` (lower case)."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             text = sub.id.lower()
@@ -129,9 +130,19 @@ def _mentions_device(node) -> bool:
             text = sub.value.lower()
         else:
             continue
-        if any(word in text for word in _DEVICE_WORDS):
+        if any(word in text for word in words):
             return True
     return False
+
+
+def _mentions_device(node) -> bool:
+    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+    return _mentions(node, _DEVICE_WORDS)
+
+
+def _mentions_gpu(node) -> bool:
+    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
+    return _mentions(node, _GPU_WORDS)
 
 
 def _mentions_cpu(nodes) -> bool:
@@ -185,22 +196,6 @@ def _push_block(module, stack: list, statements, ctx: Context, depth: int) -> No
         if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
                 and _leaves(statement.body):
             ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
-
-
-def _mentions_gpu(node) -> bool:
-    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            text = sub.id.lower()
-        elif isinstance(sub, ast.Attribute):
-            text = sub.attr.lower()
-        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-            text = sub.value.lower()
-        else:
-            continue
-        if any(word in text for word in _GPU_WORDS):
-            return True
-    return False
 
 
 def _negative(test) -> bool:
@@ -930,7 +925,7 @@ class Analyser:
         if qualified in _SUBPROCESS_CALLS and args:
             self._subprocess(node, qualified, args, kwargs, ctx)
         if method in ("function", "cls", "pip_install", "uv_pip_install", "from_registry", "run_commands",
-                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS:
+                      "service", "deployment") or kwargs.keys() & _PLATFORM_KEYWORDS or "gpu" in kwargs:
             self._platform_call(node, method, args, kwargs)
 
     # ---------- what the platform is told, and programs run outside Python ----------
@@ -944,6 +939,10 @@ class Analyser:
             if isinstance(gpu, (ast.Call, ast.Attribute, ast.List, ast.Tuple)) or any(
                     v not in (None, False, "", UNKNOWN) for v in values):
                 self.add(gpu.lineno, "platform", f"Modal function declared with gpu={_snippet(gpu, 40)}", "gpu_preferred")
+        elif "gpu" in kwargs:  # Beam `@endpoint(gpu="T4")`, Runtime(gpu="A10G"), fal, Cerebrium, ...
+            names = [v for v in self.strings(kwargs["gpu"]) if GPU_NAME.match(v)]
+            if names:
+                self.add(kwargs["gpu"].lineno, "platform", f"declared with gpu={names[0]!r}", "gpu_preferred")
         if modal and method in ("pip_install", "uv_pip_install"):
             for arg in args:
                 for value in self.values(arg):
@@ -1040,13 +1039,19 @@ class Analyser:
         if not qualified or qualified.startswith(_DEVICE_QUERIES) or method in ("to", "device", "cuda"):
             return
         label, category = self.project.classify_import(qualified)
-        if category not in ("dl", "gpu"):
+        top = qualified.split(".", 1)[0]
+        head = (_dotted(node.func) or "").split(".", 1)[0]
+        third_party = category is None and head in self.module.imports and top not in sys.stdlib_module_names \
+            and top not in knowledge.PLAIN_LIBRARIES and self.project.local_module(self.module.imports[head]) is None
+        if category not in ("dl", "gpu") and not third_party:
             return
         for arg in args[:4]:
             values = self.strings(arg)
             kinds = {knowledge.device_kind(v) for v in values}
             if "cuda" in kinds and kinds <= {"cuda", "cpu", "auto"}:
                 self.device_use(arg, values, ctx, f"{_snippet(node, 60)} (device argument)")
+        if category not in ("dl", "gpu"):
+            return  # a library nobody knows: only a device it is handed says where its work runs
         if label in knowledge.DL_FRAMEWORKS.values() and label not in knowledge.WHISPER_LIKE \
                 and label not in knowledge.LIBRARY_DOMAINS:
             return  # the frameworks' own loaders are read by _model_load
@@ -1112,6 +1117,8 @@ class Analyser:
             elif key in ("gpu", "use_gpu", "use_cuda", "cuda") and True in self.values(value):
                 # easyocr.Reader(gpu=True), PaddleOCR(use_gpu=True): use the GPU when present, else warn and go on
                 self.device_use(value, ["cuda", "cpu"], ctx, f"{key}=True")
+            elif key == "accelerator" and self._framework(qualified):  # Lightning Trainer(accelerator="gpu")
+                self.device_use(value, self.values(value), ctx, f"accelerator={_snippet(value)}")
             elif key == "n_gpu_layers" and any(v != 0 for v in self.numbers(value)):
                 self.device_use(value, ["cuda", "cpu"], ctx, f"n_gpu_layers={_snippet(value)} (llama.cpp offload)")
             elif key == "providers":
@@ -1278,6 +1285,13 @@ class Analyser:
                     verdict = knowledge.estimate_model(name, None)
                     if verdict is not None:
                         self._verdict(node, verdict, f"{method}({key}=...)")
+        if args and (method[:1].isupper() or method in ("load", "load_model", "from_file")) \
+                and not any(word in method for word in _NOT_MODELS) and self._framework(qualified):
+            # a framework's own constructor or loader given a model path (ctranslate2.Translator("nllb-3.3B-ct2"))
+            for name in self.strings(args[0])[:2]:
+                verdict = knowledge.estimate_model(name, None)
+                if verdict is not None:
+                    self._verdict(args[0], verdict, f"{method}(...)")
 
     def _tensor_factory(self, node, qualified, method, args, kwargs, ctx) -> None:
         if method in knowledge.MATMUL_FUNCTIONS and (qualified.startswith(knowledge.TENSOR_MODULES) or isinstance(node.func, ast.Attribute)):

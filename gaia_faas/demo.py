@@ -16,7 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gaia_faas.demo_report import DEFAULT_PRICES, Decision, format_table, percentile, plot_timeline, summarise
+from gaia_faas.decision_words import describe
+from gaia_faas.demo_report import (
+    DEFAULT_PRICES, TABLE_NOTES, Decision, format_table, percentile, plot_timeline, summarise,
+)
 from gaia_faas.local_run import (
     FunctionPlan,
     LocalRun,
@@ -25,6 +28,7 @@ from gaia_faas.local_run import (
     RUNTIME_READY_TIMEOUT_S,
     VariantPlan,
     check_arguments,
+    check_port_free,
     load_stack,
     parse_function_list,
     plan_functions,
@@ -131,30 +135,8 @@ def route_changes(entries: list[dict], demo_started_wall: float) -> list[Decisio
     ]
 
 
-def describe(entry: dict, demo_started_wall: float) -> str:
-    """One line per controller action, with the numbers it acted on (pure)."""
-    at = float(entry["time"]) - demo_started_wall
-    numbers = entry.get("numbers") or {}
-    shown = []
-    slo = numbers.get("slo_ms")
-    for variant in ("cpu", "gpu"):
-        latency = numbers.get(f"{variant}_p_ms")
-        if latency is not None:
-            shown.append(f"{variant} p{numbers.get('slo_percentile', 95):g} {latency:.0f} ms over {numbers.get(f'{variant}_count', 0)} req")
-    if slo is not None:
-        shown.append(f"SLO {slo:g} ms")
-    detail = f" [{'; '.join(shown)}]" if shown else ""
-    action = entry.get("action", "")
-    if action == "switch":
-        what = f"{entry.get('from') or '?'} -> {entry.get('to')}"
-    elif action == "scale_down":
-        what = f"scale down {entry.get('from') or '?'}"
-    else:
-        what = f"{action} {entry.get('from') or '?'} -> {entry.get('to') or '?'}"
-    return f"[{at:5.0f}s] DECISION {entry['function']}: {what} ({entry.get('reason', '')}){detail}"
-
-
-def progress_line(elapsed: float, records, functions: list[str]) -> str:
+def progress_line(elapsed: float, records, functions: list[str], routes: dict[str, str]) -> str:
+    """Per function: requests so far, p95 of the last 10 s, and the variant holding the route (pure)."""
     parts = []
     for name in functions:
         own = [r for r in records if r.function == name]
@@ -166,8 +148,17 @@ def progress_line(elapsed: float, records, functions: list[str]) -> str:
         p95 = percentile(recent, 95)
         shown = f"{p95:.0f}" if recent else "-"
         param = f" {last.param}" if name == "matmul" else ""
-        parts.append(f"{name}{param}: {len(own)} req, p95(10s) {shown} ms on {last.variant or '?'}")
+        parts.append(f"{name}{param}: {len(own)} req, p95(10s) {shown} ms, route {routes.get(name, '?')}")
     return f"[{elapsed:5.0f}s] " + " | ".join(parts)
+
+
+def current_routes(gateway_url: str) -> dict[str, str]:
+    """function -> the variant holding its route now (GET /gaia/v1/functions); {} when the plugin is busy."""
+    try:
+        doc = get_json(f"{gateway_url}/gaia/v1/functions")
+        return {fn["name"]: (fn.get("route") or {}).get("variant", "?") for fn in doc.get("functions", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 # -- the command -------------------------------------------------------------------------------------------
@@ -187,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         check_arguments(args.port, RUNTIME_READY_TIMEOUT_S)
+        check_port_free("127.0.0.1", args.port)  # before the banner and the model set-up, not after them
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
@@ -198,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
               "(gaia local-run runs any function)", file=sys.stderr)
         return 2
     try:
-        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, wanted)
+        functions = plan_functions(load_stack(args.stack), args.stack.resolve().parent, wanted,
+                                   warn=lambda text: print(f"gaia demo: warning: {text}", file=sys.stderr))
     except LocalRunError as exc:
         print(f"gaia demo: {exc}", file=sys.stderr)
         return 2
@@ -240,7 +233,7 @@ class Demo:
                 print(f"gaia demo: {exc}", file=sys.stderr)
                 self.local.stop()
                 return 1
-        status = run_until_stopped(self.local, on_ready=self._drive, say=self.say)
+        status = run_until_stopped(self.local, on_ready=self._drive, say=self.say, prog="gaia demo")
         if status == 0 and self.report is not None:
             self._print_report(*self.report)
         return status
@@ -265,7 +258,7 @@ class Demo:
                 local.check()
                 log = self._show_new_decisions(started_wall, shown, log)
                 if driver.elapsed() >= next_progress:
-                    self.say(progress_line(driver.elapsed(), driver.snapshot(), names))
+                    self.say(progress_line(driver.elapsed(), driver.snapshot(), names, current_routes(local.gateway_url)))
                     next_progress += PROGRESS_EVERY_S
         finally:
             # Also after Ctrl-C: requests in flight finish, and what ran so far is reported.
@@ -279,19 +272,20 @@ class Demo:
 
     def _print_report(self, records, decisions, start_variants, duration) -> None:
         prices = {f.name: _prices(f.annotations) for f in self.functions}
-        summaries = summarise(records, decisions, start_variants, prices, duration)
+        slos = {f.name: float(f.annotations["com.gaia.slo-ms"]) for f in self.functions if f.annotations.get("com.gaia.slo-ms")}
+        summaries = summarise(records, decisions, start_variants, prices, duration, slos)
         self.say("")
         self.say(format_table(summaries))
-        self.say("cpu s / gpu s: seconds the variant held the route (requests it served); cost: those seconds x the")
-        self.say("variant's price per second (com.gaia.price-*); both variants stay up in a local run.")
-        slos = {f.name: float(f.annotations["com.gaia.slo-ms"]) for f in self.functions if f.annotations.get("com.gaia.slo-ms")}
+        for note in TABLE_NOTES:
+            self.say(note)
         path = plot_timeline(records, decisions, start_variants, slos, duration, self.args.plot)
         self.say(f"timeline plot: {path.resolve()}")
         if self.args.json:
             print(json.dumps({
                 s.function: {
                     "requests": s.requests, "errors": s.errors, "mean_ms": s.mean_ms, "p95_ms": s.p95_ms,
-                    "variant_seconds": s.variant_seconds, "cost": s.cost, "decisions": s.decisions,
+                    "slo_ms": s.slo_ms, "over_slo": s.over_slo, "worst_p95_ms": s.worst_p95_ms,
+                    "variant_seconds": s.variant_seconds, "cost_usd": s.cost, "decisions": s.decisions,
                 }
                 for s in summaries
             }), flush=True)

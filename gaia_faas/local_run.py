@@ -2,7 +2,8 @@
 
 Reads a stack.yml, starts Redis (REDIS_URL, or an embedded redis-server), every function variant as a real
 gaia-python runtime on its own loopback port, and the gateway plugin with the controller in static mode
-in front of them; prints the URLs; on Ctrl-C, SIGTERM or any child dying, stops everything it started.
+in front of them; prints the URLs; on Ctrl-C, SIGTERM, SIGHUP or any child dying, stops everything it started
+(and if it is killed outright, Linux ends every child with it: gaia_faas.processes.spawn).
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ def _text_map(value, where: str) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
-def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None) -> list[FunctionPlan]:
+def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None, warn=None) -> list[FunctionPlan]:
     """The Gaia functions of a stack and their variants.
 
     Takes a stack as `gaia stack` writes it (variant entries labelled com.gaia.function / com.gaia.variant)
     or its source (`lang: gaia-python` functions, expanded here the same way, classifier included).
     ``only`` keeps a subset (logical names); unknown names are an error that lists the known ones.
+    ``warn(text)`` receives each likely typo `gaia stack` would warn about.
     """
     from gaia_faas.stack import StackError, expand_stack
 
@@ -86,6 +88,8 @@ def plan_functions(stack: dict, stack_dir: Path, only: list[str] | None = None) 
         expansion = expand_stack(stack, Path(stack_dir))
     except StackError as exc:
         raise LocalRunError(f"stack: {exc}") from None
+    for warning in expansion.warnings if warn else ():
+        warn(warning)
     plans: dict[str, FunctionPlan] = {}
     for function in expansion.functions:
         variants = {}
@@ -138,11 +142,48 @@ def check_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
+                from gaia_faas.gateway_plugin.status import what_answers
+
+                shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
                 raise LocalRunError(
-                    f"port {port} on {host} is already in use (another gateway or local run?): "
+                    f"port {port} on {host} is already in use by {what_answers(f'http://{shown}:{port}', timeout=1.0)}: "
                     "stop it or choose another port with --port"
                 ) from None
             raise LocalRunError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+MODEL_VARIABLE = "MODEL_ID"  # the model a function loads: a Hugging Face id or a local folder (functions/llm)
+
+
+def model_on_disk(model_id: str) -> bool:
+    """Whether ``model_id`` is a local folder or a Hugging Face id already in the local cache."""
+    if Path(model_id).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:  # no huggingface_hub, or not a valid repo id: nothing cached for it either way
+        return False
+
+
+def check_models_on_disk(functions: list[FunctionPlan], overrides: dict[str, str]) -> None:
+    """Refuse, in one line and before anything starts, functions whose MODEL_ID would have to be downloaded."""
+    missing = {}
+    for function in functions:
+        for plan in function.variants.values():
+            model = {**plan.environment, **overrides}.get(MODEL_VARIABLE, "").strip()
+            if model and not model_on_disk(model):
+                missing.setdefault(function.name, model)
+    if not missing:
+        return
+    names = ", ".join(f"{name} needs the model {model}" for name, model in missing.items())
+    others = [f.name for f in functions if f.name not in missing]
+    instead = f"start the others with --functions {','.join(others)}, or " if others else ""
+    raise LocalRunError(
+        f"{names}, which is not on this machine: {instead}give a local copy with --env {MODEL_VARIABLE}=/path/to/model, "
+        "or let it download with --allow-downloads (needs internet)"
+    )
 
 
 # -- running it (I/O) ---------------------------------------------------------------------------------------
@@ -152,7 +193,7 @@ POLL_INTERVAL_S = 0.25
 
 
 class StopRequested(Exception):
-    """Ctrl-C or SIGTERM arrived: stop everything that was started."""
+    """Ctrl-C, SIGTERM or SIGHUP arrived: stop everything that was started."""
 
 
 class LocalRun:
@@ -405,6 +446,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="set a variable in every runtime, over the stack's environment: (repeatable; "
                              "like faas-cli deploy --env), e.g. --env MODEL_ID=/models/tinyllama")
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help=f"let runtimes download a {MODEL_VARIABLE} that is not on disk (default: refuse before starting)")
     parser.add_argument("--ready-timeout", type=float, default=RUNTIME_READY_TIMEOUT_S,
                         help="seconds each runtime may take to load its model (default %(default)s)")
 
@@ -426,14 +469,19 @@ def parse_function_list(text: str) -> list[str]:
 def plan_from_args(args: argparse.Namespace) -> list[FunctionPlan]:
     stack_path = args.stack or default_stack_path()
     stack = load_stack(stack_path)
-    return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions))
+    return plan_functions(stack, Path(stack_path).resolve().parent, parse_function_list(args.functions),
+                          warn=lambda text: print(f"gaia local-run: warning: {text}", file=sys.stderr))
+
+
+# Closing the terminal (SIGHUP) stops a local run as cleanly as Ctrl-C or SIGTERM.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class stop_signals:
-    """Within the block, SIGTERM and SIGINT raise StopRequested (once: a second signal while stopping is ignored)."""
+    """Within the block, SIGTERM, SIGINT and SIGHUP raise StopRequested (once: a second one while stopping is ignored)."""
 
     def __enter__(self):
-        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self._previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         for sig in self._previous:
             signal.signal(sig, self._raise)
         return self
@@ -449,10 +497,11 @@ class stop_signals:
         return False
 
 
-def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
+def run_until_stopped(local: LocalRun, on_ready=None, say=print, prog: str = "gaia local-run") -> int:
     """Start ``local``, call ``on_ready()`` (default: wait for a signal), and stop everything in any case.
 
-    0 after a requested stop or a finished ``on_ready``; 1 when something failed (the message says what).
+    0 after a requested stop or a finished ``on_ready``; 1 when something failed (the message, prefixed
+    with ``prog``, says what).
     """
     status = 0
     with stop_signals():
@@ -461,20 +510,20 @@ def run_until_stopped(local: LocalRun, on_ready=None, say=print) -> int:
             for line in local.endpoints():
                 say(line)
             if on_ready is None:
-                say("gaia local-run: ready (Ctrl-C stops everything)")
+                say(f"{prog}: ready (Ctrl-C stops everything)")
                 local.wait()
             else:
                 on_ready()
         except StopRequested as exc:
-            say(f"gaia local-run: {exc} received, stopping")
+            say(f"{prog}: {exc} received, stopping")
         except LocalRunError as exc:
-            print(f"gaia local-run: {exc}", file=sys.stderr, flush=True)
+            print(f"{prog}: {exc}", file=sys.stderr, flush=True)
             status = 1
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
             local.stop()
-            say("gaia local-run: stopped")
+            say(f"{prog}: stopped")
     return status
 
 
@@ -490,6 +539,8 @@ def run(args: argparse.Namespace) -> int:
         check_arguments(args.port, args.ready_timeout)
         overrides = parse_env_overrides(args.env)
         functions = plan_from_args(args)
+        if not args.allow_downloads:
+            check_models_on_disk(functions, overrides)
     except LocalRunError as exc:
         print(f"gaia local-run: {exc}", file=sys.stderr)
         return 2

@@ -5,11 +5,16 @@ Used by `gaia local-run` and by the test suite, which both run real servers on l
 
 from __future__ import annotations
 
+import ctypes
 import os
+import queue
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -95,6 +100,82 @@ def signal_group(pgid: int, signum: int) -> None:
         pass
 
 
+# -- children that die with this process, however it dies ---------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _tie_to(parent_pid: int):
+    """preexec_fn: ask Linux to SIGTERM the child when its parent goes, even by SIGKILL.
+
+    If the parent went between fork and prctl, the signal would never come: then the child leaves at once.
+    """
+
+    def tie() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return tie
+
+
+class _Spawner:
+    """Forks every tied child from one thread that lives as long as the process.
+
+    Linux sends PR_SET_PDEATHSIG when the *thread* that forked the child ends, not the process. Children
+    started from short-lived threads (local-run starts runtimes from one thread each) would be signalled
+    as soon as their starter returned, or never tied at all. This thread never returns, so the signal
+    comes exactly when the process ends: by exit, by an unhandled signal, or by SIGKILL.
+    """
+
+    def __init__(self):
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():  # a forked copy of this process has no thread
+                self._requests = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._serve, name="gaia-spawner", daemon=True)
+                self._pid = os.getpid()
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            args, kwargs, done = self._requests.get()
+            try:
+                done.put((subprocess.Popen(*args, **kwargs), None))
+            except BaseException as exc:  # handed back to the caller, raised there
+                done.put((None, exc))
+
+    def popen(self, args, kwargs) -> subprocess.Popen:
+        self._ensure_thread()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        self._requests.put((args, kwargs, done))
+        popen, error = done.get()
+        if error is not None:
+            raise error
+        return popen
+
+
+_spawner = _Spawner()
+
+
+def spawn(argv, **popen_kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(argv, **popen_kwargs)`` for a child that must not outlive this process.
+
+    On Linux the child gets SIGTERM when this process ends, however it ends; elsewhere it is a plain Popen.
+    """
+    if not sys.platform.startswith("linux"):
+        return subprocess.Popen(argv, **popen_kwargs)
+    popen_kwargs["preexec_fn"] = _tie_to(os.getpid())
+    return _spawner.popen((argv,), popen_kwargs)
+
+
 class RedisServer:
     """A throwaway redis-server on a loopback port, data in a temporary folder, no persistence.
 
@@ -115,7 +196,8 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> "RedisServer":
         if self._proc is not None and self._proc.poll() is None:
             return self
-        self._proc = subprocess.Popen(redis_server_args(self.binary, self.port, self._dir.name), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._proc = spawn(redis_server_args(self.binary, self.port, self._dir.name), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gaia_faas.processes import free_port, signal_group
+from gaia_faas.processes import free_port, signal_group, spawn
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "gaia-python"
 HANDLER_FOLDER = "function"
@@ -126,7 +126,8 @@ class RuntimeProcess:
         if self._proc is not None:
             raise RuntimeError(f"runtime on port {self.port} was already started")
         self._log = open(self.log_path, "wb")
-        self._proc = subprocess.Popen(
+        # Tied to this process: a local run killed by any signal takes its runtimes with it.
+        self._proc = spawn(
             [self.python, "index.py"], cwd=self.context_dir, env=self._environment(),
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -11,6 +11,7 @@ function, its variants, handler folder, mode and `com.gaia.*` annotations.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -43,7 +44,19 @@ NUMERIC_ANNOTATIONS = {
 }
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 PROFILE_ANNOTATION = "com.openfaas.profile"
+# Event connectors invoke every listed function whose annotations carry `topic` (and, for the cron-connector,
+# `schedule`). On the variants they would fire twice, past the plugin; renamed, only the logical function the
+# plugin lists for them (gateway_plugin/connectors.py) carries them, and the event goes through routing once.
+EVENT_ANNOTATIONS = {"topic": "com.gaia.topic", "schedule": "com.gaia.schedule"}
 CE_FUNCTION_LIMIT = 15
+# OpenFaaS CE (`--ce`). Its liveness probe is the readiness check (GET /_/health, chart defaults: no initial
+# delay, every 2 s, 3 failures), so a lock written only once the model is loaded restarts any pod whose load
+# takes longer than about 6 s. The watchdog writes its lock as it starts listening instead, and the runtime
+# keeps "model loaded" in a file of its own, which /_/ready (the watchdog's ready_path) still reports.
+# CE also cannot give NAME-gpu a GPU (docs/platforms.md): until `kubectl patch` does, it runs on the CPU and
+# says so in /_/gaia, instead of exiting and crash-looping.
+CE_ENVIRONMENT = {"suppress_lock": "false", "GAIA_READY_LOCK": "/tmp/.gaia-ready"}
+CE_GPU_ENVIRONMENT = {"GAIA_ALLOW_CPU_FALLBACK": "1"}
 
 # Fields of the source function that the variants rewrite; every other field is copied to both.
 REWRITTEN_FIELDS = {"lang", "handler", "image", "build_args", "labels", "annotations"}
@@ -77,6 +90,51 @@ class GaiaFunction:
 class Expansion:
     stack: dict  # the stack with every gaia-python source replaced by its variants
     functions: list[GaiaFunction]
+    warnings: list[str] = field(default_factory=list)  # likely typos: accepted, but probably not what was meant
+
+
+# -- likely typos (warnings, not errors: a later Gaia may know the key) ------------------------------------------
+STACK_ANNOTATIONS = (MODE_SOURCE, RATIONALE, GPU_IDLE)
+GAIA_LABELS = (LABEL_FUNCTION, LABEL_VARIANT)
+
+
+def known_annotations() -> set[str]:
+    """Every com.gaia.* annotation something reads: the controller's knobs (read from controller_config, so a
+    knob added there is known here) and the ones `gaia stack` itself writes or reads."""
+    from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS
+
+    return set(ANNOTATIONS.values()) | set(STACK_ANNOTATIONS) | set(EVENT_ANNOTATIONS.values())
+
+
+def _closest(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def gaia_key_warnings(where: str, labels: dict[str, str], annotations: dict[str, str]) -> list[str]:
+    """Unknown com.gaia.* annotations and labels, each with the closest known name (pure)."""
+    known = known_annotations()
+    found = []
+    for key in annotations:
+        if key.startswith("com.gaia.") and key not in known:
+            found.append(f"{where}.annotations.{key} is not a Gaia setting and is ignored{_closest(key, known)}")
+    for key in labels:
+        if key in known:
+            found.append(f"{where}.labels.{key} is read from annotations, not labels: move it to annotations")
+        elif key.startswith("com.gaia.") and key not in GAIA_LABELS:
+            found.append(f"{where}.labels.{key} is not a Gaia label and is ignored{_closest(key, known | set(GAIA_LABELS))}")
+    return found
+
+
+def lang_warning(name: str, entry: dict) -> str | None:
+    """A `lang:` one typo away from gaia-python, which would pass through without variants (pure)."""
+    lang = entry.get("lang")
+    if not isinstance(lang, str) or lang == LANG:
+        return None
+    if difflib.SequenceMatcher(None, lang.lower(), LANG).ratio() >= 0.8:
+        return (f"functions.{name}.lang: {lang!r} is not {LANG}, so {name} passes through without CPU/GPU variants; "
+                f"did you mean {LANG}?")
+    return None
 
 
 _templates = Environment(
@@ -173,6 +231,9 @@ def _source_function(name: str, entry: dict, base_dir: Path) -> GaiaFunction:
         _mapping(entry, key, where)
     annotations = _mapping(entry, "annotations", where)
     _check_gaia_annotations(annotations, where)
+    for plain, gaia_key in EVENT_ANNOTATIONS.items():
+        if plain in annotations:
+            annotations.setdefault(gaia_key, annotations[plain])
     declared = annotations.get(MODE)
     result = _classify(handler_dir, declared)
     gaia_annotations = {k: v for k, v in annotations.items() if k.startswith("com.gaia.")}
@@ -181,10 +242,10 @@ def _source_function(name: str, entry: dict, base_dir: Path) -> GaiaFunction:
     return GaiaFunction(name, handler_dir, result.mode, mode_source, gaia_annotations[RATIONALE], gaia_annotations)
 
 
-def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profile: str) -> Variant:
+def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profile: str, ce: bool = False) -> Variant:
     where = f"functions.{function.name}"
     labels = _mapping(entry, "labels", where)
-    annotations = _mapping(entry, "annotations", where)
+    annotations = {k: v for k, v in _mapping(entry, "annotations", where).items() if k not in EVENT_ANNOTATIONS}
     annotations.update(function.annotations)
     labels.update({LABEL_FUNCTION: function.name, LABEL_VARIANT: variant})
     # The start variant stays warm; an idle GPU variant gives its GPU back (OpenFaaS Pro autoscaler; CE ignores both).
@@ -192,6 +253,7 @@ def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profil
     labels.setdefault("com.openfaas.scale.zero", "true" if variant == "gpu" else "false")
     if variant == "gpu":
         labels.setdefault("com.openfaas.scale.zero-duration", function.annotations.get(GPU_IDLE, DEFAULT_GPU_IDLE))
+    if variant == "gpu" and not ce:  # CE ignores Profiles
         profiles = [p.strip() for p in annotations.get(PROFILE_ANNOTATION, "").split(",") if p.strip()]
         if gpu_profile not in profiles:
             profiles.append(gpu_profile)  # a later profile wins, so the GPU one goes last
@@ -201,10 +263,14 @@ def _variant_entry(function: GaiaFunction, entry: dict, variant: str, gpu_profil
     if function.mode_source == "declared":
         build_args["GAIA_DECLARED_MODE"] = function.mode
     image = variant_image(entry["image"].strip(), variant, where)
+    passthrough = {k: v for k, v in entry.items() if k not in REWRITTEN_FIELDS}
+    if ce:  # the function's own environment wins
+        passthrough["environment"] = {**CE_ENVIRONMENT, **(CE_GPU_ENVIRONMENT if variant == "gpu" else {}),
+                                      **_mapping(entry, "environment", where)}
     text = _templates.get_template("openfaas_variant.yml.j2").render(
         source=entry,
         image=image,
-        passthrough={k: v for k, v in entry.items() if k not in REWRITTEN_FIELDS},
+        passthrough=passthrough,
         build_args=build_args,
         labels=labels,
         annotations=annotations,
@@ -232,8 +298,11 @@ def _generated_variant(name: str, entry: dict, base_dir: Path) -> tuple[str, Var
     return logical, Variant(name, variant, str(entry.get("image", "")), entry), gaia, (base_dir / handler).resolve()
 
 
-def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = "gpu") -> Expansion:
-    """Expand a parsed stack.yml (pure apart from reading handler folders to classify them)."""
+def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = "gpu", ce: bool = False) -> Expansion:
+    """Expand a parsed stack.yml (pure apart from reading handler folders to classify them).
+
+    ``ce``: for OpenFaaS CE (CE_ENVIRONMENT, CE_GPU_ENVIRONMENT; no GPU Profile).
+    """
     base_dir = Path(base_dir)
     if not isinstance(stack, dict):
         raise StackError("the stack file must be a mapping with a functions: section")
@@ -247,15 +316,19 @@ def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = 
         if not isinstance(entry, dict):
             raise StackError(f"functions.{name} must be a mapping")
 
+    warnings = [w for n, e in functions.items() if (w := lang_warning(n, e))]
     sources = [n for n, e in functions.items() if e.get("lang") == LANG and LABEL_VARIANT not in (e.get("labels") or {})]
     generated = {n for n, e in functions.items() if e.get("lang") == LANG and n not in sources}
     by_name: dict[str, GaiaFunction] = {}
     new_functions: dict = {}
     for name, entry in functions.items():
+        if name in sources or name in generated:
+            warnings += gaia_key_warnings(f"functions.{name}", _mapping(entry, "labels", f"functions.{name}"),
+                                          _mapping(entry, "annotations", f"functions.{name}"))
         if name in sources:
             function = _source_function(name, entry, base_dir)
             for variant in VARIANTS_BY_MODE[function.mode]:
-                built = _variant_entry(function, entry, variant, gpu_profile)
+                built = _variant_entry(function, entry, variant, gpu_profile, ce)
                 clash = functions.get(built.name)
                 if clash is not None and built.name not in generated:
                     raise StackError(f"functions.{built.name} already exists and is not a variant of functions.{name}")
@@ -274,7 +347,7 @@ def expand_stack(stack: dict, base_dir: Path | str = ".", *, gpu_profile: str = 
             new_functions[name] = entry
         else:
             new_functions[name] = entry
-    return Expansion({**stack, "functions": new_functions}, list(by_name.values()))
+    return Expansion({**stack, "functions": new_functions}, list(by_name.values()), warnings)
 
 
 def knative_services(expansion: Expansion, namespace: str | None = None) -> str:
@@ -362,6 +435,9 @@ def add_arguments(parser) -> None:
         help="with --knative: also write the gateway plugin's static routes file (in-cluster URLs) here",
     )
     parser.add_argument("--gpu-profile", default="gpu", help="OpenFaaS Pro Profile the GPU variants opt into (default: gpu)")
+    parser.add_argument("--ce", action="store_true",
+                        help="for OpenFaaS CE: health that survives CE's liveness probe during long model loads, and "
+                             "GPU variants that run on the CPU until a GPU is patched in (docs/platforms.md)")
 
 
 def run(args) -> int:
@@ -374,7 +450,7 @@ def run(args) -> int:
         print("gaia stack: --routes needs --knative (on OpenFaaS the plugin discovers variants by label)", file=sys.stderr)
         return 2
     try:
-        expansion = expand_stack(load_stack(source), source.parent, gpu_profile=args.gpu_profile)
+        expansion = expand_stack(load_stack(source), source.parent, gpu_profile=args.gpu_profile, ce=args.ce)
         text = knative_services(expansion, args.namespace) if args.knative else dump_stack(expansion.stack, source.name)
     except StackError as exc:
         print(f"gaia stack: {source}: {exc}", file=sys.stderr)
@@ -392,12 +468,17 @@ def run(args) -> int:
     except OSError as exc:
         print(f"gaia stack: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    for warning in expansion.warnings:
+        print(f"gaia stack: warning: {warning}", file=sys.stderr)
     for function in expansion.functions:
         names = ", ".join(v.name for v in function.variants.values())
         print(f"{function.name}: {function.mode} ({function.mode_source}) -> {names}", file=sys.stderr)
     if output != "-":
         print(f"wrote {output}", file=sys.stderr)
     count = len(expansion.stack["functions"])
+    if not args.knative and not args.ce:
+        print("note: on OpenFaaS CE add --ce (its liveness probe and its lack of GPU scheduling: docs/platforms.md)",
+              file=sys.stderr)
     if not args.knative and count > CE_FUNCTION_LIMIT:
         print(
             f"note: {count} functions; OpenFaaS CE deploys at most {CE_FUNCTION_LIMIT} (docs/platforms.md)",

@@ -8,29 +8,14 @@ never to a pipe nobody reads (a full pipe blocks the child), and the log's tail 
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gaia_faas.processes import signal_group
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM it when the supervisor dies, even by SIGKILL.
-
-    Linux ties this to the thread that forked, so the supervisor starts children from its main thread.
-    """
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+from gaia_faas.processes import signal_group, spawn
 
 
 def tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str:
@@ -100,16 +85,8 @@ class Supervisor:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+            popen = spawn(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                          start_new_session=True)
         child = Child(name=name, argv=list(argv), log_path=log_path, popen=popen)
         self.children.append(child)
         return child

@@ -7,7 +7,6 @@ writers with ``require_token(request)``.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 
@@ -15,9 +14,9 @@ from aiohttp import web
 
 from gaia_faas.gateway_plugin.registry import FUNCTION_NAME_RE
 from gaia_faas.gateway_plugin.routes import VARIANTS
+from gaia_faas.gateway_plugin.summaries import Busy
 
 routes = web.RouteTableDef()
-MAX_WINDOW_S = 3600
 
 
 def _state(request: web.Request):
@@ -34,10 +33,13 @@ def require_token(request: web.Request) -> web.Response | None:
     """None when the request carries the configured bearer token, else the error response to return."""
     token = _state(request).config.api_token
     if not token:
-        return json_error(403, "this API is disabled: start the gateway with an API token (--api-token or GAIA_API_TOKEN)")
+        return json_error(403, "this API is disabled: start the gateway with an API token "
+                               "(--api-token-file, or GAIA_API_TOKEN_FILE / GAIA_API_TOKEN)")
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    # Header bytes that are not UTF-8 arrive surrogate-escaped: compare bytes, never fail on them.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"),
+                                                             token.encode("utf-8", "surrogateescape")):
         return web.json_response({"error": "missing or wrong bearer token"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="gaia"'})
     return None
@@ -53,38 +55,82 @@ def _function(request: web.Request):
     return spec, None
 
 
-async def _describe(state, spec, window_s: int) -> dict:
-    route = state.routes.current(spec.name)
-    doc = spec.to_json()
-    doc["route"] = route.to_json()
-    doc["out_of_rotation"] = [v for v in sorted(spec.variants) if state.rotation.is_out(spec.name, v)]
-    try:
-        windows = await asyncio.gather(*(state.stats.recent(spec.name, v, window_s) for v in sorted(spec.variants)))
-        doc["stats"] = {w.variant: w.summary() for w in windows}
-    except Exception as exc:  # Redis unreachable: the API still answers, saying so
-        state.metrics.redis_errors.labels("stats_read").inc()
-        doc["stats"] = None
-        doc["stats_error"] = f"Redis unreachable: {exc}"
-    return doc
+async def _describe(state, specs: list, window_s: int) -> list[dict]:
+    """Specs as JSON with route, rotation and the stats of the last ``window_s`` seconds (summaries.py bounds
+    the cost). With Redis away the answer still comes, within one Redis timeout, saying so."""
+    docs = []
+    for spec in specs:
+        doc = spec.to_json()
+        doc["route"] = state.routes.current(spec.name).to_json()
+        doc["out_of_rotation"] = [v for v in sorted(spec.variants) if state.rotation.is_out(spec.name, v)]
+        docs.append(doc)
+    keys = [(spec.name, v) for spec in specs for v in sorted(spec.variants)]
+    error = None
+    if state.redis_error is not None:
+        error = f"Redis unreachable: {state.redis_error}"
+    else:
+        try:
+            windows = await state.summaries.windows(keys, window_s)
+        except Busy as exc:
+            state.metrics.api_throttled.inc()
+            raise web.HTTPTooManyRequests(text=json.dumps({"error": f"busy: {exc}; retry in a second"}),
+                                          content_type="application/json", headers={"Retry-After": "1"})
+        except Exception as exc:  # Redis unreachable or too slow: the API still answers, saying so
+            state.metrics.redis_errors.labels("stats_read").inc()
+            error = f"Redis unreachable: {type(exc).__name__}: {exc}"
+    for spec, doc in zip(specs, docs):
+        if error is None:
+            doc["stats"] = {v: windows[(spec.name, v)].summary() for v in sorted(spec.variants)}
+        else:
+            doc["stats"], doc["stats_error"] = None, error
+    return docs
 
 
 def _window(request: web.Request) -> int:
     raw = request.query.get("window", "60")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW_S:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"window must be 1..{MAX_WINDOW_S} seconds"}),
+    most = _state(request).config.api_max_window_s
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"window must be 1..{most} seconds"}),
                                  content_type="application/json")
     return int(raw)
 
 
+def health_report(state) -> tuple[int, dict]:
+    """Readiness: 503 until the plugin can route (a first good discovery, or the routes file); then 200,
+    "ok" or "degraded" with the reasons (discovery failing, Redis away, conflicting labels)."""
+    problems = []
+    if state.registry_error:
+        problems.append(f"discovery: {state.registry_error}")
+    redis_ok = state.redis_error is None and state.routes.connected
+    if not redis_ok:
+        problems.append(f"redis: {state.redis_error or 'route sync disconnected'} (routing from cache)")
+    if state.registry.conflicts:
+        problems.append(f"registry: {len(state.registry.conflicts)} conflicting label claims")
+    if not state.registry_loaded:
+        status = "starting"
+    else:
+        status = "degraded" if problems else "ok"
+    return (200 if state.registry_loaded else 503), {
+        "status": status, "ready": state.registry_loaded, "problems": problems, "mode": state.config.mode,
+        "functions": len(state.registry),
+        "redis": "connected" if redis_ok else f"unreachable (routing from cache): {state.redis_error or 'route sync down'}",
+        "registry_error": state.registry_error, "registry_conflicts": state.registry.conflicts,
+        "out_of_rotation": [f"{f}/{v}" for f, v in state.rotation.out_of_rotation()],
+        "records_buffered": state.recorder.buffered, "records_dropped": state.recorder.dropped,
+    }
+
+
 @routes.get("/gaia/v1/health")
 async def health(request: web.Request) -> web.Response:
-    state = _state(request)
-    return web.json_response({
-        "status": "ok", "mode": state.config.mode, "functions": len(state.registry),
-        "redis": "connected" if state.routes.connected else "unreachable (routing from cache)",
-        "registry_error": state.registry_error,
-        "records_buffered": state.recorder.buffered, "records_dropped": state.recorder.dropped,
-    })
+    status, report = health_report(_state(request))
+    return web.json_response(report, status=status)
+
+
+@routes.get("/gaia/v1/alive")
+async def alive(request: web.Request) -> web.Response:
+    """Liveness: the worker's event loop answers. Never depends on the gateway or Redis (restarting the
+    plugin would not fix either)."""
+    return web.json_response({"alive": True})
 
 
 @routes.get("/metrics")
@@ -99,8 +145,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def list_functions(request: web.Request) -> web.Response:
     state = _state(request)
     window_s = _window(request)
-    docs = [await _describe(state, state.registry.get(name), window_s) for name in state.registry.names()]
-    return web.json_response({"mode": state.config.mode, "window_s": window_s, "functions": docs})
+    specs = [state.registry.get(name) for name in state.registry.names()]
+    return web.json_response({"mode": state.config.mode, "window_s": window_s, "functions": await _describe(state, specs, window_s)})
 
 
 @routes.get("/gaia/v1/functions/{name}")
@@ -108,7 +154,7 @@ async def get_function(request: web.Request) -> web.Response:
     spec, error = _function(request)
     if error:
         return error
-    return web.json_response(await _describe(_state(request), spec, _window(request)))
+    return web.json_response((await _describe(_state(request), [spec], _window(request)))[0])
 
 
 @routes.put("/gaia/v1/functions/{name}/pin")

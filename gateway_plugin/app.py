@@ -19,17 +19,22 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from urllib.parse import urlsplit
+
 import aiohttp
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from aiohttp import web
 
 from gaia_faas.gateway_plugin.metrics import Metrics
-from gaia_faas.gateway_plugin.proxy import Proxy, Rotation
+from gaia_faas.gateway_plugin.proxy import Prober, Proxy, Rotation
 from gaia_faas.gateway_plugin.registry import BasicAuth, Registry, RegistryError, discover_openfaas, load_static_routes
 from gaia_faas.gateway_plugin.routes import RouteTable
+from gaia_faas.gateway_plugin.server import ServerLimits, handler_args
 from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
+from gaia_faas.gateway_plugin.summaries import WindowCache
 
 log = logging.getLogger("gaia.gateway")
 
@@ -54,6 +59,13 @@ class GatewayConfig:
     retry_after_s: float = 1.0  # how long a failed variant stays out of rotation before a probe
     max_connections: int = 4096  # upstream connection pool size per worker
     route_reload_interval_s: float = 5.0
+    redis_timeout_s: float = 2.0  # one Redis command, and the whole Redis work of one API call
+    probe_path: str = "/_/health"  # what an out-of-rotation variant is probed with (the watchdog's health)
+    server: ServerLimits = field(default_factory=ServerLimits)  # header limits, access log (server.py)
+    body_idle_timeout_s: float = 10.0  # longest pause in a client's request body
+    body_min_rate: float = 1024.0  # bytes/s a request body must average after its first body_idle_timeout_s
+    api_max_window_s: int = 3600  # longest stats window the API answers
+    api_reads_per_s: float = 2000.0  # Redis hashes the API may read per second per worker (paced, never burst)
 
     @property
     def mode(self) -> str:
@@ -65,6 +77,19 @@ class GatewayConfig:
         for name, url in (("--upstream", self.upstream_url), ("--redis-url", self.redis_url)):
             if url is not None and "://" not in url:
                 raise ValueError(f"{name} must be a URL with a scheme, got {url!r}")
+        if self.upstream_url and (urlsplit(self.upstream_url).username or urlsplit(self.upstream_url).password):
+            # They would show in the API and in 502 bodies, and go to every function.
+            raise ValueError("--upstream must not carry credentials: give the user with --openfaas-user and the "
+                             "password in a file with --openfaas-password-file (or OPENFAAS_PASSWORD)")
+        if not self.probe_path.startswith("/"):
+            raise ValueError(f"--probe-path must start with '/', got {self.probe_path!r}")
+        for name, value in (("--body-timeout", self.body_idle_timeout_s), ("--redis-timeout", self.redis_timeout_s),
+                            ("--api-read-rate", self.api_reads_per_s), ("--api-max-window", self.api_max_window_s),
+                            ("--max-header-bytes", self.server.max_header_bytes), ("--max-headers", self.server.max_headers)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if self.body_min_rate < 0:
+            raise ValueError(f"--body-min-rate must be 0 (off) or positive, got {self.body_min_rate}")
 
 
 @dataclass
@@ -79,7 +104,10 @@ class GatewayState:
     routes: RouteTable | None = None
     recorder: StatsRecorder | None = None
     stats: StatsReader | None = None
+    summaries: WindowCache | None = None
     registry_error: str | None = None  # last discovery failure, shown by the API
+    registry_loaded: bool = False  # a discovery (or the routes file) succeeded once: the plugin can route
+    redis_error: str | None = None  # None while Redis answers the health watch
     tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -87,20 +115,35 @@ STATE = web.AppKey("gaia_state", GatewayState)
 
 
 async def refresh_registry(state: GatewayState) -> None:
-    """Reload the registry from its source; on failure keep the previous one and remember why."""
+    """Reload the registry from its source; on failure keep the previous one and remember why.
+
+    Never raises (but for cancellation): an unexpected failure is logged with its traceback once, shown in
+    the health answer and counted, and the next refresh tries again.
+    """
     config = state.config
     try:
         if config.routes_file:
-            functions = load_static_routes(config.routes_file)
+            functions, conflicts = load_static_routes(config.routes_file), []
         else:
-            functions = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
-    except RegistryError as exc:
-        if state.registry_error != str(exc):
-            log.warning("function registry not refreshed: %s", exc)
-        state.registry_error = str(exc)
+            functions, conflicts = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        error = str(exc) if isinstance(exc, RegistryError) else f"unexpected {type(exc).__name__}: {exc}"
+        if state.registry_error != error:
+            log.warning("function registry not refreshed: %s", error, exc_info=not isinstance(exc, RegistryError))
+        state.registry_error = error
+        state.metrics.discovery_failures.inc()
+        state.metrics.registry_ok.set(0)
         return
+    if conflicts and conflicts != state.registry.conflicts:
+        for conflict in conflicts:
+            log.warning("function registry: %s", conflict)
     state.registry_error = None
-    state.registry.replace(functions)
+    state.registry.replace(functions, conflicts)
+    state.registry_loaded = True
+    state.metrics.registry_ok.set(1)
+    state.metrics.registry_conflicts.set(len(conflicts))
 
 
 async def _discovery_loop(state: GatewayState) -> None:
@@ -109,25 +152,51 @@ async def _discovery_loop(state: GatewayState) -> None:
         await refresh_registry(state)
 
 
+async def _redis_watch(state: GatewayState, interval_s: float = 1.0) -> None:
+    """PING Redis every second, so that health says when it is away (stopped, paused, unreachable)."""
+    while True:
+        try:
+            async with asyncio.timeout(state.config.redis_timeout_s):
+                await state.redis.ping()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if state.redis_error is None:
+                log.warning("Redis not answering: %s", error)
+            state.redis_error = error
+            state.metrics.redis_up.set(0)
+        else:
+            if state.redis_error is not None:
+                log.info("Redis answers again")
+            state.redis_error = None
+            state.metrics.redis_up.set(1)
+        await asyncio.sleep(interval_s)
+
+
 def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTask] = (),
                api_routes: Iterable[web.AbstractRouteDef] = ()) -> web.Application:
     config.check()
     from gaia_faas.gateway_plugin import api
 
-    app = web.Application(handler_args={"max_field_size": 8190, "max_line_size": 8190})
+    app = web.Application(handler_args=handler_args(config.server))
     state = GatewayState(config=config, metrics=Metrics(), registry=Registry(), rotation=Rotation(config.retry_after_s))
     app[STATE] = state
     if config.routes_file:
         # Fail at start on a broken routes file: a typo must not silently route everything nowhere.
         state.registry.replace(load_static_routes(config.routes_file))
+        state.registry_loaded = True
+        state.metrics.registry_ok.set(1)
     extra_tasks = tuple(background_tasks)
 
     async def lifecycle(app: web.Application):
         metrics = state.metrics
         # One immediate retry replaces a pooled connection that died with a Redis restart; no backoff,
         # because every caller here (flush, route sync, API) has its own schedule or answers at once.
-        state.redis = aioredis.Redis.from_url(config.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
-                                             retry=Retry(NoBackoff(), 1), retry_on_timeout=False)
+        # A timeout is not retried: a paused or overloaded Redis costs a caller one socket timeout, not two.
+        state.redis = aioredis.Redis.from_url(
+            config.redis_url, socket_connect_timeout=min(0.5, config.redis_timeout_s), socket_timeout=config.redis_timeout_s,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
         state.client = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0, ttl_dns_cache=60,
                                            enable_cleanup_closed=True),
@@ -141,6 +210,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
             on_drop=lambda reason, n: metrics.records_dropped.labels(reason).inc(n),
             on_redis_error=lambda: metrics.redis_errors.labels("stats_flush").inc())
         state.stats = StatsReader(state.redis)
+        state.summaries = WindowCache(state.redis, reads_per_s=config.api_reads_per_s, max_window_s=config.api_max_window_s)
         state.routes = RouteTable(
             state.redis, state.registry.start_variant, reload_interval_s=config.route_reload_interval_s,
             on_change=lambda old, new: metrics.route_changes.labels(new.function, new.variant).inc(),
@@ -149,7 +219,9 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
             await refresh_registry(state)
         state.tasks = [asyncio.create_task(state.recorder.run(), name="gaia-recorder"),
                        asyncio.create_task(state.routes.run(), name="gaia-route-sync"),
-                       asyncio.create_task(_discovery_loop(state), name="gaia-discovery")]
+                       asyncio.create_task(_discovery_loop(state), name="gaia-discovery"),
+                       asyncio.create_task(_redis_watch(state), name="gaia-redis-watch"),
+                       asyncio.create_task(Prober(state).run(), name="gaia-prober")]
         await _wait_for_first_route_load(state)
         state.tasks += [asyncio.create_task(task(app), name=f"gaia-{getattr(task, '__name__', 'task')}") for task in extra_tasks]
         yield

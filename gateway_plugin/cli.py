@@ -49,6 +49,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the next bytes of an upstream answer (default %(default)s)")
     parser.add_argument("--retry-after", type=float, default=float(_env("GAIA_RETRY_AFTER", "1")),
                         help="seconds a failing variant stays out of rotation before it is probed (default %(default)s)")
+    parser.add_argument("--redis-timeout", type=float, default=float(_env("GAIA_REDIS_TIMEOUT", "2")),
+                        help="seconds one Redis command (and the Redis work of one API call) may take "
+                             "(env GAIA_REDIS_TIMEOUT; default %(default)s)")
+    parser.add_argument("--probe-path", default=_env("GAIA_PROBE_PATH", "/_/health"),
+                        help="path the plugin's own probe calls on an out-of-rotation variant; a 2xx puts it back "
+                             "(env GAIA_PROBE_PATH; default %(default)s)")
+    parser.add_argument("--max-header-bytes", type=int, default=int(_env("GAIA_MAX_HEADER_BYTES", "32768")),
+                        help="largest header block of a request, all lines together; larger gets 431 "
+                             "(env GAIA_MAX_HEADER_BYTES; default %(default)s)")
+    parser.add_argument("--max-headers", type=int, default=int(_env("GAIA_MAX_HEADERS", "100")),
+                        help="most header lines in a request (env GAIA_MAX_HEADERS; default %(default)s)")
+    parser.add_argument("--body-timeout", type=float, default=float(_env("GAIA_BODY_TIMEOUT", "10")),
+                        help="longest pause, in seconds, in a client's request body; a stalled call gets 408 "
+                             "(env GAIA_BODY_TIMEOUT; default %(default)s)")
+    parser.add_argument("--body-min-rate", type=float, default=float(_env("GAIA_BODY_MIN_RATE", "1024")),
+                        help="bytes/s a request body must average after its first --body-timeout seconds; 0 is off "
+                             "(env GAIA_BODY_MIN_RATE; default %(default)s)")
+    parser.add_argument("--api-max-window", type=int, default=int(_env("GAIA_API_MAX_WINDOW", "3600")),
+                        help="longest stats window (seconds) GET /gaia/v1/functions answers "
+                             "(env GAIA_API_MAX_WINDOW; default %(default)s)")
+    parser.add_argument("--api-read-rate", type=float, default=float(_env("GAIA_API_READ_RATE", "2000")),
+                        help="Redis hashes per second per worker the API may read for stats (paced) "
+                             "(env GAIA_API_READ_RATE; default %(default)s)")
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction,
+                        default=_env("GAIA_ACCESS_LOG", "0").lower() in ("1", "true", "yes", "on"),
+                        help="log one JSON line per request on the gaia.access logger (env GAIA_ACCESS_LOG; "
+                             "default off)")
     parser.add_argument("--log-level", default=_env("GAIA_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
     parser.add_argument("--controller", action=argparse.BooleanOptionalAction,
                         default=_env("GAIA_CONTROLLER", "1").lower() not in ("0", "false", "no", "off"),
@@ -62,16 +89,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_secret(path: str | None, env_value: str | None, what: str) -> str | None:
+    """The secret in ``path`` (or ``env_value``), without the trailing newline editors and `echo` add."""
     if path:
         try:
-            return Path(path).read_text().strip()
+            value = Path(path).read_text()
         except OSError as exc:
             raise ValueError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from exc
-    return env_value
+    else:
+        value = env_value
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError(f"the {what} is empty" + (f" (file {path})" if path else ""))
+    return value
 
 
 def build_config(args: argparse.Namespace):
     from gaia_faas.gateway_plugin.app import GatewayConfig
+    from gaia_faas.gateway_plugin.server import ServerLimits
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
@@ -83,7 +119,14 @@ def build_config(args: argparse.Namespace):
         api_token=_read_secret(args.api_token_file, _env("GAIA_API_TOKEN"), "API token"),
         basic_auth=BasicAuth(args.openfaas_user, password) if password else None,
         discovery_interval_s=args.discovery_interval, stats_ttl_s=args.stats_ttl,
-        read_timeout_s=args.read_timeout, retry_after_s=args.retry_after,
+        # Routes converge across replicas (e.g. after Redis lost its data) within one discovery interval:
+        # the full reload runs twice per interval.
+        route_reload_interval_s=min(5.0, args.discovery_interval / 2),
+        read_timeout_s=args.read_timeout, retry_after_s=args.retry_after, redis_timeout_s=args.redis_timeout,
+        probe_path=args.probe_path, body_idle_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate,
+        api_max_window_s=args.api_max_window, api_reads_per_s=args.api_read_rate,
+        server=ServerLimits(max_header_bytes=args.max_header_bytes, max_headers=args.max_headers,
+                            access_log=args.access_log),
     )
     config.check()
     if config.routes_file:
@@ -117,18 +160,20 @@ def _serve(config, args: argparse.Namespace) -> int:
 
         multiprocess.mark_process_dead(worker.pid)
 
+    from gaia_faas.gateway_plugin.server import runner, worker_class
+
     async def app_factory():
         from gaia_faas.gateway_plugin.app import create_app
         from gaia_faas.gateway_plugin.controller import ControllerOptions, api_routes, controller_task
 
         tasks = [controller_task(ControllerOptions(leader_ttl_s=args.leader_ttl, warmup_path=args.warmup_path))] \
             if args.controller else []
-        return create_app(config, background_tasks=tasks, api_routes=api_routes)
+        return runner(create_app(config, background_tasks=tasks, api_routes=api_routes), config.server)
 
     options = {
         "bind": args.bind,
         "workers": args.workers,
-        "worker_class": "aiohttp.GunicornWebWorker",
+        "worker_class": worker_class(),
         "keepalive": 75,
         "graceful_timeout": 10,
         "loglevel": args.log_level,

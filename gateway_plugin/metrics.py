@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Seconds; GPU inference can take tens of seconds, hence the long tail (gateway buckets stop at 10 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -35,8 +35,21 @@ class Metrics:
         self.records_dropped = Counter("gaia_records_dropped", "Latency records dropped, never written to Redis",
                                        ["reason"], registry=r)
         self._call_children: dict[tuple[str, str, int], tuple] = {}
-        self.rejected = Counter("gaia_rejected_requests", "Requests refused before routing (bad names or paths)",
-                                ["reason"], registry=r)
+        self.rejected = Counter("gaia_rejected_requests", "Requests refused before routing (bad names, paths, "
+                                "methods, versions; stalled bodies)", ["reason"], registry=r)
+        self.discovery_failures = Counter("gaia_discovery_failures", "Function discoveries (or routes-file reloads) that failed",
+                                          registry=r)
+        # Gauges: the lowest (or highest) value over the live workers, so one failing worker shows.
+        self.registry_ok = Gauge("gaia_registry_ok", "1 when the last discovery (or routes-file load) succeeded",
+                                 registry=r, multiprocess_mode="livemin")
+        self.registry_conflicts = Gauge("gaia_registry_conflicts", "Function variants claimed by several services (not routed)",
+                                        registry=r, multiprocess_mode="livemax")
+        self.redis_up = Gauge("gaia_redis_up", "1 when Redis answered the last health ping", registry=r,
+                              multiprocess_mode="livemin")
+        self.probes = Counter("gaia_probes", "Health probes of out-of-rotation variants", ["function", "variant", "result"],
+                              registry=r)
+        self.api_throttled = Counter("gaia_api_throttled", "API stats requests refused with 429 (too many waiting)",
+                                     registry=r)
 
     def call_done(self, function: str, variant: str, status: int, seconds: float) -> None:
         """Count and time one call (hot path: the labelled children are looked up once and kept)."""

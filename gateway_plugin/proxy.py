@@ -18,6 +18,7 @@ variant), and the next calls go to the other variant.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
@@ -28,6 +29,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
+
+from gaia_faas.gateway_plugin import connectors
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
@@ -141,10 +144,12 @@ def is_platform_fault(status: int, headers) -> bool:
 
 
 class Rotation:
-    """Per-replica out-of-rotation state of variants (pure apart from the injected clock).
+    """Per-worker out-of-rotation state of variants (pure apart from the injected clock).
 
-    A variant that faults is out for ``retry_after_s``; after that one call probes it (the next ones keep
-    going to the other variant until the probe answers), and a good answer brings it back.
+    A variant that faults is out until a probe says it answers again. Probes are the plugin's own health
+    request (`Prober`), never a client's call: `due()` hands out the variants whose next probe time has come,
+    ``retry_after_s`` apart. While a variant is out its calls go to the other variant; with none to go to,
+    they still go to it (and a good answer puts it back).
     """
 
     def __init__(self, retry_after_s: float = 1.0, clock=time.monotonic):
@@ -153,38 +158,126 @@ class Rotation:
         self._down: dict[tuple[str, str], float] = {}  # (function, variant) -> when the next probe may go
 
     def is_out(self, function: str, variant: str) -> bool:
-        until = self._down.get((function, variant))
-        return until is not None and self._clock() < until
+        return (function, variant) in self._down
 
     def out_of_rotation(self) -> list[tuple[str, str]]:
         return sorted(self._down)
 
     def choose(self, function: str, routed: str, other: str | None) -> tuple[str, str | None]:
         """(variant to call, variant failed over from or None)."""
-        if not self._down:
+        down = self._down
+        if not down or (function, routed) not in down:
             return routed, None
-        key = (function, routed)
-        until = self._down.get(key)
-        if until is None:
-            return routed, None
-        now = self._clock()
-        if now >= until:
-            self._down[key] = now + self.retry_after_s  # this call is the probe; others wait for its answer
-            return routed, None
-        if other is not None and not self.is_out(function, other):
+        if other is not None and (function, other) not in down:
             return other, routed
         return routed, None
 
     def fault(self, function: str, variant: str) -> None:
-        self._down[(function, variant)] = self._clock() + self.retry_after_s
+        self._down.setdefault((function, variant), self._clock() + self.retry_after_s)
 
     def ok(self, function: str, variant: str) -> None:
         if self._down:
             self._down.pop((function, variant), None)
 
+    def due(self) -> list[tuple[str, str]]:
+        """The variants to probe now; each is due again ``retry_after_s`` later unless `ok` brings it back."""
+        now = self._clock()
+        keys = [key for key, when in self._down.items() if now >= when]
+        for key in keys:
+            self._down[key] = now + self.retry_after_s
+        return keys
+
+
+class Prober:
+    """Puts variants back into rotation: each due one gets the plugin's own ``GET {variant}{--probe-path}``
+    (the watchdog's `/_/health`), no client headers; a 2xx answer brings it back."""
+
+    def __init__(self, state, timeout_s: float = 5.0):
+        self.state = state
+        self.timeout_s = timeout_s
+        self._running: dict[tuple[str, str], asyncio.Task] = {}
+
+    async def run(self) -> None:
+        rotation = self.state.rotation
+        try:
+            while True:
+                await asyncio.sleep(min(0.2, rotation.retry_after_s))
+                for key in rotation.due():
+                    if key not in self._running:
+                        task = asyncio.create_task(self.probe(*key))
+                        self._running[key] = task
+                        task.add_done_callback(lambda _, key=key: self._running.pop(key, None))
+        finally:
+            for task in list(self._running.values()):
+                task.cancel()
+
+    async def probe(self, function: str, variant: str) -> bool:
+        state = self.state
+        spec = state.registry.get(function)
+        if spec is None or variant not in spec.variants:  # gone since it failed
+            state.rotation.ok(function, variant)
+            return False
+        url = _join(spec.variants[variant].sync_url, state.config.probe_path)
+        try:
+            async with state.client.get(URL(url, encoded=True), headers={"User-Agent": "gaia-probe"}, allow_redirects=False,
+                                        timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as answer:
+                await answer.read()
+                healthy = 200 <= answer.status < 300
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            healthy = False
+        state.metrics.probes.labels(function, variant, "ok" if healthy else "failed").inc()
+        if healthy:
+            state.rotation.ok(function, variant)
+        return healthy
+
+
+class ClientBody:
+    """A client's request body as an async iterator for the upstream request, refusing a client that stalls.
+
+    The next bytes must come within ``idle_s``; and after the first ``idle_s`` the body must have kept an
+    average of ``min_rate`` bytes per second (a client sending one byte a second defeats an idle timeout
+    alone). A refusal raises inside the upstream request and sets ``stalled``.
+    """
+
+    __slots__ = ("content", "idle_s", "min_rate", "stalled")
+
+    def __init__(self, content, idle_s: float, min_rate: float):
+        self.content, self.idle_s, self.min_rate = content, idle_s, min_rate
+        self.stalled = False
+
+    async def chunks(self):
+        content, idle_s, min_rate = self.content, self.idle_s, self.min_rate
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        received = 0
+        while True:
+            deadline = loop.time() + idle_s
+            if min_rate > 0:
+                deadline = min(deadline, start + idle_s + received / min_rate)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await content.readany()
+            except TimeoutError:
+                self.stalled = True
+                raise
+            if not chunk:
+                return
+            received += len(chunk)
+            yield chunk
+
 
 def _text(status: int, message: str, headers: dict | None = None) -> web.Response:
     return web.Response(status=status, text=message + "\n", headers=headers)
+
+
+NOT_FORWARDED_METHODS = frozenset({"TRACE", "TRACK", "CONNECT"})  # would echo headers (tokens) back, or tunnel
+
+
+def is_plugin_path(raw_path: str) -> bool:
+    """Does this path belong to the plugin (`/gaia/...`, `/metrics`) however it is spelt? Never passed on:
+    a mistyped method must not carry an admin token to the upstream (pure)."""
+    path = unquote(raw_path).lstrip("/").lower()
+    return path == "gaia" or path.startswith("gaia/") or path == "metrics"
 
 
 class Proxy:
@@ -192,18 +285,45 @@ class Proxy:
 
     def __init__(self, state):
         self.state = state
+        # Call ids: a random per-worker prefix and a counter (unique without a random read per call).
+        self._call_ids = itertools.count()
+        self._call_id_prefix = os.urandom(8).hex()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = self.state
+        if request.version[0] != 1:  # HTTP/0.9 and "HTTP/2.0" request lines: not HTTP/1.x, not proxied
+            state.metrics.rejected.labels("http_version").inc()
+            response = _text(505, "gaia: only HTTP/1.0 and HTTP/1.1 are served")
+            response.force_close()
+            return response
+        if request.method in NOT_FORWARDED_METHODS:
+            state.metrics.rejected.labels("method").inc()
+            return _text(405, f"gaia: {request.method} is not forwarded", {"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
         try:
             target = parse_target(request.raw_path)
         except BadTarget as exc:
             state.metrics.rejected.labels(exc.reason).inc()
             return _text(exc.status, f"gaia: {exc}")
-        spec = state.registry.get(target.name) if target.kind != "passthrough" else None
-        if spec is None:
+        if target.kind == "passthrough":
+            if is_plugin_path(target.raw_path):
+                return self.not_an_api_route(request, target)
             return await self.passthrough(request, target)
-        return await self.invoke(request, target, spec)
+        spec = state.registry.get(target.name)
+        if spec is not None:
+            return await self.invoke(request, target, spec, "")
+        spec = state.registry.get_namespaced(target.name)
+        if spec is not None:
+            return await self.invoke(request, target, spec, "." + spec.namespace)
+        return await self.passthrough(request, target)
+
+    def not_an_api_route(self, request: web.Request, target: Target) -> web.Response:
+        self.state.metrics.rejected.labels("plugin_path").inc()
+        for resource in request.app.router.resources():
+            info = resource.get_info()
+            if info.get("path") == target.raw_path or (info.get("formatter") and resource._match(target.raw_path) is not None
+                                                       and "tail" not in info.get("formatter", "")):
+                return web.json_response({"error": f"{request.method} is not allowed on {target.raw_path}"}, status=405)
+        return web.json_response({"error": f"no such Gaia API route: {target.raw_path}"}, status=404)
 
     async def passthrough(self, request: web.Request, target: Target) -> web.StreamResponse:
         upstream_url = self.state.config.upstream_url
@@ -211,11 +331,17 @@ class Proxy:
             message = f"gaia: no function {target.name!r} in the routes file" if target.name else "gaia: no upstream configured"
             return _text(404, message)
         url = upstream_url.rstrip("/") + target.raw_path + (f"?{target.query}" if target.query else "")
+        body = self._client_body(request)
         try:
-            upstream = await self._send(request, url, call_id=None)
+            upstream = await self._send(request, url, None, body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if body is not None and body.stalled:
+                return self._stalled(request, "the upstream")
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
+        if connectors.lists_functions(request.method, target.raw_path):  # event connectors see logical functions
+            self.state.metrics.passthrough.labels(str(upstream.status)).inc()
+            return await connectors.listing_response(upstream, response_headers(upstream))
         try:
             response, _ = await self._relay(request, upstream, {})
         except UpstreamBroke as exc:
@@ -224,7 +350,8 @@ class Proxy:
         self.state.metrics.passthrough.labels(str(upstream.status)).inc()
         return response
 
-    async def invoke(self, request: web.Request, target: Target, spec) -> web.StreamResponse:
+    async def invoke(self, request: web.Request, target: Target, spec, namespace: str) -> web.StreamResponse:
+        """Call ``spec``'s routed variant; ``namespace`` ("" or ".NAMESPACE") follows its name upstream."""
         state = self.state
         started = time.perf_counter()
         routed = state.routes.current(spec.name).variant
@@ -235,7 +362,7 @@ class Proxy:
         # One id for every attempt of this call. The OpenFaaS gateway does not echo an id it was given, so a
         # new one goes back to the client too.
         call_id = request.headers.get("X-Call-Id")
-        new_call_id = None if call_id else os.urandom(16).hex()
+        new_call_id = None if call_id else f"{self._call_id_prefix}{next(self._call_ids):016x}"
         call_id = call_id or new_call_id
         attempts = 0
         while True:
@@ -244,6 +371,7 @@ class Proxy:
             base = variant_target.sync_url if target.kind == "sync" else variant_target.async_url
             if base is None:
                 return _text(501, f"gaia: {spec.name} has no asynchronous endpoint (static routes call variants directly)")
+            base += namespace
             url = _join(base, target.rest) + (f"?{target.query}" if target.query else "")
             other = spec.other_variant(variant)
             can_retry = attempts == 1 and other is not None and not state.rotation.is_out(spec.name, other)
@@ -252,25 +380,28 @@ class Proxy:
                 extra["X-Call-Id"] = new_call_id
             if failed_over_from:
                 extra["X-Gaia-Failover-From"] = failed_over_from
+            body = self._client_body(request)
             try:
-                upstream = await self._send(request, url, call_id=call_id)
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                # No connection, so nothing was sent: safe to try the other variant even with a body.
-                self._platform_fault(spec.name, variant, started, 0)
-                if can_retry:
-                    failed_over_from, variant = variant, other
-                    continue
-                how = "refused the connection" if isinstance(exc, aiohttp.ClientConnectorError) else "did not accept a connection in time"
-                return _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
-                                  f"{how}: {_describe(exc)}",
-                             {**extra, "X-Gaia-Error": "variant-unreachable"})
-            except asyncio.TimeoutError as exc:
-                # The function took longer than --read-timeout: its own slowness, not a platform fault.
-                state.recorder.record(spec.name, variant, (time.perf_counter() - started) * 1000.0, 0, 0, False)
-                return _text(504, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
-                                  f"sent no answer within {state.config.read_timeout_s:g} s: {_describe(exc)}",
-                             {**extra, "X-Gaia-Error": "variant-timeout"})
-            except aiohttp.ClientError as exc:
+                upstream = await self._send(request, url, call_id, body)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if body is not None and body.stalled:
+                    return self._stalled(request, spec.name)
+                if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+                    # No connection, so nothing was sent: safe to try the other variant even with a body.
+                    self._platform_fault(spec.name, variant, started, 0)
+                    if can_retry:
+                        failed_over_from, variant = variant, other
+                        continue
+                    how = "refused the connection" if isinstance(exc, aiohttp.ClientConnectorError) else "did not accept a connection in time"
+                    return _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
+                                      f"{how}: {_describe(exc)}",
+                                 {**extra, "X-Gaia-Error": "variant-unreachable"})
+                if isinstance(exc, asyncio.TimeoutError):
+                    # The function took longer than --read-timeout: its own slowness, not a platform fault.
+                    state.recorder.record(spec.name, variant, (time.perf_counter() - started) * 1000.0, 0, 0, False)
+                    return _text(504, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
+                                      f"sent no answer within {state.config.read_timeout_s:g} s: {_describe(exc)}",
+                                 {**extra, "X-Gaia-Error": "variant-timeout"})
                 # Connection dropped after the request went out (the pod died, the platform reset it).
                 self._platform_fault(spec.name, variant, started, 0)
                 return _text(502, f"gaia: variant {variant} of {spec.name} ({variant_target.service} at {base}) "
@@ -305,11 +436,25 @@ class Proxy:
         state.metrics.platform_faults.labels(function, variant).inc()
         state.recorder.record(function, variant, (time.perf_counter() - started) * 1000.0, status, 0, True)
 
-    async def _send(self, request: web.Request, url: str, call_id: str | None) -> aiohttp.ClientResponse:
-        data = request.content if request.body_exists else None
+    def _client_body(self, request: web.Request) -> ClientBody | None:
+        if not request.body_exists:
+            return None
+        config = self.state.config
+        return ClientBody(request.content, config.body_idle_timeout_s, config.body_min_rate)
+
+    def _stalled(self, request: web.Request, function: str) -> web.Response:
+        """The client stopped sending its body: 408, the connection closed, nothing recorded (not the function's doing)."""
+        config = self.state.config
+        self.state.metrics.rejected.labels("body_stalled").inc()
+        response = _text(408, f"gaia: the request body stalled (no bytes for {config.body_idle_timeout_s:g} s, or under "
+                              f"{config.body_min_rate:g} bytes/s after that); the call to {function} was abandoned")
+        response.force_close()  # the rest of that body must not be read as a next request
+        return response
+
+    async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> aiohttp.ClientResponse:
         return await self.state.client.request(
-            request.method, URL(url, encoded=True), headers=forward_headers(request, call_id), data=data,
-            allow_redirects=False, compress=None)
+            request.method, URL(url, encoded=True), headers=forward_headers(request, call_id),
+            data=body.chunks() if body is not None else None, allow_redirects=False, compress=None)
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, extra: dict) -> tuple[web.StreamResponse, int]:
         """Send the upstream answer to the client; returns the response and the body bytes sent."""

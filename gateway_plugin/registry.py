@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -45,6 +46,7 @@ class FunctionSpec:
     name: str
     variants: dict[str, VariantTarget]
     annotations: dict[str, str] = field(default_factory=dict)
+    namespace: str | None = None  # OpenFaaS namespace of the variants: `/function/NAME.NAMESPACE` routes too
 
     @property
     def mode(self) -> str | None:
@@ -68,6 +70,7 @@ class FunctionSpec:
             "mode": self.mode,
             "variants": {v: {"url": t.sync_url, "service": t.service} for v, t in sorted(self.variants.items())},
             "annotations": dict(sorted(self.annotations.items())),
+            "namespace": self.namespace,
         }
 
 
@@ -76,6 +79,7 @@ class Registry:
 
     def __init__(self, functions: dict[str, FunctionSpec] | None = None):
         self._functions = dict(functions or {})
+        self.conflicts: list[str] = []  # claims left out at the last refresh (see parse_openfaas_functions)
 
     def get(self, name: str) -> FunctionSpec | None:
         return self._functions.get(name)
@@ -83,8 +87,18 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._functions)
 
-    def replace(self, functions: dict[str, FunctionSpec]) -> None:
+    def replace(self, functions: dict[str, FunctionSpec], conflicts: list[str] | tuple = ()) -> None:
         self._functions = dict(functions)
+        self.conflicts = list(conflicts)
+
+    def get_namespaced(self, name: str) -> FunctionSpec | None:
+        """The function a `NAME.NAMESPACE` segment names, when NAME is managed in that namespace (the last
+        dot splits off the namespace, as the OpenFaaS gateway does)."""
+        function, dot, namespace = name.rpartition(".")
+        if not dot:
+            return None
+        spec = self._functions.get(function)
+        return spec if spec is not None and spec.namespace is not None and spec.namespace == namespace else None
 
     def __len__(self) -> int:
         return len(self._functions)
@@ -142,33 +156,71 @@ def load_static_routes(path: str | Path) -> dict[str, FunctionSpec]:
     return parse_static_routes(document, str(path))
 
 
-def parse_openfaas_functions(functions_json, gateway_url: str) -> dict[str, FunctionSpec]:
+class Discovery(NamedTuple):
+    functions: dict[str, FunctionSpec]
+    conflicts: list[str]  # one line per (function, variant) that two or more services claim
+
+
+def _mapping(item: dict, key: str, where: str) -> dict:
+    value = item.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RegistryError(f"{where}: '{key}' is a {type(value).__name__}, expected a mapping")
+    return value
+
+
+def parse_openfaas_functions(functions_json, gateway_url: str) -> Discovery:
     """Build the registry from the JSON list `GET /system/functions` returns (pure).
 
-    A function is managed when it carries both labels. Variant services that do not fit (bad names,
-    unknown variants, duplicates) are skipped, never guessed at.
+    A function is managed when it carries both labels. Variant services that do not fit (bad names, unknown
+    variants) are skipped, never guessed at. Two services claiming the same function and variant are both
+    left out (either could be an impostor taking over another team's routing and SLO) and reported. An
+    answer that is not the documented shape (an entry that is not an object, labels that are not a mapping)
+    raises RegistryError: the caller keeps its previous registry.
     """
     if not isinstance(functions_json, list):
-        raise RegistryError("GET /system/functions did not return a JSON list")
+        raise RegistryError(f"GET /system/functions did not return a JSON list (got {type(functions_json).__name__})")
     gateway_url = gateway_url.rstrip("/")
-    grouped: dict[str, dict[str, VariantTarget]] = {}
-    annotations: dict[str, dict[str, str]] = {}
-    for item in functions_json:
+    claims: dict[tuple[str, str], list[dict]] = {}
+    for index, item in enumerate(functions_json):
+        where = f"GET /system/functions entry {index}"
         if not isinstance(item, dict):
-            continue
-        labels = item.get("labels") or {}
-        service = item.get("name")
+            raise RegistryError(f"{where} is a {type(item).__name__}, expected an object")
+        labels = _mapping(item, "labels", where)
+        _mapping(item, "annotations", where)
+        service, namespace = item.get("name"), item.get("namespace")
+        if not isinstance(service, str) or not (namespace is None or isinstance(namespace, str)):
+            raise RegistryError(f"{where}: 'name' and 'namespace' must be strings")
         name, variant = labels.get(FUNCTION_LABEL), labels.get(VARIANT_LABEL)
-        if not name or not isinstance(service, str) or variant not in VARIANTS:
+        if not isinstance(name, str) or not name or variant not in VARIANTS:
             continue
-        if not FUNCTION_NAME_RE.match(str(name)) or not FUNCTION_NAME_RE.match(service) or len(str(name)) > MAX_FUNCTION_NAME:
+        if not FUNCTION_NAME_RE.match(name) or not FUNCTION_NAME_RE.match(service) or len(name) > MAX_FUNCTION_NAME:
             continue
-        grouped.setdefault(name, {})[variant] = VariantTarget(
+        claims.setdefault((name, variant), []).append(item)
+    variants: dict[str, dict[str, VariantTarget]] = {}
+    annotations: dict[str, dict[str, str]] = {}
+    namespaces: dict[str, set] = {}
+    conflicts = []
+    for (name, variant), items in sorted(claims.items()):
+        if len(items) > 1:
+            services = ", ".join(sorted(str(item["name"]) for item in items))
+            conflicts.append(f"{name}/{variant} is claimed by {len(items)} services ({services}): none of them is routed")
+            continue
+        item = items[0]
+        service = item["name"]
+        variants.setdefault(name, {})[variant] = VariantTarget(
             variant=variant, sync_url=f"{gateway_url}/function/{service}",
             async_url=f"{gateway_url}/async-function/{service}", service=service)
         annotations.setdefault(name, {}).update(
-            {k: str(v) for k, v in (item.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)})
-    return {name: FunctionSpec(name, variants, annotations.get(name, {})) for name, variants in grouped.items()}
+            {k: str(v) for k, v in _mapping(item, "annotations", "").items() if str(k).startswith(ANNOTATION_PREFIX)})
+        namespaces.setdefault(name, set()).add(item.get("namespace"))
+    functions = {}
+    for name, targets in variants.items():
+        found = namespaces[name]
+        namespace = next(iter(found)) if len(found) == 1 else None
+        functions[name] = FunctionSpec(name, targets, annotations[name], namespace=namespace or None)
+    return Discovery(functions, conflicts)
 
 
 @dataclass(frozen=True)
@@ -180,8 +232,12 @@ class BasicAuth:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
 
 
-async def discover_openfaas(session, gateway_url: str, auth: BasicAuth | None, timeout_s: float = 10.0) -> dict[str, FunctionSpec]:
-    """Ask the OpenFaaS gateway for its functions and keep the managed ones."""
+MAX_DISCOVERY_BYTES = 32 * 1024 * 1024  # 15 functions (CE) take a few KB; a provider with thousands, a few MB
+
+
+async def discover_openfaas(session, gateway_url: str, auth: BasicAuth | None, timeout_s: float = 10.0) -> Discovery:
+    """Ask the OpenFaaS gateway for its functions and keep the managed ones. Any answer that cannot be used
+    raises RegistryError, with the reason."""
     import aiohttp
 
     headers = {"Authorization": auth.header()} if auth else {}
@@ -189,12 +245,19 @@ async def discover_openfaas(session, gateway_url: str, auth: BasicAuth | None, t
     try:
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
             if response.status == 401:
-                raise RegistryError(f"{url} answered 401: check the gateway credentials (OPENFAAS_USER/OPENFAAS_PASSWORD)")
+                raise RegistryError(f"{url} answered 401: check the gateway credentials "
+                                    "(--openfaas-user, --openfaas-password-file)")
             if response.status != 200:
                 raise RegistryError(f"{url} answered {response.status}")
-            body = await response.json(content_type=None)
+            raw = await response.content.read(MAX_DISCOVERY_BYTES + 1)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise RegistryError(f"cannot list functions at {url}: {exc!r}") from exc
-    except json.JSONDecodeError as exc:
+    if len(raw) > MAX_DISCOVERY_BYTES:
+        raise RegistryError(f"{url} answered more than {MAX_DISCOVERY_BYTES} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{url} did not answer UTF-8 text: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise RegistryError(f"{url} did not return JSON: {exc}") from exc
     return parse_openfaas_functions(body, gateway_url)

@@ -6,8 +6,9 @@ Redis layout:
 
 Writers go through one Lua script so that a check ("is it pinned?"), the write and the publish are atomic.
 Each replica keeps a `RouteTable` cache: filled by a full load at start, updated from the channel (so a change
-is applied in milliseconds) and reloaded after every reconnect. With Redis down, routing continues from the
-cache, and a function with no stored route uses its start variant (`default_variant`).
+is applied in milliseconds) and reloaded after every reconnect and every ``reload_interval_s``. With Redis down,
+routing continues from the cache; a function with no stored route uses its start variant (`default_variant`),
+on every replica (a route that disappears from Redis leaves the caches at the next reload).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class RouteTable:
         self.reload_interval_s = reload_interval_s
         self._script = redis.register_script(_SET_ROUTE_LUA)
         self.connected = False
+        self._changes = 0  # routes applied so far, and the last functions they were for
+        self._recent: list[str] = []
 
     # -- reading (hot path: dictionary lookups only) --------------------------------------------------
     def current(self, function: str) -> RouteState:
@@ -104,11 +107,16 @@ class RouteTable:
     def cached(self) -> dict[str, RouteState]:
         return dict(self._cache)
 
+    def _changed_since(self, count: int) -> list[str]:
+        return self._recent[count - self._changes:] if count < self._changes else []
+
     def _apply(self, state: RouteState) -> None:
         old = self._cache.get(state.function)
         if old == state:
             return
         self._cache[state.function] = state
+        self._changes += 1
+        self._recent = (self._recent + [state.function])[-64:]
         if self._on_change is not None and (old is None or old.variant != state.variant or old.pinned != state.pinned):
             self._on_change(old, state)
 
@@ -140,15 +148,26 @@ class RouteTable:
 
     # -- keeping the cache in sync ----------------------------------------------------------------------
     async def load_all(self) -> None:
-        """Replace the cache with every route stored in Redis."""
+        """Replace the cache with every route stored in Redis. A route gone from Redis (it lost its data, or
+        was flushed) is dropped here too: every replica then runs the function on its start variant, as a
+        replica started afterwards does, instead of each keeping its own last pin."""
+        started = self._changes
         keys = [key async for key in self.redis.scan_iter(match=ROUTE_KEY_PREFIX + "*", count=500)]
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(key)
+        stored = set(self._changed_since(started))  # written meanwhile: newer than this scan
         for key, fields in zip(keys, await pipe.execute()):
             name = key.decode() if isinstance(key, bytes) else key
             if fields:
-                self._apply(RouteState.from_fields(name[len(ROUTE_KEY_PREFIX):], fields))
+                function = name[len(ROUTE_KEY_PREFIX):]
+                stored.add(function)
+                self._apply(RouteState.from_fields(function, fields))
+        for function in [f for f in self._cache if f not in stored]:
+            old = self._cache.pop(function)
+            log.warning("route of %s is gone from Redis: back to its start variant", function)
+            if self._on_change is not None:
+                self._on_change(old, self.current(function))
 
     def apply_message(self, data: bytes | str) -> None:
         try:

@@ -19,6 +19,10 @@ class StatusError(Exception):
     """The plugin could not be asked; the message says why."""
 
 
+class NotAPlugin(StatusError):
+    """Something answers at the URL, but not as the Gaia gateway plugin."""
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--url", default=os.environ.get("GAIA_URL", "http://127.0.0.1:8080"),
                         help="the gateway plugin's base URL (env GAIA_URL; default %(default)s)")
@@ -37,11 +41,60 @@ def fetch(url: str, timeout: float = 10.0) -> dict:
             message = json.loads(exc.read()).get("error", "")
         except ValueError:
             message = ""
+        if exc.code == 404 and not message:  # every plugin 404 carries an error message; a bare one is someone else
+            base = url.split("/gaia/v1/", 1)[0]
+            raise NotAPlugin(f"{base} is {what_answers(base)}: GET {url.removeprefix(base)} answered 404; "
+                             "point --url at the Gaia gateway plugin") from None
         raise StatusError(f"{url} answered {exc.code}{': ' + message if message else ''}") from None
     except urllib.error.URLError as exc:
         raise StatusError(f"cannot reach {url}: {exc.reason}") from None
-    except (OSError, ValueError) as exc:
+    except ValueError:
+        base = url.split("/gaia/v1/", 1)[0]
+        raise NotAPlugin(f"{base} is {what_answers(base)}: GET {url.removeprefix(base)} did not answer JSON; "
+                         "point --url at the Gaia gateway plugin") from None
+    except OSError as exc:
         raise StatusError(f"{url}: {exc}") from None
+
+
+def _get(url: str, timeout: float) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read(64 * 1024)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers or {}), exc.read(64 * 1024)
+
+
+def what_answers(base: str, timeout: float = 2.0) -> str:
+    """What kind of server answers at ``base`` (a Gaia plugin, an OpenFaaS gateway, something else), in words.
+
+    Asks the endpoints each kind serves: the plugin's /gaia/v1/health, the OpenFaaS gateway's /system/info
+    (401 with the gateway's realm when basic auth is on) and /healthz; otherwise names the Server header.
+    """
+    base = base.rstrip("/")
+    try:
+        status, headers, body = _get(f"{base}/gaia/v1/health", timeout)
+        if status in (200, 503):  # 503: a plugin that cannot route yet (no good discovery so far)
+            try:
+                health = json.loads(body)
+                if isinstance(health, dict) and {"status", "redis"} <= health.keys():
+                    return "a Gaia gateway plugin"
+            except ValueError:
+                pass
+        status, headers, body = _get(f"{base}/system/info", timeout)
+        if status == 200:
+            try:
+                info = json.loads(body)
+                release = (info.get("version") or {}).get("release") or "?"
+                provider = (info.get("provider") or {}).get("provider") or "?"
+                return f"an OpenFaaS gateway ({release}, provider {provider}), not the Gaia plugin in front of it"
+            except (ValueError, AttributeError):
+                pass
+        if status == 401 and "Restricted" in headers.get("WWW-Authenticate", ""):
+            return "an OpenFaaS gateway (basic auth on /system/info), not the Gaia plugin in front of it"
+        server = headers.get("Server")
+        return f"a server that is not a Gaia gateway plugin{f' (Server: {server})' if server else ''}"
+    except (OSError, ValueError) as exc:
+        return f"nothing that answers HTTP ({getattr(exc, 'reason', exc)})"
 
 
 def _ms(value) -> str:

@@ -90,7 +90,7 @@ def test_symlink_loops(tmp_path):
 def test_empty_folder(tmp_path):
     result = classify_path(tmp_path)
     assert result.mode == "cpu" and result.evidence == []
-    assert result.errors == [f"{tmp_path}: no Python source or requirements file to classify"]
+    assert result.errors == [f"{tmp_path}: no Python source, requirements or platform file to classify"]
 
 
 def test_missing_path_raises_a_clear_error(tmp_path):

@@ -160,11 +160,12 @@ def test_unknown_library_resolved_through_installed_metadata(tmp_path):
     assert index.classify("wrapped_upscaler") == ("wrapped-upscaler", "dl")  # through another distribution
     assert index.classify("plain_tool") == ("plain-tool", "cpu")
     assert index.classify("not_installed") is None
-    code = "from fancy_upscaler import Upscaler\nup = Upscaler('x4', 'cuda')\ndef handle(img):\n    return up.run(img)\n"
+    code = "from fancy_upscaler import Upscaler\nup = Upscaler('x4')\ndef handle(img):\n    return up.run(img)\n"
     found = classify(tmp_path / "fn", {"handler.py": code}, site_paths=[str(site)])
-    assert found.mode == "gpu" and "fancy-upscaler" in found.frameworks
+    assert found.mode == "cpu_preferred" and "fancy-upscaler" in found.frameworks
+    assert "framework" in kinds(found, "cpu_preferred")
     tables_only = classify_path(tmp_path / "fn", installed=False)
-    assert tables_only.mode == "cpu"
+    assert tables_only.mode == "cpu" and "unknown_library" in kinds(tables_only)
 
 
 @pytest.mark.parametrize(("command", "expected"), [
@@ -305,3 +306,100 @@ def test_literal_arguments_reach_the_parameters_of_local_classes(tmp_path):
                      "        return self.predictor(image)\n",
     })
     assert result.mode == "gpu_preferred" and result.evidence[0].file == "loader.py"
+
+
+@pytest.mark.parametrize(("name", "text", "kind", "mode"), [
+    ("cerebrium.toml", "[cerebrium.hardware]\ncompute = \"AMPERE_A10\"\ngpu_count = 1\n", "platform", "gpu_preferred"),
+    ("cerebrium.toml", "[cerebrium.hardware]\ncompute = \"CPU\"\ncpu = 2\n", None, None),
+    ("fly.toml", "app = \"x\"\n[[vm]]\n  gpu_kind = \"a100-40gb\"\n", "platform", "gpu_preferred"),
+    ("config.yaml", "resources:\n  accelerator: A10G\n  use_gpu: true\n", "platform", "gpu_preferred"),
+    ("config.yaml", "docker_server:\n  start_command: >-\n    sh -c \"vllm serve m --port 8000\"\n", "subprocess", "gpu"),
+    ("Dockerfile", "FROM python:3.11\nENTRYPOINT [\"python3\", \"-m\", \"vllm.entrypoints.openai.api_server\"]\n",
+     "subprocess", "gpu"),
+    ("pyproject.toml", "[tool.x]\ngpu = 1\n", None, None),
+])
+def test_more_platform_settings(name, text, kind, mode):
+    from gaia_faas.classifier.platform import is_platform_file
+    facts = PlatformFacts()
+    if is_platform_file(name):
+        read_platform_file(name, text, facts)
+    found = [(e.kind, e.mode) for e in facts.evidence if e.mode != "cpu"]
+    assert found[:1] == ([(kind, mode)] if kind else [])
+
+
+def test_gpu_names_in_sdk_decorators_declare_hardware(tmp_path):
+    code = "from beam import endpoint\nimport torch\n@endpoint(gpu='A10G', cpu=2)\ndef run(x):\n" \
+           "    return torch.ones(2).sum().item()\n"
+    assert classify(tmp_path / "a", {"app.py": code}).mode == "gpu_preferred"
+    ocr = "import easyocr\nreader = easyocr.Reader(['en'], gpu=True)\ndef handle(img):\n    return reader.readtext(img)\n"
+    assert classify(tmp_path / "b", {"handler.py": ocr}).mode == "cpu_preferred"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("docker-compose.yml", "services:\n  api:\n    deploy:\n      resources:\n        reservations:\n          devices:\n"
+                           "            - driver: nvidia\n              count: 1\n"),
+    ("environment.yml", "name: fn\ndependencies:\n  - python=3.11\n  - pytorch-cuda=12.1\n"),
+])
+def test_compose_and_conda_declare_gpus(name, text):
+    facts = PlatformFacts()
+    read_platform_file(name, text, facts)
+    assert [e.mode for e in facts.evidence] == ["gpu_preferred"]
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import lightning as L\nfrom model import Net\ndef handle(data):\n"
+     "    L.Trainer(accelerator='gpu', devices=1, max_epochs=3).fit(Net(), data)\n", "gpu"),
+    ("import lightning as L\nfrom model import Net\ndef handle(data):\n"
+     "    L.Trainer(accelerator='auto', max_epochs=3).fit(Net(), data)\n", "gpu_preferred"),
+    # a library nobody knows is handed the device: that is where its work runs
+    ("from kandinsky2 import get_kandinsky2\nmodel = get_kandinsky2('cuda', task_type='text2img')\n"
+     "def handle(p):\n    return model.generate_text2img(p)\n", "gpu"),
+    # a hosted API client naming a big model runs nothing locally
+    ("import replicate\ndef handle(p):\n    return replicate.run('stability-ai/stable-diffusion-xl-base-1.0', "
+     "input={'prompt': p})\n", "cpu"),
+])
+def test_devices_handed_to_libraries(tmp_path, code, expected):
+    files = {"handler.py": code, "model.py": "from torch import nn\nclass Net(nn.Module):\n    pass\n"}
+    assert classify(tmp_path, files, installed=False).mode == expected
+
+
+def test_template_build_step_resolves_imports_against_the_installed_requirements(tmp_path):
+    """What the Dockerfile does: pip-install function/requirements.txt, then run gaia_build.py with that Python."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parent.parent / "templates" / "gaia-python"
+    site = tmp_path / "site"
+    info = site / "voice_clone_kit-2.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voice-clone-kit\nVersion: 2.0\nRequires-Dist: torch\n")
+    (info / "top_level.txt").write_text("voice_clone_kit\n")
+    function = tmp_path / "function"
+    function.mkdir()
+    (function / "handler.py").write_text("from voice_clone_kit import Cloner\ncloner = Cloner('v2')\n"
+                                         "def handle(req):\n    return cloner.speak(req)\n")
+    out = tmp_path / "classification.json"
+    done = subprocess.run([sys.executable, str(template / "gaia_build.py"), str(function), str(out)], cwd=template,
+                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["mode"] == "cpu_preferred" and "voice-clone-kit" in result["frameworks"]
+
+
+def test_broken_platform_files_lose_nothing(tmp_path):
+    files = {
+        "handler.py": PORTABLE_RESNET,
+        "function.json": "{not json",
+        "cog.yaml": "build:\n\tgpu: [unterminated\n  - - - :\n",
+        "cerebrium.toml": "[cerebrium.hardware\ncompute = ",
+        "Dockerfile": "FROM\nCMD [\"python\", \n",
+        "serverless.yml": "functions:\n  f:\n    handler: ../../../etc/passwd.main\n",
+    }
+    result = classify(tmp_path, files)
+    assert result.mode == "cpu_preferred" and not result.errors
+    (tmp_path / "Dockerfile.gpu").write_bytes(b"FROM nvidia/cuda\x00\x01\x02")
+    result = classify_path(tmp_path)
+    assert result.mode == "cpu_preferred" and any("binary" in e for e in result.errors)

@@ -6,10 +6,13 @@ from gaia_faas.demo_report import (
     Decision,
     RequestRecord,
     format_table,
+    label_rows,
     percentile,
+    phases,
     plot_timeline,
     route_segments,
     summarise,
+    worst_window_p95,
 )
 
 
@@ -45,15 +48,36 @@ def test_summary_counts_latency_time_and_cost_per_variant():
     assert (mm.requests, mm.errors, mm.decisions, mm.variant_seconds) == (10, 0, 0, {"cpu": 100})
 
 
-def test_table_has_one_row_per_function():
-    summaries = summarise(_records(), [], {"idle": "cpu", "mm": "cpu", "unused": "gpu"}, {}, 100)
+def test_table_has_one_row_per_function_with_slo_violations_and_cost_in_dollars():
+    summaries = summarise(_records(), [], {"idle": "cpu", "mm": "cpu", "unused": "gpu"}, {}, 100,
+                          {"idle": 2050.0, "mm": 500.0})
     table = format_table(summaries).splitlines()
-    assert table[0].split()[:3] == ["function", "requests", "errors"]
+    assert table[0].split()[:7] == ["function", "SLO", "ms", "requests", "errors", "over", "SLO"]
+    assert "cost USD" in table[0] and "worst 10s p95" in table[0]
     assert [line.split()[0] for line in table[2:]] == ["idle", "mm", "unused"]
-    assert table[4].split()[1:5] == ["0", "0", "-", "-"]
+    idle, mm, unused = (line.split() for line in table[2:])
+    # idle: 50 of 100 answers above 2,050 ms plus the one that failed.
+    assert idle[1:5] == ["2050", "101", "1", "50%"] and mm[1:5] == ["500", "10", "0", "0%"]
+    assert unused[1:5] == ["-", "0", "0", "-"]
+
+
+def test_the_worst_stretch_shows_what_the_whole_run_p95_hides():
+    records = [RequestRecord("mm", t * 0.1, 100.0, 200, "cpu") for t in range(1000)]
+    records += [RequestRecord("mm", 95 + t * 0.5, 2500.0, 200, "cpu") for t in range(10)]
+    [summary] = summarise(records, [], {"mm": "cpu"}, {}, 100, {"mm": 1000})
+    assert summary.p95_ms == 100.0 and summary.worst_p95_ms == 2500.0 == worst_window_p95(records)
+    assert summary.over_slo == pytest.approx(10 / 1010)
+
+
+def test_phases_and_label_rows():
+    records = [RequestRecord("mm", float(t), 1.0, 200, "cpu", "500" if t < 5 else "2000") for t in range(10)]
+    assert phases(records) == [(0.0, "500"), (5.0, "2000")]
+    assert phases(records[:3]) == []  # one size: nothing to mark
+    # Three switches within a few seconds of a 100 s run go on three rows; a later one back on the first.
+    assert label_rows([10, 12, 15, 60], 100) == [0, 1, 2, 0]
 
 
 def test_timeline_plot_is_a_png(tmp_path):
-    decisions = [Decision(30, "idle", "cpu", "gpu", "slo")]
+    decisions = [Decision(30, "idle", "cpu", "gpu", "cpu-violates-slo"), Decision(33, "idle", "gpu", "cpu", "gpu-does-not-help")]
     path = plot_timeline(_records(), decisions, {"idle": "cpu", "mm": "cpu"}, {"idle": 1000}, 100, tmp_path / "t.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

@@ -53,7 +53,13 @@ def test_gateway_deployment_wiring():
     assert mounted["secrets"]["secret"]["secretName"] == secret["metadata"]["name"]
     for key in ("OPENFAAS_PASSWORD_FILE", "GAIA_API_TOKEN_FILE"):
         assert Path(env[key]).name in secret["stringData"]
+    # Readiness is "can route" (503 before the first discovery); liveness must not restart a pod for that.
     assert container["readinessProbe"]["httpGet"]["path"] == "/gaia/v1/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/gaia/v1/alive"
+    from gaia_faas.gateway_plugin import api
+
+    paths = {route.path for route in api.routes}
+    assert {"/gaia/v1/health", "/gaia/v1/alive"} <= paths
     service = by_kind[("Service", "gaia-gateway")]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     redis_service = by_kind[("Service", "gaia-redis")]

@@ -58,8 +58,9 @@ def test_openfaas_discovery_groups_variants_by_labels():
         {"name": "plain", "labels": {"faas_function": "plain"}},
         {"name": "odd", "labels": {"com.gaia.function": "odd", "com.gaia.variant": "tpu"}},
         {"name": "Bad_Name", "labels": {"com.gaia.function": "x", "com.gaia.variant": "cpu"}},
-        "not a dict",
     ], "http://gateway:8080/")
+    assert functions.conflicts == []
+    functions = functions.functions
     assert list(functions) == ["resnet"]
     resnet = functions["resnet"]
     assert resnet.variants["gpu"].sync_url == "http://gateway:8080/function/resnet-gpu"
@@ -67,6 +68,45 @@ def test_openfaas_discovery_groups_variants_by_labels():
     assert resnet.annotations == {"com.gaia.mode": "gpu"} and resnet.start_variant == "gpu"
     with pytest.raises(RegistryError, match="JSON list"):
         parse_openfaas_functions({"error": "x"}, "http://g")
+
+
+@pytest.mark.parametrize("answer, message", [
+    ([{"name": "f-cpu", "labels": ["com.gaia.function"]}], "'labels' is a list"),
+    ([{"name": "f-cpu", "labels": {}, "annotations": "x"}], "'annotations' is a str"),
+    (["not an object"], "entry 0 is a str"),
+    ([{"name": 7, "labels": {}}], "must be strings"),
+    ([{"name": "f-cpu", "namespace": ["x"], "labels": {}}], "must be strings"),
+])
+def test_openfaas_answer_of_the_wrong_shape_is_a_registry_error(answer, message):
+    with pytest.raises(RegistryError, match=message):
+        parse_openfaas_functions(answer, "http://g")
+
+
+def test_duplicate_label_claims_route_to_neither_and_are_reported():
+    def claim(service, function, variant, slo):
+        return {"name": service, "namespace": "openfaas-fn", "labels": {"com.gaia.function": function, "com.gaia.variant": variant},
+                "annotations": {"com.gaia.slo-ms": slo}}
+
+    found = parse_openfaas_functions([claim("matmul-cpu", "matmul", "cpu", "500"), claim("matmul-gpu", "matmul", "gpu", "500"),
+                                      claim("evil", "matmul", "gpu", "1")], "http://g")
+    matmul = found.functions["matmul"]
+    assert list(matmul.variants) == ["cpu"] and matmul.annotations == {"com.gaia.slo-ms": "500"}
+    assert matmul.namespace == "openfaas-fn"
+    assert found.conflicts == ["matmul/gpu is claimed by 2 services (evil, matmul-gpu): none of them is routed"]
+    found = parse_openfaas_functions([claim("a", "x", "cpu", "1"), claim("b", "x", "cpu", "2")], "http://g")
+    assert found.functions == {} and len(found.conflicts) == 1
+
+
+def test_namespaced_names_resolve_with_the_last_dot():
+    from gaia_faas.gateway_plugin.registry import Registry
+
+    found = parse_openfaas_functions([{"name": "matmul-cpu", "namespace": "openfaas-fn",
+                                       "labels": {"com.gaia.function": "matmul", "com.gaia.variant": "cpu"}}], "http://g")
+    registry = Registry(found.functions)
+    assert registry.get_namespaced("matmul.openfaas-fn").name == "matmul"
+    assert registry.get_namespaced("matmul.other") is None and registry.get_namespaced("matmul") is None
+    assert registry.get_namespaced("x.matmul.openfaas-fn") is None  # the name is "x.matmul"
+    assert registry.get_namespaced("matmul.") is None
 
 
 def test_parse_target():
@@ -94,18 +134,31 @@ def test_platform_fault_classification():
     assert not is_platform_fault(429, {"X-OpenFaaS-Internal": "faas-middleware"})
 
 
-def test_rotation_takes_variant_out_and_probes_it_back():
+def test_rotation_takes_variant_out_until_a_probe_brings_it_back():
     now = [100.0]
     rotation = Rotation(retry_after_s=1.0, clock=lambda: now[0])
     assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)
     rotation.fault("f", "gpu")
     assert rotation.choose("f", "gpu", "cpu") == ("cpu", "gpu")
     assert rotation.choose("f", "gpu", None) == ("gpu", None)  # nowhere else to go
+    assert rotation.due() == []
     now[0] = 101.0
-    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)  # the probe
-    assert rotation.choose("f", "gpu", "cpu") == ("cpu", "gpu")  # others wait for the probe's answer
+    # Past retry_after no client call is sent as a probe: the prober gets the variant, calls still fail over.
+    assert rotation.due() == [("f", "gpu")] and rotation.due() == []
+    assert rotation.choose("f", "gpu", "cpu") == ("cpu", "gpu")
+    now[0] = 102.0
+    assert rotation.due() == [("f", "gpu")]  # the probe failed: due again retry_after later
     rotation.ok("f", "gpu")
-    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)
+    assert rotation.choose("f", "gpu", "cpu") == ("gpu", None) and rotation.out_of_rotation() == []
     rotation.fault("f", "gpu")
     rotation.fault("f", "cpu")
     assert rotation.choose("f", "gpu", "cpu") == ("gpu", None)  # both out: stay on the routed one
+
+
+def test_plugin_paths_are_recognised_however_spelt():
+    from gaia_faas.gateway_plugin.proxy import is_plugin_path
+
+    for path in ("/gaia/v1/functions/x/pin", "/gaia", "//gaia/v1", "/%67aia/v1/health", "/GAIA/v1", "/metrics"):
+        assert is_plugin_path(path), path
+    for path in ("/gaiaX", "/function/gaia", "/system/functions", "/metricsx"):
+        assert not is_plugin_path(path), path

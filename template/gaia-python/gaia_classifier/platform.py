@@ -17,14 +17,21 @@ import json
 import posixpath
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 
+from . import knowledge
 from .result import Evidence
 
 PLATFORM_YAML = re.compile(r"\.(ya?ml)$")
 DOCKERFILE = re.compile(r"^(Dockerfile([.-][\w.-]+)?|[\w.-]+\.Dockerfile)$")
 _KEY = re.compile(r"""^("[^"]*"|'[^']*'|[^\s:#][^:#]*?)\s*:(?:\s+(.*?))?\s*$""")
-GPU_IMAGE = re.compile(r"(cuda|cudnn|^nvcr\.io/nvidia/|[-_:/.]gpu([-_.:]|$)|[-_:.]cu\d{2,3}([-_.]|$)|tensorrt)")
+GPU_IMAGE = re.compile(r"(cuda|cudnn|^nvcr\.io/nvidia/|[-_:/.]gpu([-_.:]|$)|[-_:.]cu\d{2,3}([-_.]|$)|tensorrt"
+                       r"|^vllm/|text-generation-inference|tritonserver|^lmsysorg/sglang)")
+# GPU models and classes named in platform settings (Modal, Beam, Truss, Cerebrium, fly.io, RunPod).
+GPU_NAME = re.compile(r"^(any|t4|a10g?|a100|a40|a6000|h100|h200|b200|l4|l40s?|v100|p100|k80|rtx[\w-]*|ampere_\w+"
+                      r"|ada_\w+|hopper_\w+|turing_\w+|nvidia[\w-]*|a100-\w+|l40s-\w+)(:\d+)?$", re.IGNORECASE)
+_COMMAND_KEYS = {"start_command", "command", "args", "cmd", "entrypoint", "run", "script"}
 _CPU_IMAGE = re.compile(r"(^public\.ecr\.aws/lambda/|[-_:]cpu([-_.]|$))")
 _ENTRY_MODULE = re.compile(r"^[\w./-]+$")
 
@@ -37,10 +44,36 @@ class PlatformFacts:
     evidence: list[Evidence] = field(default_factory=list)
     entries: list[str] = field(default_factory=list)
     packages: list[tuple[str, int, str]] = field(default_factory=list)
+    programs: set = field(default_factory=set)  # programs the platform starts (count as using their package)
 
 
 def is_platform_file(name: str) -> bool:
-    return name == "function.json" or bool(DOCKERFILE.match(name)) or bool(PLATFORM_YAML.search(name))
+    return name == "function.json" or bool(DOCKERFILE.match(name)) or bool(PLATFORM_YAML.search(name)) \
+        or name.endswith(".toml") and name != "pyproject.toml"
+
+
+def program_verdict(words: list[str]) -> tuple[str, str, str] | None:
+    """(program, detail, mode) for a command line that runs a known GPU program (vllm serve, python -m vllm..., trtexec,
+    ffmpeg with NVENC), or None."""
+    words = [w for w in words if w]
+    if len(words) >= 3 and words[0].rsplit("/", 1)[-1] in ("sh", "bash") and words[1] == "-c":
+        try:
+            words = shlex.split(words[2])
+        except ValueError:
+            words = words[2].split()
+    if not words:
+        return None
+    program = words[0].rsplit("/", 1)[-1]
+    if program.startswith("python") and "-m" in words[:-1]:
+        program = words[words.index("-m") + 1].split(".", 1)[0]
+    shown = " ".join(words[:3])
+    if program in knowledge.GPU_PROGRAMS:
+        return program, f"runs {knowledge.GPU_PROGRAMS[program]} (`{shown}`)", "gpu"
+    if any(knowledge.GPU_PROGRAM_ARGUMENTS.search(w) for w in words[1:]):
+        return program, f"runs {program} on NVIDIA hardware", "gpu"
+    if program in knowledge.HEAVY_PROGRAMS:
+        return program, f"runs {knowledge.HEAVY_PROGRAMS[program]} (`{shown}`)", "gpu_preferred"
+    return None
 
 
 def read_platform_file(rel: str, text: str, facts: PlatformFacts) -> None:
@@ -48,6 +81,8 @@ def read_platform_file(rel: str, text: str, facts: PlatformFacts) -> None:
     folder = posixpath.dirname(rel)
     if name == "function.json":
         _azure_function(rel, folder, text, facts)
+    elif name.endswith(".toml"):
+        _toml_file(rel, text, facts)
     elif DOCKERFILE.match(name):
         _dockerfile(rel, text, facts)
     else:
@@ -110,6 +145,7 @@ def _dockerfile(rel: str, text: str, facts: PlatformFacts) -> None:
                 stages[parts[2].lower()] = final
         elif word in ("CMD", "ENTRYPOINT"):
             _command_entry(rest, facts, lambda_image or bool(final and _CPU_IMAGE.search(final[0]) and "lambda" in final[0]))
+            _command_program(rel, number, rest, facts)
         elif word == "RUN":
             for package in pip_packages(rest):
                 facts.packages.append((rel, number, package))
@@ -160,6 +196,42 @@ def _command_entry(rest: str, facts: PlatformFacts, lambda_image: bool) -> None:
         facts.entries.append(_module_file("", words[0].rsplit(".", 1)[0]))
 
 
+def _command_program(rel: str, number: int, command: str, facts: PlatformFacts) -> None:
+    try:
+        words = json.loads(command) if command.startswith("[") else shlex.split(command)
+    except ValueError:
+        return
+    verdict = program_verdict([w for w in words if isinstance(w, str)])
+    if verdict:
+        facts.programs.add(verdict[0])
+        facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[1]}", verdict[2]))
+
+
+def _toml_file(rel: str, text: str, facts: PlatformFacts) -> None:
+    """cerebrium.toml `[cerebrium.hardware] compute = "AMPERE_A10"`, fly.toml `[[vm]] gpu_kind = "a100-40gb"`."""
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return
+    lines = text.splitlines()
+    pending = [((), data)]
+    while pending:
+        path, node = pending.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, (dict, list)):
+                pending.append((path + (str(key),), value))
+                continue
+            key = str(key)
+            shown = str(value)
+            gpu = key in ("gpu", "gpu_kind", "gpu_type", "compute", "accelerator") and isinstance(value, str) \
+                and GPU_NAME.match(value) or key in ("gpu", "gpu_count", "gpus") and not isinstance(value, bool) \
+                and isinstance(value, (int, float)) and value > 0
+            if gpu:
+                line = next((n for n, raw in enumerate(lines, 1) if raw.strip().startswith(key) and shown in raw), 1)
+                _declare(facts, rel, line, f"declares {'.'.join(path + (key,))} = {shown!r}")
+
+
 def pip_packages(command: str) -> list[str]:
     packages = []
     for segment in re.split(r"&&|;|\|\|", command):
@@ -187,6 +259,7 @@ def yaml_items(text: str) -> list[tuple[int, tuple, str]]:
     items = []
     stack: list[tuple[int, str]] = []
     block_indent = None
+    block_item = 0
     for number, raw in enumerate(text.splitlines(), 1):
         if "\t" in raw[: len(raw) - len(raw.lstrip())]:
             raw = raw.replace("\t", "    ")
@@ -195,7 +268,9 @@ def yaml_items(text: str) -> list[tuple[int, tuple, str]]:
         if block_indent is not None:
             if body and indent <= block_indent:
                 block_indent = None
-            else:
+            else:  # a block scalar's text (`key: >-` / `key: |`) becomes that key's value
+                line, path, value = items[block_item]
+                items[block_item] = (line, path, f"{value} {body}".strip())
                 continue
         if not body or body.startswith("#") or body in ("---", "..."):
             continue
@@ -213,11 +288,13 @@ def yaml_items(text: str) -> list[tuple[int, tuple, str]]:
         if match:
             key = match.group(1).strip().strip("'\"")
             value = (match.group(2) or "").strip()
-            if value in ("|", ">", "|-", ">-", "|+", ">+"):
+            block = value in ("|", ">", "|-", ">-", "|+", ">+")
+            if block:
                 block_indent = indent
+                block_item = len(items)
                 value = ""
             items.append((number, path + (key,), _scalar(value)))
-            if not value:
+            if not value and not block:
                 stack.append((indent, key))
         else:
             items.append((number, path, _scalar(body)))
@@ -262,12 +339,20 @@ def _yaml_file(rel: str, folder: str, text: str, facts: PlatformFacts) -> None:
         # ---- hardware ----
         if key in ("nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915") and _positive(value):
             _declare(facts, rel, number, f"requests {key}: {value}")
-        elif key in ("gpu", "gpus", "gpu_count", "gpuCount", "num_gpus") and _positive(value) and path[:1] != ("labels",):
+        elif key in ("gpu", "gpus", "gpu_count", "gpuCount", "num_gpus", "use_gpu") and _positive(value) \
+                and path[:1] != ("labels",):
+            _declare(facts, rel, number, f"declares {'/'.join(path)}: {value}")
+        elif key in ("gpu", "gpu_type", "gpuType", "gpu_kind", "compute") and GPU_NAME.match(value):
             _declare(facts, rel, number, f"declares {'/'.join(path)}: {value}")
         elif key in ("cuda", "cuda_version") and value and (is_cog or is_bento):
             _declare(facts, rel, number, f"declares {'/'.join(path)}: {value}")
         elif key in ("runtimeClassName",) and "nvidia" in lowered:
             _declare(facts, rel, number, f"runtimeClassName: {value}")
+        elif key in ("driver", "runtime") and lowered == "nvidia":  # docker-compose device reservations
+            _declare(facts, rel, number, f"{key}: nvidia")
+        elif key == "-" and re.match(r"^(cudatoolkit|pytorch-cuda|cuda-toolkit|cuda-runtime|cudnn)\b", lowered) \
+                and "dependencies" in path:  # conda environment.yml
+            _declare(facts, rel, number, f"conda requires {value}")
         elif "accelerator" in key.lower() and value and value.lower() not in ("none", "false", "cpu", "0"):
             _declare(facts, rel, number, f"node selector {key}: {value}")
         elif key in ("gpuIds", "gpu_type", "gpuType") and value:
@@ -281,6 +366,15 @@ def _yaml_file(rel: str, folder: str, text: str, facts: PlatformFacts) -> None:
             if not lambda_declared:
                 _declare(facts, rel, number, f"AWS Lambda runtime {value}: Lambda has no GPUs", "cpu")
                 lambda_declared = True
+        if key in _COMMAND_KEYS and value:
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                words = value.split()
+            verdict = program_verdict(words)
+            if verdict:
+                facts.programs.add(verdict[0])
+                facts.evidence.append(Evidence(rel, number, "subprocess", f"the platform {verdict[1]}", verdict[2]))
         # ---- entries ----
         if is_cog and path == ("predict",) and ":" in value:
             facts.entries.append(_join(folder, value.split(":", 1)[0]))

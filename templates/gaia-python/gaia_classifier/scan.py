@@ -33,7 +33,7 @@ SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "env", ".gi
 # beside the handler does not run per request.
 ENTRY_FILES = {"handler.py", "index.py", "main.py", "app.py", "lambda_function.py", "function.py", "func.py",
                "predict.py", "inference.py", "serve.py", "server.py", "service.py", "score.py", "model_handler.py",
-               "rp_handler.py"}
+               "rp_handler.py", "__main__.py", "function_app.py"}
 REQUIREMENTS = re.compile(r"^requirements[\w.-]*\.(txt|in)$")
 MAX_PLATFORM_FILES = 200
 
@@ -105,7 +105,7 @@ def classify_path(path, declared_mode: str | None = None, site_paths: list[str] 
     project.counted = counted
     for module in modules:
         Analyser(project, module).bind_arguments()
-    used_modules: set[str] = set()
+    used_modules: set[str] = set(platform.programs)
     for module in modules:
         analyser = Analyser(project, module)
         try:
@@ -132,8 +132,8 @@ def classify_path(path, declared_mode: str | None = None, site_paths: list[str] 
         if item.mode != "cpu" and not wanted & used_modules:
             item = replace(item, mode="cpu", detail=f"{item.detail} (never imported or run: not counted)")
         evidence.append(item)
-    if not sources and not requirement_files and not errors:
-        errors.append(f"{path}: no Python source or requirements file to classify")
+    if not sources and not requirement_files and not platform_files and not errors:
+        errors.append(f"{path}: no Python source, requirements or platform file to classify")
     return decide(evidence, sorted(frameworks), errors, declared_mode)
 
 
