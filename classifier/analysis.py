@@ -119,8 +119,8 @@ def _dotted(node) -> str | None:
     return None
 
 
-def _mentions_device(node) -> bool:
-    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+def _mentions(node, words) -> bool:
+    """Whether a name, attribute or string inside `node` contains one of `words` (lower case)."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             text = sub.id.lower()
@@ -130,9 +130,19 @@ def _mentions_device(node) -> bool:
             text = sub.value.lower()
         else:
             continue
-        if any(word in text for word in _DEVICE_WORDS):
+        if any(word in text for word in words):
             return True
     return False
+
+
+def _mentions_device(node) -> bool:
+    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+    return _mentions(node, _DEVICE_WORDS)
+
+
+def _mentions_gpu(node) -> bool:
+    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
+    return _mentions(node, _GPU_WORDS)
 
 
 def _mentions_cpu(nodes) -> bool:
@@ -186,22 +196,6 @@ def _push_block(module, stack: list, statements, ctx: Context, depth: int) -> No
         if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
                 and _leaves(statement.body):
             ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
-
-
-def _mentions_gpu(node) -> bool:
-    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            text = sub.id.lower()
-        elif isinstance(sub, ast.Attribute):
-            text = sub.attr.lower()
-        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-            text = sub.value.lower()
-        else:
-            continue
-        if any(word in text for word in _GPU_WORDS):
-            return True
-    return False
 
 
 def _negative(test) -> bool:
@@ -1291,6 +1285,13 @@ class Analyser:
                     verdict = knowledge.estimate_model(name, None)
                     if verdict is not None:
                         self._verdict(node, verdict, f"{method}({key}=...)")
+        if args and (method[:1].isupper() or method in ("load", "load_model", "from_file")) \
+                and not any(word in method for word in _NOT_MODELS) and self._framework(qualified):
+            # a framework's own constructor or loader given a model path (ctranslate2.Translator("nllb-3.3B-ct2"))
+            for name in self.strings(args[0])[:2]:
+                verdict = knowledge.estimate_model(name, None)
+                if verdict is not None:
+                    self._verdict(args[0], verdict, f"{method}(...)")
 
     def _tensor_factory(self, node, qualified, method, args, kwargs, ctx) -> None:
         if method in knowledge.MATMUL_FUNCTIONS and (qualified.startswith(knowledge.TENSOR_MODULES) or isinstance(node.func, ast.Attribute)):

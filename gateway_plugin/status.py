@@ -73,7 +73,7 @@ def what_answers(base: str, timeout: float = 2.0) -> str:
     base = base.rstrip("/")
     try:
         status, headers, body = _get(f"{base}/gaia/v1/health", timeout)
-        if status == 200:
+        if status in (200, 503):  # 503: a plugin that cannot route yet (no good discovery so far)
             try:
                 health = json.loads(body)
                 if isinstance(health, dict) and {"status", "redis"} <= health.keys():

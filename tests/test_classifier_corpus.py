@@ -15,7 +15,7 @@ KNOWN_MISSES: dict[str, str] = {}
 
 
 def test_corpus_is_big_enough_and_covers_every_mode():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 140
     assert {mode for mode, _ in CASES} == set(MODES)
     assert sum(1 for _, case in CASES if case.is_dir()) >= 5, "multi-file folders are part of the corpus"
 

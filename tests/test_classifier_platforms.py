@@ -387,3 +387,19 @@ def test_template_build_step_resolves_imports_against_the_installed_requirements
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["mode"] == "cpu_preferred" and "voice-clone-kit" in result["frameworks"]
+
+
+def test_broken_platform_files_lose_nothing(tmp_path):
+    files = {
+        "handler.py": PORTABLE_RESNET,
+        "function.json": "{not json",
+        "cog.yaml": "build:\n\tgpu: [unterminated\n  - - - :\n",
+        "cerebrium.toml": "[cerebrium.hardware\ncompute = ",
+        "Dockerfile": "FROM\nCMD [\"python\", \n",
+        "serverless.yml": "functions:\n  f:\n    handler: ../../../etc/passwd.main\n",
+    }
+    result = classify(tmp_path, files)
+    assert result.mode == "cpu_preferred" and not result.errors
+    (tmp_path / "Dockerfile.gpu").write_bytes(b"FROM nvidia/cuda\x00\x01\x02")
+    result = classify_path(tmp_path)
+    assert result.mode == "cpu_preferred" and any("binary" in e for e in result.errors)
