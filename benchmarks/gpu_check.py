@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,15 @@ READY_POLL_S = 0.05
 REFUSAL_MESSAGE = "no CUDA device is visible"
 # Blocks started with less than this left of --budget-s are skipped (a start alone takes seconds).
 MIN_BLOCK_S = 20.0
+
+
+class Stopped(Exception):
+    """SIGTERM (e.g. from `timeout`): stop measuring, close the runtimes, still write what was measured."""
+
+
+def stop_on_sigterm(signum, frame):
+    # The runtimes run in their own sessions (setsid): unless their finally blocks run they outlive the script.
+    raise Stopped(f"stopped by signal {signum}")
 
 
 @dataclass
@@ -118,22 +128,31 @@ def nvidia_smi(*query: str) -> list[list[str]] | None:
     return [[cell.strip() for cell in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
 
 
+def mib(cell: str) -> int | None:
+    """An nvidia-smi memory figure; None for '[N/A]' (some virtualised GPUs do not report per-process use)."""
+    try:
+        return int(float(cell))
+    except ValueError:
+        return None
+
+
 def gpu_inventory() -> list[dict]:
     rows = nvidia_smi("--query-gpu=index,uuid,name,driver_version,memory.total") or []
-    return [{"index": r[0], "uuid": r[1], "name": r[2], "driver": r[3], "memory_mib": int(float(r[4]))} for r in rows]
+    return [{"index": r[0], "uuid": r[1], "name": r[2], "driver": r[3], "memory_mib": mib(r[4])} for r in rows]
 
 
-def gpu_memory_by_pid() -> dict[int, tuple[str, int]] | None:
-    """pid -> (GPU uuid, MiB used) of every process holding GPU memory; None where nvidia-smi cannot tell."""
+def gpu_memory_by_pid() -> dict[int, tuple[str, int | None]] | None:
+    """pid -> (GPU uuid, MiB used) of every process with a CUDA context; None where nvidia-smi cannot tell."""
     rows = nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory")
     if rows is None:
         return None
-    return {int(r[0]): (r[1], int(float(r[2]))) for r in rows if r[0].isdigit()}
+    return {int(r[0]): (r[1], mib(r[2])) for r in rows if r[0].isdigit()}
 
 
 def gpu_used_mib() -> int | None:
     rows = nvidia_smi("--query-gpu=memory.used")
-    return sum(int(float(r[0])) for r in rows) if rows else None
+    used = [mib(r[0]) for r in rows or []]
+    return sum(used) if used and None not in used else None
 
 
 def child_pids(parent: int) -> list[int]:
@@ -299,8 +318,10 @@ def check_gpu_memory_at_ready(report: Report, label: str, watcher: ReadinessWatc
     if not holding:
         # nvidia-smi may report pids of another pid namespace: then count the GPU's processes instead.
         holding, how = memory, f"by count: nvidia-smi's pids {sorted(memory)} are not the workers' {watcher.workers_at_ready}"
-    detail = ", ".join(f"pid {pid}: {mib} MiB on {uuid[-8:]}" for pid, (uuid, mib) in holding.items())
-    report.check(name, len(holding) == expected_workers and all(mib > 0 for _, mib in holding.values()),
+    # A listed process holds a CUDA context on that GPU; where the driver reports its memory, it must be > 0.
+    detail = ", ".join(f"pid {pid}: {used if used is not None else 'N/A'} MiB on {uuid[-8:]}"
+                       for pid, (uuid, used) in holding.items())
+    report.check(name, len(holding) == expected_workers and all(used is None or used > 0 for _, used in holding.values()),
                  f"{len(holding)} of {expected_workers} worker(s) {how}: {detail}")
 
 
@@ -526,39 +547,17 @@ def main(argv: list[str] | None = None) -> int:
                 contexts[folder] = assemble_build_context(FUNCTIONS / folder, tmp_path / f"build-{folder}")
             return contexts[folder]
 
-        print("\n== a GPU variant without a visible GPU", flush=True)
-        check_refusal(report, context_of("idle-wait"), args.start_timeout)
-        for workload in plan(args, tiny_model_dir):
-            if workload.name not in chosen:
-                continue
-            print(f"\n== {workload.name}", flush=True)
-            if workload.name == "llm-tinyllama" and tinyllama_cached() is None:
-                report.skip(f"llm-tinyllama: {TINYLLAMA_ID} is not in the Hugging Face cache (nothing is downloaded)")
-                continue
-            if workload.name == "llm-tiny":
-                _, err = tiny_build.communicate()
-                if tiny_build.returncode != 0:
-                    report.check("llm-tiny: build the tiny model", False, err.strip().splitlines()[-1])
-                    continue
-            if budget.left() < MIN_BLOCK_S:
-                report.skip(f"{workload.name}: over the time budget ({args.budget_s:.0f} s)")
-                continue
-            context = context_of(workload.folder)
-            runs = {}
-            cpu_expect = {"variant": "cpu", "device": "cpu", "gpus": [], "workers": args.cpu_workers or 2}
-            runs["cpu"] = run_variant(report, workload, context, "cpu", expect=cpu_expect, workers=args.cpu_workers,
-                                      tag=tag, budget=budget, start_timeout=args.start_timeout)
-            if has_cuda and budget.left() >= MIN_BLOCK_S:
-                gpu_expect = {"variant": "gpu", "device": "cuda", "gpus": gpu_ids, "workers": len(gpu_ids)}
-                runs["gpu"] = run_variant(report, workload, context, "gpu", expect=gpu_expect, workers=None, tag=tag,
-                                          budget=budget, start_timeout=args.start_timeout)
-            elif has_cuda:
-                report.skip(f"{workload.name} gpu: over the time budget ({args.budget_s:.0f} s)")
-            results[workload.name] = summarise(workload, runs, tag, args.out, settings.get(workload.folder, {}),
-                                               gpus[0]["name"] if gpus else "no GPU", started_utc)
-            if workload.name == "image-classification" and has_cuda and budget.left() >= MIN_BLOCK_S:
-                print("\n== two workers on one GPU", flush=True)
-                shared_gpu = check_shared_gpu(report, context, workload.env, gpu_ids, args.start_timeout)
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+        try:
+            measure_all(args, report, chosen, plan(args, tiny_model_dir), context_of, tiny_build, budget, has_cuda,
+                        gpus, gpu_ids, tag, settings, started_utc, results, shared_gpu)
+        except Stopped as exc:
+            report.check("the run", False, f"{exc}: what follows covers the workloads finished before it")
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if tiny_build is not None and tiny_build.poll() is None:
+                tiny_build.kill()
+                tiny_build.wait()
         if not has_cuda:
             report.skip("two workers sharing one GPU: no CUDA device here")
 
@@ -603,6 +602,46 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": summary["elapsed_s"], "load_average": round(os.getloadavg()[0], 2), "out": str(args.out),
     }))
     return 1 if failed else 0
+
+
+def measure_all(args, report: Report, chosen: list[str], workloads: list[Workload], context_of, tiny_build,
+                budget: Budget, has_cuda: bool, gpus: list[dict], gpu_ids: list[str], tag: str,
+                settings: dict, started_utc: str, results: dict, shared_gpu: dict) -> None:
+    """The checks and measurements, in order; ``results`` and ``shared_gpu`` fill as they go."""
+    print("\n== a GPU variant without a visible GPU", flush=True)
+    check_refusal(report, context_of("idle-wait"), args.start_timeout)
+    for workload in workloads:
+        if workload.name not in chosen:
+            continue
+        print(f"\n== {workload.name}", flush=True)
+        if workload.name == "llm-tinyllama" and tinyllama_cached() is None:
+            report.skip(f"llm-tinyllama: {TINYLLAMA_ID} is not in the Hugging Face cache (nothing is downloaded)")
+            continue
+        if workload.name == "llm-tiny":
+            _, err = tiny_build.communicate()
+            if tiny_build.returncode != 0:
+                report.check("llm-tiny: build the tiny model", False,
+                             (err.strip().splitlines() or [f"exit code {tiny_build.returncode}"])[-1])
+                continue
+        if budget.left() < MIN_BLOCK_S:
+            report.skip(f"{workload.name}: over the time budget ({args.budget_s:.0f} s)")
+            continue
+        context = context_of(workload.folder)
+        runs = {}
+        cpu_expect = {"variant": "cpu", "device": "cpu", "gpus": [], "workers": args.cpu_workers or 2}
+        runs["cpu"] = run_variant(report, workload, context, "cpu", expect=cpu_expect, workers=args.cpu_workers,
+                                  tag=tag, budget=budget, start_timeout=args.start_timeout)
+        if has_cuda and budget.left() >= MIN_BLOCK_S:
+            gpu_expect = {"variant": "gpu", "device": "cuda", "gpus": gpu_ids, "workers": len(gpu_ids)}
+            runs["gpu"] = run_variant(report, workload, context, "gpu", expect=gpu_expect, workers=None, tag=tag,
+                                      budget=budget, start_timeout=args.start_timeout)
+        elif has_cuda:
+            report.skip(f"{workload.name} gpu: over the time budget ({args.budget_s:.0f} s)")
+        results[workload.name] = summarise(workload, runs, tag, args.out, settings.get(workload.folder, {}),
+                                           gpus[0]["name"] if gpus else "no GPU", started_utc)
+        if workload.name == "image-classification" and has_cuda and budget.left() >= MIN_BLOCK_S:
+            print("\n== two workers on one GPU", flush=True)
+            shared_gpu.update(check_shared_gpu(report, context, workload.env, gpu_ids, args.start_timeout))
 
 
 def summarise(workload: Workload, runs: dict[str, VariantRun | None], tag: str, out: Path,

@@ -166,7 +166,8 @@ PLAIN_LIBRARIES = {
     "PyPDF2", "fitz", "pytesseract", "docx", "openpyxl", "magic", "filetype", "Crypto", "jwt", "grpc", "google_cloud",
     "kubernetes", "docker", "paramiko", "fsspec", "smart_open", "tabulate", "termcolor", "colorama", "six",
     "typing_extensions", "packaging", "setuptools", "pkg_resources", "wheel", "pip", "IPython", "ipywidgets",
-    "gradio", "streamlit", "albumentations", "supervision", "einops", "sentencepiece", "xxhash",
+    "gradio", "streamlit", "albumentations", "supervision", "einops", "sentencepiece", "xxhash", "igraph", "networkx",
+    "sympy", "tritonclient", "replicate", "together", "groq", "mistralai", "google_genai", "vertexai",
 }
 
 # Numeric and classic-ML libraries: reported as frameworks, but their light use is plain CPU work.

@@ -403,3 +403,27 @@ def test_broken_platform_files_lose_nothing(tmp_path):
     (tmp_path / "Dockerfile.gpu").write_bytes(b"FROM nvidia/cuda\x00\x01\x02")
     result = classify_path(tmp_path)
     assert result.mode == "cpu_preferred" and any("binary" in e for e in result.errors)
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("from transformers import AutoModelForCausalLM\nclass EndpointHandler:\n    def __init__(self, path=''):\n"
+     "        self.m = AutoModelForCausalLM.from_pretrained(path)\n    def __call__(self, d):\n"
+     "        return self.m.generate(d)\n", "gpu_preferred"),
+    ("from transformers import AutoModelForCausalLM\nm = AutoModelForCausalLM.from_pretrained('distilgpt2')\n"
+     "def handle(x):\n    return m.generate(x, max_new_tokens=20)\n", "cpu_preferred"),
+    ("from transformers import pipeline\nclass EndpointHandler:\n    def __init__(self, path=''):\n"
+     "        self.p = pipeline('text-generation', model=path)\n    def __call__(self, d):\n        return self.p(d)\n",
+     "gpu_preferred"),
+    ("from transformers import AutoModelForSequenceClassification\nclass EndpointHandler:\n"
+     "    def __init__(self, path=''):\n        self.m = AutoModelForSequenceClassification.from_pretrained(path)\n"
+     "    def __call__(self, d):\n        return self.m(**d)\n", "cpu_preferred"),
+])
+def test_generative_models_of_unstated_size(tmp_path, code, expected):
+    assert classify(tmp_path, {"handler.py": code}).mode == expected
+
+
+@pytest.mark.parametrize(("pin", "expected"), [("torch==2.1.2+cu121", "gpu_preferred"), ("torch==2.1.2+cpu", "cpu_preferred")])
+def test_local_version_pins(tmp_path, pin, expected):
+    code = "import torch\nd = 'cuda' if torch.cuda.is_available() else 'cpu'\ndef handle(x):\n" \
+           "    return torch.ones(3, device=d).sum().item()\n"
+    assert classify(tmp_path, {"handler.py": code, "requirements.txt": pin + "\n"}).mode == expected

@@ -58,8 +58,9 @@ def generated(tmp_path) -> list[dict]:
     assert result.returncode == 0, result.stderr
     functions = yaml.safe_load(result.stdout)["functions"]
     # What the OpenFaaS gateway lists for them once deployed (FunctionStatus: name, labels, annotations, ...).
-    return [{"name": name, "image": entry["image"], "labels": entry["labels"], "annotations": entry["annotations"],
-             "replicas": 1, "availableReplicas": 1, "invocationCount": 0} for name, entry in functions.items()]
+    return [{"name": name, "image": entry["image"], "namespace": "openfaas-fn", "labels": entry["labels"],
+             "annotations": entry["annotations"], "replicas": 1, "availableReplicas": 1, "invocationCount": 0}
+            for name, entry in functions.items()]
 
 
 def test_gaia_stack_keeps_connector_annotations_off_the_variants(generated):
@@ -84,7 +85,8 @@ def test_the_listing_gains_one_logical_entry_per_function_with_events(generated)
 @pytest.mark.timeout(120)
 def test_a_connector_through_the_plugin_invokes_the_function_once_and_it_is_routed(generated):
     openfaas = FakeOpenFaaS()
-    openfaas.functions = generated + [{"name": "plain", "labels": {}, "annotations": {"topic": "orders"}}]
+    openfaas.functions = generated + [{"name": "plain", "namespace": "openfaas-fn", "labels": {},
+                                       "annotations": {"topic": "orders"}}]
     openfaas.start()
     redis_server = RedisServer().start()
     gateway = None
@@ -99,8 +101,10 @@ def test_a_connector_through_the_plugin_invokes_the_function_once_and_it_is_rout
             time.sleep(0.2)
         status, headers, body = call(f"{gateway.url}/system/functions", headers=AUTH)
         assert status == 200 and headers["Content-Type"].startswith("application/json")
-        topics = connector_topic_map(json.loads(body))
-        assert {k: sorted(v) for k, v in topics.items()} == {"orders": ["orders", "plain"], "cron-function": ["orders"]}
+        # connector-sdk lists per namespace and calls NAME.NAMESPACE, which the plugin routes.
+        topics = connector_topic_map(json.loads(body), namespace="openfaas-fn")
+        assert {k: sorted(v) for k, v in topics.items()} == {
+            "orders": ["orders.openfaas-fn", "plain.openfaas-fn"], "cron-function": ["orders.openfaas-fn"]}
 
         # One event on topic "orders", delivered as connector-sdk's invoker does it.
         openfaas.seen.clear()
@@ -109,10 +113,10 @@ def test_a_connector_through_the_plugin_invokes_the_function_once_and_it_is_rout
                                              headers={"X-Topic": "orders", "Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.status == 200
-                if path == "orders":
+                if path.startswith("orders."):
                     assert response.headers["X-Gaia-Variant"] == "cpu"
         invoked = sorted(path for method, path in openfaas.seen if method == "POST")
-        assert invoked == ["/function/orders-cpu", "/function/plain"]
+        assert invoked == ["/function/orders-cpu.openfaas-fn", "/function/plain.openfaas-fn"]
         # Without auth the gateway's 401 passes through unchanged.
         status, headers, _ = call(f"{gateway.url}/system/functions")
         assert status == 401 and "Restricted" in headers["WWW-Authenticate"]

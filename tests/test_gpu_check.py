@@ -110,7 +110,7 @@ def test_gpu_facts_are_read_from_nvidia_smi(tmp_path, monkeypatch):
         "#!/bin/sh\n"
         'case "$1" in\n'
         "  --query-gpu=index,uuid,name,driver_version,memory.total) echo '0, GPU-1234abcd, NVIDIA H200, 580.159.04, 143771';;\n"
-        "  --query-compute-apps=pid,gpu_uuid,used_memory) echo '4242, GPU-1234abcd, 1530'; echo '4243, GPU-1234abcd, 1528';;\n"
+        "  --query-compute-apps=pid,gpu_uuid,used_memory) echo '4242, GPU-1234abcd, 1530'; echo '4243, GPU-1234abcd, [N/A]';;\n"
         "  --query-gpu=memory.used) echo '3058';;\n"
         "  *) exit 9;;\n"
         "esac\n"
@@ -120,7 +120,7 @@ def test_gpu_facts_are_read_from_nvidia_smi(tmp_path, monkeypatch):
     check = load_module(SCRIPT)
     assert check.gpu_inventory() == [{"index": "0", "uuid": "GPU-1234abcd", "name": "NVIDIA H200",
                                       "driver": "580.159.04", "memory_mib": 143771}]
-    assert check.gpu_memory_by_pid() == {4242: ("GPU-1234abcd", 1530), 4243: ("GPU-1234abcd", 1528)}
+    assert check.gpu_memory_by_pid() == {4242: ("GPU-1234abcd", 1530), 4243: ("GPU-1234abcd", None)}
     assert check.gpu_used_mib() == 3058
     assert check.nvidia_smi("--bogus") is None
     assert [check.slug(n) for n in ("NVIDIA H200", "NVIDIA GeForce RTX 4090", "Tesla T4", None)] == [

@@ -120,8 +120,8 @@ def _dotted(node) -> str | None:
     return None
 
 
-def _mentions_device(node) -> bool:
-    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+def _mentions(node, words) -> bool:
+    """Whether a name, attribute or string inside `node` contains one of `words` (lower case)."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             text = sub.id.lower()
@@ -131,9 +131,19 @@ def _mentions_device(node) -> bool:
             text = sub.value.lower()
         else:
             continue
-        if any(word in text for word in _DEVICE_WORDS):
+        if any(word in text for word in words):
             return True
     return False
+
+
+def _mentions_device(node) -> bool:
+    """Whether a test expression is about the device (cuda availability, a use_gpu flag, device == "cuda")."""
+    return _mentions(node, _DEVICE_WORDS)
+
+
+def _mentions_gpu(node) -> bool:
+    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
+    return _mentions(node, _GPU_WORDS)
 
 
 def _mentions_cpu(nodes) -> bool:
@@ -187,22 +197,6 @@ def _push_block(module, stack: list, statements, ctx: Context, depth: int) -> No
         if not ctx.guarded and isinstance(statement, ast.If) and _mentions_device(statement.test) \
                 and _leaves(statement.body):
             ctx = Context(True, ctx.optional_import, ctx.loops, ctx.function)
-
-
-def _mentions_gpu(node) -> bool:
-    """Whether an expression names the GPU itself (cuda, gpu, nvidia), not just "the device"."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            text = sub.id.lower()
-        elif isinstance(sub, ast.Attribute):
-            text = sub.attr.lower()
-        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-            text = sub.value.lower()
-        else:
-            continue
-        if any(word in text for word in _GPU_WORDS):
-            return True
-    return False
 
 
 def _negative(test) -> bool:
@@ -1216,9 +1210,13 @@ class Analyser:
                          + (f" {ids[0]!r}" if ids else ""), "gpu_preferred")
                 return
             anchor = source if source is not None else node
-            for model_id in self.strings(source)[:4]:
-                self._verdict(anchor, knowledge.estimate_model(model_id, domain), f"{owner}.{method}")
+            verdicts = [knowledge.estimate_model(model_id, domain) for model_id in self.strings(source)[:4]]
+            for model_id, verdict in zip(self.strings(source)[:4], verdicts):
+                self._verdict(anchor, verdict, f"{owner}.{method}")
                 self._weight_format(anchor, model_id)
+            if "CausalLM" in owner and not any(verdicts):
+                self.add(anchor.lineno, "heavy_model", f"{owner}.{method}: causal LM of unstated size (a local path "
+                         f"or an unknown family; generative LLMs served this way are 1B and up)", "gpu_preferred")
             return
         if qualified == "transformers.pipeline" or (method == "pipeline" and qualified.startswith("transformers")):
             tasks = self.strings(kwargs.get("task", first))
@@ -1232,6 +1230,10 @@ class Analyser:
                 if verdict is None and domain is not None:
                     verdict = knowledge.ModelVerdict(domain == "diffusion", domain, None, f"{domain} model {model_id!r}")
                 self._verdict(model, verdict, f"pipeline({task!r})")
+            if model is not None and not ids and task == "text-generation" and isinstance(model, (ast.Name, ast.Attribute)) \
+                    and not any(isinstance(v, ast.Call) for v in self.module.assigns.get(_dotted(model) or "", [])):
+                self.add(model.lineno, "heavy_model", "pipeline('text-generation') on a model of unstated size "
+                         "(generative LLMs served this way are 1B and up)", "gpu_preferred")
             if not ids and model is None and task:
                 heavy = domain == "diffusion"
                 self.add(node.lineno, "heavy_model" if heavy else "light_model",
@@ -1292,6 +1294,13 @@ class Analyser:
                     verdict = knowledge.estimate_model(name, None)
                     if verdict is not None:
                         self._verdict(node, verdict, f"{method}({key}=...)")
+        if args and (method[:1].isupper() or method in ("load", "load_model", "from_file")) \
+                and not any(word in method for word in _NOT_MODELS) and self._framework(qualified):
+            # a framework's own constructor or loader given a model path (ctranslate2.Translator("nllb-3.3B-ct2"))
+            for name in self.strings(args[0])[:2]:
+                verdict = knowledge.estimate_model(name, None)
+                if verdict is not None:
+                    self._verdict(args[0], verdict, f"{method}(...)")
 
     def _tensor_factory(self, node, qualified, method, args, kwargs, ctx) -> None:
         if method in knowledge.MATMUL_FUNCTIONS and (qualified.startswith(knowledge.TENSOR_MODULES) or isinstance(node.func, ast.Attribute)):

@@ -403,7 +403,7 @@ def _requirement_line(line: str, rel: str, number: int, frameworks: set[str]) ->
         shown = f"{name}[{','.join(extras)}]" if extras else name
         frameworks.add(shown)
         return [(Evidence(rel, number, "requirement", f"requires GPU-only package {shown}", "gpu"), modules)]
-    if "+cu" in (match.group(3) or ""):
+    if re.search(r"\+cu\d", match.group(3) or ""):
         return [(Evidence(rel, number, "platform", f"requires the CUDA build {line}", "gpu_preferred"), modules)]
     if name in knowledge.PORTABLE_GPU_REQUIREMENTS:
         return [(Evidence(rel, number, "cuda_portable", f"requires GPU build {line}", "cpu_preferred"), modules)]
