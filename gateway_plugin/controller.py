@@ -26,14 +26,13 @@ from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
 
-from gaia_faas.gateway_plugin import policy
+from gaia_faas.gateway_plugin import policy, snapshot
 from gaia_faas.gateway_plugin.actuator import DEFAULT_WARMUP_PATH, Actuator
 from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.registry import FunctionSpec
 from gaia_faas.gateway_plugin.routes import RoutePinned
-from gaia_faas.gateway_plugin.stats import WindowStats, bin_value
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
 
@@ -54,16 +53,6 @@ class _Function:
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     busy: asyncio.Task | None = None
-
-
-def variant_window(stats: WindowStats, config: ControllerConfig) -> policy.VariantWindow:
-    """The policy's view of one recorded window (quantiles within the histogram's 2%)."""
-    if stats.count == 0:
-        return policy.VariantWindow()
-    slow = 0 if config.slo_ms is None else sum(
-        n for index, n in stats.histogram.bins.items() if bin_value(index) > config.slo_ms)
-    return policy.VariantWindow(count=stats.count, slow=slow, latency_ms=stats.quantile(config.slo_percentile / 100.0),
-                                median_ms=stats.quantile(0.5), rate_per_s=stats.rate)
 
 
 def state_to_json(state: policy.PolicyState) -> str:
@@ -156,18 +145,17 @@ class Controller:
 
     async def snapshot(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> policy.Snapshot:
         route = self.gateway.routes.current(spec.name)
-        end_s = int(now - self.options.flush_lag_s)
-        start_s = min(int(policy.window_start(entry.state, config, now)), end_s - 1)
-        fresh_from = start_s if entry.fresh_from_s is None else min(entry.fresh_from_s, end_s)
-        reader = self.gateway.stats
-        windows, fresh = {}, {}
-        for variant in (policy.CPU, policy.GPU):
-            windows[variant] = variant_window(await reader.window(spec.name, variant, start_s, end_s), config)
-            fresh[variant] = (variant_window(await reader.window(spec.name, variant, fresh_from, end_s), config)
-                              if fresh_from < end_s else policy.VariantWindow())
+        end_s = snapshot.readable_end_s(now, self.options.flush_lag_s)
+        start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
+        if entry.fresh_from_s is not None:
+            start_s = min(start_s, entry.fresh_from_s)
+        fetched = await self.gateway.stats.fetch(spec.name, (policy.CPU, policy.GPU), start_s, end_s)
+        taken = snapshot.build_snapshot(
+            route=route.variant, variants=frozenset(spec.variants), pinned=route.pinned,
+            series={variant: snapshot.BucketSeries(buckets) for variant, buckets in fetched.items()},
+            state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s)
         entry.fresh_from_s = end_s
-        return policy.Snapshot(route=route.variant, variants=frozenset(spec.variants), windows=windows, fresh=fresh,
-                               pinned=route.pinned)
+        return taken
 
     async def evaluate(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> None:
         snapshot = await self.snapshot(spec, config, entry, now)

@@ -157,6 +157,16 @@ class BucketAggregate:
     bytes: int = 0
     status_counts: dict[int, int] = field(default_factory=dict)
 
+    def add(self, other: "BucketAggregate") -> "BucketAggregate":
+        """Merge another bucket's counts into this one (replicas, or seconds of a window)."""
+        self.histogram.merge(other.histogram)
+        self.errors += other.errors
+        self.platform_faults += other.platform_faults
+        self.bytes += other.bytes
+        for status, n in other.status_counts.items():
+            self.status_counts[status] = self.status_counts.get(status, 0) + n
+        return self
+
     def redis_increments(self) -> tuple[dict[str, int], float]:
         """Integer HINCRBY fields and the float latency sum for HINCRBYFLOAT."""
         fields = {"n": self.histogram.count, "bytes": self.bytes, "err": self.errors, "pf": self.platform_faults}
@@ -299,17 +309,28 @@ class StatsReader:
         for second in range(start_s, end_s):
             pipe.hgetall(stats_key(function, variant, second))
         result = WindowStats(function, variant, start_s, end_s, LatencyHistogram())
+        merged = BucketAggregate(histogram=result.histogram)
         for fields in await pipe.execute():
-            if not fields:
-                continue
-            bucket = parse_bucket(fields)
-            result.histogram.merge(bucket.histogram)
-            result.errors += bucket.errors
-            result.platform_faults += bucket.platform_faults
-            result.bytes += bucket.bytes
-            for status, n in bucket.status_counts.items():
-                result.status_counts[status] = result.status_counts.get(status, 0) + n
+            if fields:
+                merged.add(parse_bucket(fields))
+        result.errors, result.platform_faults = merged.errors, merged.platform_faults
+        result.bytes, result.status_counts = merged.bytes, merged.status_counts
         return result
+
+    async def fetch(self, function: str, variants: Iterable[str], start_s: int, end_s: int) -> dict[str, dict[int, BucketAggregate]]:
+        """The raw per-second buckets of each variant for start_s <= t < end_s, in one pipeline (raises on
+        Redis errors); seconds without calls are absent."""
+        variants = list(variants)
+        seconds = range(int(start_s), int(end_s))
+        pipe = self.redis.pipeline(transaction=False)
+        for variant in variants:
+            for second in seconds:
+                pipe.hgetall(stats_key(function, variant, second))
+        replies = iter(await pipe.execute())
+        fetched: dict[str, dict[int, BucketAggregate]] = {}
+        for variant in variants:
+            fetched[variant] = {second: parse_bucket(fields) for second, fields in zip(seconds, replies) if fields}
+        return fetched
 
     async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
         """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""

@@ -17,9 +17,10 @@ from aiohttp.test_utils import TestServer
 from gaia_faas.gateway_plugin import policy
 from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
 from gaia_faas.gateway_plugin.controller import (ControllerOptions, api_routes, controller_task, state_from_json,
-                                                 state_to_json, variant_window)
+                                                 state_to_json)
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
-from gaia_faas.gateway_plugin.stats import LatencyHistogram, WindowStats
+from gaia_faas.gateway_plugin.snapshot import BucketSeries, build_snapshot, readable_end_s, variant_window
+from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram
 from gaia_faas.processes import free_port
 
 
@@ -30,14 +31,32 @@ def run(coro):
 def test_variant_window_from_recorded_stats():
     config = ControllerConfig(slo_ms=200.0)
     latencies = [50.0] * 90 + [400.0] * 10
-    stats = WindowStats("f", "cpu", 100, 110, LatencyHistogram.of(latencies))
-    window = variant_window(stats, config)
+    window = variant_window(BucketAggregate(histogram=LatencyHistogram.of(latencies)), 10.0, config)
     exact = policy.VariantWindow.of(latencies, 10.0, config)
     assert window.count == exact.count == 100 and window.slow == exact.slow == 10
     assert window.latency_ms == pytest.approx(exact.latency_ms, rel=0.02)
     assert window.median_ms == pytest.approx(exact.median_ms, rel=0.02)
     assert window.rate_per_s == exact.rate_per_s == 10.0
-    assert variant_window(WindowStats("f", "cpu", 0, 1, LatencyHistogram()), config) == policy.VariantWindow()
+    assert variant_window(BucketAggregate(), 1.0, config) == policy.VariantWindow()
+
+
+def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
+    config = ControllerConfig(slo_ms=200.0, window_s=10.0)
+    cpu = BucketSeries()
+    for second in range(100, 110):
+        cpu.record(second, 300.0, 200)
+    cpu.record(110, 900.0, 500)  # the second still filling: not readable at now=110.2
+    state = policy.PolicyState()
+    now = 110.2
+    end_s = readable_end_s(now)
+    assert end_s == 109  # 110.2 - 0.3 lag: second 109 may still miss a replica's flush
+    taken = build_snapshot(route="cpu", variants=frozenset({"cpu", "gpu"}), pinned=False, series={"cpu": cpu},
+                           state=state, config=config, now=now, end_s=end_s, fresh_from_s=None)
+    assert taken.window("cpu").count == 9 and taken.window("cpu").slow == 9
+    assert taken.window("gpu").count == 0
+    again = build_snapshot(route="cpu", variants=frozenset({"cpu", "gpu"}), pinned=False, series={"cpu": cpu},
+                           state=state, config=config, now=now + 1, end_s=end_s + 1, fresh_from_s=end_s)
+    assert again.fresh_window("cpu").count == 1 and again.window("cpu").count == 9
 
 
 def test_policy_state_survives_redis_round_trip():

@@ -1,0 +1,93 @@
+"""What the policy sees of a function, built the same way live and in replay.
+
+The recorder (stats.py) adds every finished call into a per-second bucket of its variant; the controller
+reads those buckets back from Redis (`StatsReader.fetch`) and the replay simulator keeps them in memory.
+Both hand the buckets to `build_snapshot`, so the policy is fed by one piece of code whatever the source:
+the live flush lag, the histogram's 2% quantiles and the per-second granularity are the replay's too.
+
+A second is readable once it ended ``flush_lag_s`` ago (`readable_end_s`): the recorder flushes every 250
+ms, so a second read earlier could still be missing calls of some replica.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gaia_faas.gateway_plugin import policy
+from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, bin_value
+
+DEFAULT_FLUSH_LAG_S = 0.3
+
+
+@dataclass
+class BucketSeries:
+    """One variant's per-second buckets (unix or virtual seconds -> bucket)."""
+
+    buckets: dict[int, BucketAggregate] = field(default_factory=dict)
+
+    def add(self, second: int, bucket: BucketAggregate) -> None:
+        """Merge a bucket into second ``second`` (several replicas, or one request at a time)."""
+        self.buckets.setdefault(second, BucketAggregate()).add(bucket)
+
+    def record(self, second: int, latency_ms: float, status: int) -> None:
+        """One finished call, as the recorder would aggregate it (errors: 5xx or no response)."""
+        mine = self.buckets.get(second)
+        if mine is None:
+            self.buckets[second] = mine = BucketAggregate()
+        mine.histogram.add(latency_ms)
+        mine.status_counts[status] = mine.status_counts.get(status, 0) + 1
+        if status >= 500 or status == 0:
+            mine.errors += 1
+
+    def window(self, start_s: int, end_s: int) -> BucketAggregate:
+        """All calls of whole seconds start_s <= t < end_s, merged."""
+        merged = BucketAggregate()
+        for second in range(start_s, end_s):
+            bucket = self.buckets.get(second)
+            if bucket is not None:
+                merged.add(bucket)
+        return merged
+
+
+def readable_end_s(now: float, flush_lag_s: float = DEFAULT_FLUSH_LAG_S) -> int:
+    """The first whole second that may still be incomplete in the recorded stats."""
+    return int(math.floor(now - flush_lag_s))
+
+
+def horizon_start_s(state: policy.PolicyState, config: ControllerConfig, now: float) -> int:
+    """The earliest second `build_snapshot` reads: callers fetch [horizon_start_s, readable_end_s)."""
+    return int(math.floor(policy.window_start(state, config, now)))
+
+
+def variant_window(bucket: BucketAggregate, span_s: float, config: ControllerConfig) -> policy.VariantWindow:
+    """The policy's view of merged seconds (quantiles within the histogram's 2%)."""
+    histogram: LatencyHistogram = bucket.histogram
+    if histogram.count == 0:
+        return policy.VariantWindow()
+    slo = config.slo_ms
+    slow = 0 if slo is None else sum(n for index, n in histogram.bins.items() if bin_value(index) > slo)
+    return policy.VariantWindow(count=histogram.count, slow=slow,
+                                latency_ms=histogram.quantile(config.slo_percentile / 100.0),
+                                median_ms=histogram.quantile(0.5), rate_per_s=histogram.count / max(1.0, span_s))
+
+
+def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series: Mapping[str, BucketSeries],
+                   state: policy.PolicyState, config: ControllerConfig, now: float, end_s: int,
+                   fresh_from_s: int | None) -> policy.Snapshot:
+    """The policy's snapshot from recorded buckets readable up to ``end_s`` (exclusive).
+
+    ``fresh_from_s``: the first second not yet seen by the previous evaluation (None: the first one), so
+    that a request is counted as fresh once.
+    """
+    start_s = min(horizon_start_s(state, config, now), end_s - 1)
+    fresh_from = start_s if fresh_from_s is None else min(fresh_from_s, end_s)
+    windows, fresh = {}, {}
+    for variant in (policy.CPU, policy.GPU):
+        recorded = series.get(variant, BucketSeries())
+        windows[variant] = variant_window(recorded.window(start_s, end_s), end_s - start_s, config)
+        fresh[variant] = (variant_window(recorded.window(fresh_from, end_s), end_s - fresh_from, config)
+                          if fresh_from < end_s else policy.VariantWindow())
+    return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned)
