@@ -1,0 +1,174 @@
+"""The shared GPU pool: which functions may hold one of the cluster's few GPU replicas.
+
+Every function is decided alone by ``policy.decide``; on a cluster with fewer GPUs than functions that
+want one, the leader then decides globally with ``allocate(claims, capacity, config, now)``, a pure
+function of a snapshot of all functions (like ``decide``: no I/O, no clock), used by the live controller
+and by ``gaia replay --pool``.
+
+A *holder* is a function whose GPU variant is scaled up (from the moment its scale-up is asked for until
+its release is done, warm-up included). The allocation never lets the holders plus the new grants exceed
+the capacity: a GPU freed by a release or a preemption is granted at a later evaluation, once the
+release is done, never in the same one.
+
+Order of the pool:
+
+1. Reserved claims (mode ``gpu``, a function pinned to the GPU, a function with only a GPU variant) keep
+   theirs and are granted first.
+2. Holders that still want the GPU keep it; a holder that no longer wants it is releasing it (its own
+   decision, not a preemption).
+3. Free slots go to the waiting functions by benefit per GPU-second, highest first (``Claim.score``).
+4. A waiting function that finds no free slot may preempt the holder of the lowest benefit, but only when
+   its own score is at least ``preempt_ratio`` times that holder's benefit, and only once the holder held
+   its GPU for ``min_dwell_s`` (so the allocation does not thrash). It is granted the freed GPU later.
+5. When the capacity shrinks below the holders (a GPU node left the cluster, the operator lowered it),
+   the lowest-benefit holders past it give theirs up (``gpu-capacity-reduced``), reserved ones last.
+
+Benefit: SLO violations the GPU avoids per second (the request rate times the share of requests over the
+SLO on the CPU minus that on the GPU), weighted by the function's violation cost. A function that is not
+holding yet pays its switch: its warm-up holds a GPU without serving, so its score is its benefit less the
+share of the pool's horizon the warm-up takes (``Claim.score``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+GPU_POOL_FULL = "gpu-pool-full"
+PREEMPTED = "gpu-preempted"
+CAPACITY_REDUCED = "gpu-capacity-reduced"
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    preempt_ratio: float = 2.0  # a waiting function preempts a holder only with this many times its benefit
+    min_dwell_s: float = 60.0  # a holder keeps its GPU at least this long before it can be preempted
+    horizon_s: float = 300.0  # the holding a switch's warm-up is amortised over (Claim.score)
+
+    def check(self) -> None:
+        if not self.preempt_ratio >= 1.0:
+            raise ValueError(f"the GPU pool's preemption ratio must be at least 1, got {self.preempt_ratio:g}")
+        if not self.min_dwell_s >= 0:
+            raise ValueError(f"the GPU pool's minimum dwell must be 0 or more seconds, got {self.min_dwell_s:g}")
+        if not self.horizon_s > 0:
+            raise ValueError(f"the GPU pool's horizon must be positive, got {self.horizon_s:g}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One function at one evaluation, as the pool sees it."""
+
+    name: str
+    wants: bool  # wants a GPU now (a promotion, or a holder that keeps serving on it)
+    holds: bool = False  # its GPU variant is scaled up (or being scaled up, or not yet released)
+    held_since: float | None = None  # when its current holding began
+    reserved: bool = False  # mode gpu, pinned to the GPU, or GPU-only: granted first, never preempted
+    benefit_per_s: float = 0.0  # weighted SLO violations the GPU avoids per second at the current rate
+    warmup_s: float = 0.0  # expected seconds from scale-up until it serves (what a newcomer pays)
+
+    def score(self, config: PoolConfig) -> float:
+        """Benefit per GPU-second: a holder's benefit; a newcomer's less the share of the horizon its
+        warm-up holds a GPU without serving."""
+        if self.holds:
+            return self.benefit_per_s
+        return self.benefit_per_s * max(0.0, 1.0 - self.warmup_s / config.horizon_s)
+
+
+@dataclass(frozen=True)
+class Denial:
+    name: str
+    reason: str  # GPU_POOL_FULL
+    numbers: Mapping[str, object] = field(default_factory=dict)  # capacity, holders and why they hold
+
+
+@dataclass(frozen=True)
+class Preemption:
+    name: str  # the holder that gives its GPU up
+    reason: str  # PREEMPTED (for `by`) or CAPACITY_REDUCED
+    by: str | None = None
+    numbers: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    capacity: int | None  # None: unlimited (no pool configured)
+    granted: tuple[str, ...] = ()  # newcomers that may scale their GPU up now
+    kept: tuple[str, ...] = ()  # holders that keep theirs
+    releasing: tuple[str, ...] = ()  # holders that gave theirs up by their own decision
+    preempted: tuple[Preemption, ...] = ()
+    denied: tuple[Denial, ...] = ()
+
+    @property
+    def waiting(self) -> tuple[str, ...]:
+        return tuple(denial.name for denial in self.denied)
+
+
+def _holder_view(claim: Claim, config: PoolConfig, now: float) -> dict:
+    return {"function": claim.name, "benefit_per_s": round(claim.benefit_per_s, 4),
+            "held_s": None if claim.held_since is None else round(max(0.0, now - claim.held_since), 1),
+            "reserved": claim.reserved, "wants": claim.wants}
+
+
+def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, now: float) -> Allocation:
+    """Grant the pool of ``capacity`` GPU replicas (None: unlimited) among ``claims`` (one per function)."""
+    claims = sorted(claims, key=lambda c: c.name)
+    if capacity is None:
+        return Allocation(capacity=None, granted=tuple(c.name for c in claims if c.wants and not c.holds),
+                          kept=tuple(c.name for c in claims if c.wants and c.holds),
+                          releasing=tuple(c.name for c in claims if c.holds and not c.wants))
+    if capacity < 0:
+        raise ValueError(f"the GPU capacity must be 0 or more, got {capacity}")
+
+    def rank(claim: Claim) -> tuple:  # best first: reserved, then by score; names break ties
+        return (not claim.reserved, -claim.score(config), claim.name)
+
+    holders = sorted((c for c in claims if c.holds), key=rank)
+    releasing = [c for c in holders if not c.wants]
+    keeping = [c for c in holders if c.wants]
+    preempted: list[Preemption] = []
+    # The capacity shrank below the holders: the lowest-ranked keepers past it give theirs up. The ones
+    # releasing anyway free theirs first.
+    excess = len(holders) - capacity
+    if excess > len(releasing):
+        evicted = keeping[len(keeping) - (excess - len(releasing)):]
+        keeping = keeping[:len(keeping) - len(evicted)]
+        for claim in evicted:
+            preempted.append(Preemption(claim.name, CAPACITY_REDUCED, numbers={
+                "capacity": capacity, "holders": len(holders), "benefit_per_s": round(claim.benefit_per_s, 4)}))
+    free = max(0, capacity - len(holders))  # a GPU is free only once its holder has released it
+    waiting = sorted((c for c in claims if c.wants and not c.holds), key=rank)
+    granted = waiting[:free]
+    denied_claims = waiting[free:]
+
+    # Preemption: each waiting function, best first, may displace one holder (the lowest-benefit one
+    # past its dwell); the GPU it frees is granted at a later evaluation, once released.
+    candidates = [c for c in keeping if not c.reserved]
+    displaced: set[str] = set()
+    denials = []
+    for claim in denied_claims:
+        numbers: dict = {"capacity": capacity, "holders": [_holder_view(c, config, now) for c in holders],
+                         "benefit_per_s": round(claim.benefit_per_s, 4), "score": round(claim.score(config), 4),
+                         "releasing": len(releasing) + len(preempted), "preempt_ratio": config.preempt_ratio}
+        eligible = [c for c in candidates if c.name not in displaced
+                    and c.held_since is not None and now - c.held_since >= config.min_dwell_s]
+        weakest = min(eligible, key=lambda c: (c.benefit_per_s, c.name), default=None)
+        if weakest is not None and (claim.reserved or (
+                claim.score(config) > 0 and claim.score(config) >= config.preempt_ratio * weakest.benefit_per_s)):
+            displaced.add(weakest.name)
+            preempted.append(Preemption(weakest.name, PREEMPTED, by=claim.name, numbers={
+                "capacity": capacity, "by": claim.name, "by_score": round(claim.score(config), 4),
+                "benefit_per_s": round(weakest.benefit_per_s, 4), "held_s": round(now - weakest.held_since, 1),
+                "preempt_ratio": config.preempt_ratio}))
+            numbers["preempting"] = weakest.name
+        denials.append(Denial(claim.name, GPU_POOL_FULL, numbers))
+    gone = {p.name for p in preempted}
+    return Allocation(capacity=capacity, granted=tuple(c.name for c in granted),
+                      kept=tuple(c.name for c in keeping if c.name not in gone),
+                      releasing=tuple(c.name for c in releasing), preempted=tuple(preempted),
+                      denied=tuple(denials))
+
+
+def violations_avoided_per_s(rate_per_s: float, slow_share_cpu: float, slow_share_gpu: float,
+                             violation_cost: float = 1.0) -> float:
+    """Weighted SLO violations per second the GPU avoids at ``rate_per_s`` (never negative)."""
+    return max(0.0, rate_per_s * (slow_share_cpu - slow_share_gpu)) * violation_cost
