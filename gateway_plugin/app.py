@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from aiohttp import web
 
 from gaia_faas.gateway_plugin.metrics import Metrics
+from gaia_faas.gateway_plugin.pool import PoolConfig
 from gaia_faas.gateway_plugin.proxy import Prober, Proxy, Rotation
 from gaia_faas.gateway_plugin.registry import BasicAuth, Registry, RegistryError, discover_openfaas, load_static_routes
 from gaia_faas.gateway_plugin.routes import RouteTable
@@ -66,6 +67,10 @@ class GatewayConfig:
     body_min_rate: float = 1024.0  # bytes/s a request body must average after its first body_idle_timeout_s
     api_max_window_s: int = 3600  # longest stats window the API answers
     api_reads_per_s: float = 1000.0  # Redis hashes the API may read per second per worker (paced, never burst)
+    gpu_capacity: int | None = None  # GPU replicas the controller may hold at once (capacity.py); None: no setting
+    gpu_capacity_from_cluster: bool = True  # in a Kubernetes pod, also count the nodes' allocatable GPUs
+    gpu_resource: str = "nvidia.com/gpu"
+    pool: PoolConfig = field(default_factory=PoolConfig)  # preemption ratio and minimum dwell (pool.py)
 
     @property
     def mode(self) -> str:

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gaia_faas.gateway_plugin.capacity import parse_capacity, routes_file_capacity
+from gaia_faas.gateway_plugin.pool import PoolConfig
 from gaia_faas.gateway_plugin.registry import BasicAuth, RegistryError, load_static_routes
 
 
@@ -86,6 +88,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup-path", default=_env("GAIA_WARMUP_PATH", "/_/health"),
                         help="path the controller calls on a variant to see that it answers before switching to it "
                              "(default %(default)s)")
+    parser.add_argument("--gpu-capacity", default=_env("GAIA_GPU_CAPACITY"),
+                        help="GPU replicas the controller may hold at once over all functions (env GAIA_GPU_CAPACITY; "
+                             "default: the routes file's gpu_capacity, else the cluster's allocatable GPUs, else "
+                             "unlimited; with both a setting and the cluster's count, the lower one)")
+    parser.add_argument("--gpu-capacity-from-cluster", action=argparse.BooleanOptionalAction,
+                        default=_env("GAIA_GPU_CAPACITY_FROM_CLUSTER", "1").lower() not in ("0", "false", "no", "off"),
+                        help="in a Kubernetes pod, count the nodes' allocatable GPUs (needs get/list on nodes; env "
+                             "GAIA_GPU_CAPACITY_FROM_CLUSTER; default on)")
+    parser.add_argument("--gpu-resource", default=_env("GAIA_GPU_RESOURCE", "nvidia.com/gpu"),
+                        help="the node resource that counts as a GPU (env GAIA_GPU_RESOURCE; default %(default)s)")
+    parser.add_argument("--gpu-preempt-ratio", type=float, default=float(_env("GAIA_GPU_PREEMPT_RATIO", "2")),
+                        help="a function waiting for a GPU preempts a holder only with this many times its benefit "
+                             "(env GAIA_GPU_PREEMPT_RATIO; default %(default)s)")
+    parser.add_argument("--gpu-min-dwell", type=float, default=float(_env("GAIA_GPU_MIN_DWELL", "60")),
+                        help="seconds a function keeps a GPU before it can be preempted (env GAIA_GPU_MIN_DWELL; "
+                             "default %(default)s)")
 
 
 def _read_secret(path: str | None, env_value: str | None, what: str) -> str | None:
@@ -114,6 +132,9 @@ def build_config(args: argparse.Namespace):
     if not args.leader_ttl > 0:
         raise ValueError("--leader-ttl must be positive")
     password = _read_secret(args.openfaas_password_file, _env("OPENFAAS_PASSWORD"), "OpenFaaS password")
+    gpu_capacity = None if args.gpu_capacity is None else parse_capacity(args.gpu_capacity, "--gpu-capacity")
+    pool = PoolConfig(preempt_ratio=args.gpu_preempt_ratio, min_dwell_s=args.gpu_min_dwell)
+    pool.check()
     config = GatewayConfig(
         redis_url=args.redis_url, upstream_url=args.upstream, routes_file=args.routes,
         api_token=_read_secret(args.api_token_file, _env("GAIA_API_TOKEN"), "API token"),
@@ -125,12 +146,15 @@ def build_config(args: argparse.Namespace):
         read_timeout_s=args.read_timeout, retry_after_s=args.retry_after, redis_timeout_s=args.redis_timeout,
         probe_path=args.probe_path, body_idle_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate,
         api_max_window_s=args.api_max_window, api_reads_per_s=args.api_read_rate,
+        gpu_capacity=gpu_capacity, gpu_capacity_from_cluster=args.gpu_capacity_from_cluster,
+        gpu_resource=args.gpu_resource, pool=pool,
         server=ServerLimits(max_header_bytes=args.max_header_bytes, max_headers=args.max_headers,
                             access_log=args.access_log),
     )
     config.check()
     if config.routes_file:
         load_static_routes(config.routes_file)  # a broken file stops here, with its message, not in a worker
+        routes_file_capacity(config.routes_file)
     return config
 
 

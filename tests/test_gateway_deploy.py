@@ -62,6 +62,16 @@ def test_gateway_deployment_wiring():
     assert {"/gaia/v1/health", "/gaia/v1/alive"} <= paths
     service = by_kind[("Service", "gaia-gateway")]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    # The GPU pool's capacity: the service account may get/list nodes, nothing more.
+    account = by_kind[("ServiceAccount", "gaia-gateway")]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    role = by_kind[("ClusterRole", "gaia-gateway-read-nodes")]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
+    binding = by_kind[("ClusterRoleBinding", "gaia-gateway-read-nodes")]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gaia-gateway",
+                                    "namespace": account["metadata"]["namespace"]}]
+    assert account["metadata"]["namespace"] == deployment["metadata"]["namespace"]
     redis_service = by_kind[("Service", "gaia-redis")]
     assert env["GAIA_REDIS_URL"].startswith(f"redis://{redis_service['metadata']['name']}.{redis_service['metadata']['namespace']}:")
 
