@@ -29,6 +29,7 @@ class Outcome:
     ok: bool
     detail: str
     waited_s: float = 0.0
+    kept: bool = False  # a release the platform refused to carry out (OpenFaaS CE keeps one replica)
 
 
 class Actuator:
@@ -93,5 +94,5 @@ class Actuator:
         outcome = await self.scale(spec, variant, 0)
         if not outcome.ok and " answered 400" in outcome.detail:
             return Outcome(True, f"the platform keeps {spec.variants[variant].service} at one replica "
-                                 f"(OpenFaaS CE refuses zero): {outcome.detail}")
+                                 f"(OpenFaaS CE refuses zero): {outcome.detail}", kept=True)
         return outcome

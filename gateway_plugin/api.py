@@ -141,12 +141,50 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+async def _pool(state, docs: list[dict]) -> dict:
+    """The GPU pool as the controller's leader last allocated it (holdings.py: capacity, holders, waiting);
+    ``{"capacity": null, ...}`` with an ``error`` when no leader wrote it recently or Redis is away (when the
+    stats read of ``docs`` just failed on Redis, it is not asked again: one timeout per call at most)."""
+    from gaia_faas.gateway_plugin.holdings import STATUS_KEY
+
+    failed = next((doc["stats_error"] for doc in docs if doc.get("stats_error")), None)
+    if failed is not None:
+        return {"capacity": None, "holders": [], "waiting": [], "error": failed}
+    try:
+        raw = None if state.redis_error is not None else await state.redis.get(STATUS_KEY)
+    except Exception as exc:
+        state.metrics.redis_errors.labels("pool_read").inc()
+        return {"capacity": None, "holders": [], "waiting": [], "error": f"Redis unreachable: {type(exc).__name__}: {exc}"}
+    if raw is None:
+        why = f"Redis unreachable: {state.redis_error}" if state.redis_error else "no controller leader reported it recently"
+        return {"capacity": None, "holders": [], "waiting": [], "error": why}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"capacity": None, "holders": [], "waiting": [], "error": "the stored pool status is damaged"}
+
+
+def _pool_place(pool: dict, name: str) -> dict | None:
+    """One function's place in the pool: holds a GPU, or waits for one (None: neither)."""
+    for holder in pool.get("holders") or ():
+        if holder.get("function") == name:
+            return {"state": holder.get("state", "holds"), **{k: holder.get(k) for k in ("since", "benefit_per_s")}}
+    for waiter in pool.get("waiting") or ():
+        if waiter.get("function") == name:
+            return {"state": "waiting", **{k: waiter.get(k) for k in ("since", "benefit_per_s", "reason")}}
+    return None
+
+
 @routes.get("/gaia/v1/functions")
 async def list_functions(request: web.Request) -> web.Response:
     state = _state(request)
     window_s = _window(request)
     specs = [state.registry.get(name) for name in state.registry.names()]
-    return web.json_response({"mode": state.config.mode, "window_s": window_s, "functions": await _describe(state, specs, window_s)})
+    docs = await _describe(state, specs, window_s)
+    pool = await _pool(state, docs)
+    for doc in docs:
+        doc["gpu_pool"] = _pool_place(pool, doc["name"])
+    return web.json_response({"mode": state.config.mode, "window_s": window_s, "pool": pool, "functions": docs})
 
 
 @routes.get("/gaia/v1/functions/{name}")
@@ -154,7 +192,9 @@ async def get_function(request: web.Request) -> web.Response:
     spec, error = _function(request)
     if error:
         return error
-    return web.json_response((await _describe(_state(request), [spec], _window(request)))[0])
+    doc = (await _describe(_state(request), [spec], _window(request)))[0]
+    doc["gpu_pool"] = _pool_place(await _pool(_state(request), [doc]), spec.name)
+    return web.json_response(doc)
 
 
 @routes.put("/gaia/v1/functions/{name}/pin")

@@ -1,18 +1,22 @@
-"""The controller loop: stats windows -> policy -> actuator, on the leader replica only.
+"""The controller loop: stats windows -> policy -> GPU pool -> actuator, on the leader replica only.
 
 Runs as a background task of the gateway plugin (``controller_task(options)``; every gunicorn worker of
-every replica runs one, and the leader lease lets exactly one act). Each managed function with both
-variants and a valid configuration is evaluated every ``interval_s``:
+every replica runs one, and the leader lease lets exactly one act). Every tick (``tick_s``) the leader:
 
-1. read its windows from the recorded stats (``stats.py``: merged over all replicas), the route and pin
-   from the route table;
-2. ``policy.decide`` (the same code as ``gaia replay``);
-3. act: a switch runs as its own task (warm-up can take seconds; other functions go on being evaluated,
+1. reads, in one Redis pipeline, the new per-second stats of every function due for evaluation (each
+   function every ``interval_s``; seconds already read are kept in memory, so a tick reads each second of
+   each variant once: Redis commands grow linearly with the functions);
+2. runs ``policy.decide`` for each (the same code as ``gaia replay``);
+3. allocates the shared GPU pool over all functions with a GPU variant (``pool.allocate``: the capacity
+   from ``capacity.py``, the holdings from Redis, ``holdings.py``): a promotion beyond the capacity is not
+   carried out but logged as ``gpu-pool-full``, a lower-benefit holder may be preempted;
+4. acts: a switch runs as its own task (warm-up can take seconds; other functions go on being evaluated,
    this one is not evaluated meanwhile); a release scales the old variant down.
 
-The policy state of every function lives in Redis (``gaia:controller:state:NAME``), so a replica that
-takes over the lease continues with the same back-offs and switch counts. Every action is appended to the
-decision stream (``decisions.py``) and served at ``GET /gaia/v1/decisions``.
+The policy state of every function lives in Redis (``gaia:controller:state:NAME``), the pool's holdings
+too, so a replica that takes over the lease continues with the same back-offs, switch counts and GPUs.
+Every action is appended to the decision stream (``decisions.py``) and served at ``GET /gaia/v1/decisions``;
+the last allocation is at ``gaia:pool:status`` (``GET /gaia/v1/functions``, ``gaia status``).
 """
 
 from __future__ import annotations
@@ -22,19 +26,22 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from aiohttp import web
 
-from gaia_faas.gateway_plugin import policy, snapshot
+from gaia_faas.gateway_plugin import policy, pool, snapshot
 from gaia_faas.gateway_plugin.actuator import DEFAULT_WARMUP_PATH, Actuator
+from gaia_faas.gateway_plugin.capacity import Capacity, ClusterAPI
 from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
+from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.registry import FunctionSpec
 from gaia_faas.gateway_plugin.routes import RoutePinned
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
+DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
 
 log = logging.getLogger("gaia.controller")
 
@@ -53,6 +60,17 @@ class _Function:
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     busy: asyncio.Task | None = None
+    busy_target: str | None = None  # the variant the switch in flight goes to
+    # The per-second buckets read so far, for seconds read_from_s <= t < read_until_s.
+    series: dict[str, snapshot.BucketSeries] = field(default_factory=dict)
+    read_from_s: int | None = None
+    read_until_s: int | None = None
+    last_snapshot: policy.Snapshot | None = None
+    benefit_per_s: float = 0.0  # the GPU's benefit at the last evaluation (pool.Claim)
+    cpu_slow_share: float | None = None  # share of the CPU's requests over the SLO at the last evaluation on CPU
+    wants_gpu: bool = False  # at the last evaluation
+    waiting_since: float | None = None  # kept waiting by the pool since
+    denial_logged_at: float | None = None
 
 
 def state_to_json(state: policy.PolicyState) -> str:
@@ -74,6 +92,28 @@ def state_from_json(text: str | bytes | None) -> policy.PolicyState:
         return policy.PolicyState()
 
 
+def _slow_share(window: policy.VariantWindow) -> float | None:
+    return None if not window.count else window.slow / window.count
+
+
+def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None) -> float:
+    """Weighted SLO violations per second the GPU avoids for this function now (pool.Claim.benefit_per_s).
+
+    The policy's own figure when it gives one (``benefit_per_s`` in the decision's numbers); else from the
+    windows: on the CPU, its rate times the share of its requests over the SLO less the GPU's (0 when the
+    GPU has not served yet); on the GPU, its rate times the CPU's share when it was last seen less the GPU's.
+    """
+    given = decision.numbers.get("benefit_per_s")
+    if isinstance(given, (int, float)) and math.isfinite(given):
+        return max(0.0, float(given))
+    cpu, gpu = snap.window(policy.CPU), snap.window(policy.GPU)
+    if snap.route == policy.CPU:
+        return pool.violations_avoided_per_s(cpu.rate_per_s, _slow_share(cpu) or 0.0, _slow_share(gpu) or 0.0)
+    if basis_cpu_slow_share is None:
+        return 0.0
+    return pool.violations_avoided_per_s(gpu.rate_per_s, basis_cpu_slow_share, _slow_share(gpu) or 0.0)
+
+
 class Controller:
     def __init__(self, gateway_state, options: ControllerOptions = ControllerOptions(), identity: str | None = None):
         self.gateway = gateway_state
@@ -83,15 +123,30 @@ class Controller:
         config = gateway_state.config
         self.actuator = Actuator(gateway_state.client, upstream_url=config.upstream_url, basic_auth=config.basic_auth,
                                  static_mode=config.mode == "static", warmup_path=options.warmup_path)
+        self.holdings = Holdings(gateway_state.redis)
+        self.pool_config = config.pool
+        self.capacity = Capacity(setting=config.gpu_capacity, routes_file=config.routes_file,
+                                 cluster=ClusterAPI.in_cluster() if config.gpu_capacity_from_cluster else None,
+                                 resource=config.gpu_resource)
         self._functions: dict[str, _Function] = {}
         self._config_errors: dict[str, str] = {}
+        self._held: dict[str, Holding] = {}  # the holdings as this leader last knew them (survives a Redis flush)
+        self.last_allocation: pool.Allocation | None = None
+        self._tick_error: str | None = None
 
     async def run(self) -> None:
         lease_task = asyncio.create_task(self.lease.run(), name="gaia-leader-lease")
         try:
             while True:
                 if self.lease.is_leader:
-                    await self.tick(time.time())
+                    try:
+                        await self.tick(time.time())
+                        self._tick_error = None
+                    except Exception as exc:  # Redis away: no evaluation this tick; the next one tries again
+                        error = f"{type(exc).__name__}: {exc}"
+                        if error != self._tick_error:
+                            log.warning("controller: no evaluation until this is over: %s", error)
+                        self._tick_error = error
                 elif self._functions:
                     self._step_down()
                 await asyncio.sleep(self.options.tick_s)
@@ -106,25 +161,45 @@ class Controller:
             if entry.busy is not None and not entry.busy.done():
                 entry.busy.cancel()
         self._functions.clear()
+        self._held.clear()
 
+    # -- one evaluation of all functions -----------------------------------------------------------------
     async def tick(self, now: float) -> None:
-        for name in self.gateway.registry.names():
-            spec = self.gateway.registry.get(name)
-            if spec is None or set(spec.variants) != {policy.CPU, policy.GPU}:
+        capacity = await self.capacity.refresh(self.gateway.client, now)
+        specs = [spec for spec in map(self.gateway.registry.get, self.gateway.registry.names()) if spec is not None]
+        managed = [(spec, config) for spec in specs if set(spec.variants) == {policy.CPU, policy.GPU}
+                   for config in (self._config(spec),) if config is not None]
+        await self._load_states([spec.name for spec, _ in managed if spec.name not in self._functions])
+        due = []
+        for spec, config in managed:
+            entry = self._functions[spec.name]
+            if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
                 continue
-            config = self._config(spec)
-            if config is None:
-                continue
+            entry.next_eval = now + config.interval_s
+            due.append((spec, config, entry))
+        snapshots = await self._snapshots(due, now)
+        outcomes: dict[str, tuple[FunctionSpec, ControllerConfig, policy.Decision, policy.Snapshot]] = {}
+        changed: dict[str, policy.PolicyState] = {}
+        for (spec, config, entry), snap in zip(due, snapshots):
             try:
-                entry = self._functions.get(name)
-                if entry is None:
-                    entry = self._functions[name] = _Function(state=await self._load_state(name))
-                if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
-                    continue
-                entry.next_eval = now + config.interval_s
-                await self.evaluate(spec, config, entry, now)
-            except Exception as exc:  # Redis away or a bug in one function must not stop the others
-                log.warning("controller: %s not evaluated: %s: %s", name, type(exc).__name__, exc)
+                decision, new_state = policy.decide(snap, config, entry.state, now)
+            except Exception as exc:  # a bug with one function must not stop the others
+                log.warning("controller: %s not evaluated: %s: %s", spec.name, type(exc).__name__, exc)
+                continue
+            if new_state != entry.state:
+                entry.state = changed[spec.name] = new_state
+            entry.last_snapshot = snap
+            if snap.route == policy.CPU and snap.window(policy.CPU).count:
+                entry.cpu_slow_share = _slow_share(snap.window(policy.CPU))
+            entry.benefit_per_s = gpu_benefit(snap, decision, entry.cpu_slow_share)
+            outcomes[spec.name] = (spec, config, decision, snap)
+        with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
+        held = await self._current_holdings(with_gpu, now)
+        claims = [self._claim(spec, outcomes.get(spec.name), held.get(spec.name)) for spec in with_gpu]
+        allocation = pool.allocate(claims, capacity, self.pool_config, now)
+        self.last_allocation = allocation
+        await self._store(changed, self._status(allocation, claims, held, now))
+        await self._act(allocation, outcomes, held, capacity, now)
 
     def _config(self, spec: FunctionSpec) -> ControllerConfig | None:
         try:
@@ -137,39 +212,250 @@ class Controller:
         self._config_errors.pop(spec.name, None)
         return config
 
-    async def _load_state(self, name: str) -> policy.PolicyState:
-        return state_from_json(await self.gateway.redis.get(STATE_KEY_PREFIX + name))
+    async def _load_states(self, names: list[str]) -> None:
+        if not names:
+            return
+        stored = await self.gateway.redis.mget([STATE_KEY_PREFIX + name for name in names])
+        for name, text in zip(names, stored):
+            self._functions[name] = _Function(state=state_from_json(text))
 
     async def _save_state(self, name: str, state: policy.PolicyState) -> None:
         await self.gateway.redis.set(STATE_KEY_PREFIX + name, state_to_json(state))
 
-    async def snapshot(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> policy.Snapshot:
-        route = self.gateway.routes.current(spec.name)
+    async def _store(self, changed: dict[str, policy.PolicyState], status: dict) -> None:
+        """The policy states that changed and the pool's status, in one round trip."""
+        pipe = self.gateway.redis.pipeline(transaction=False)
+        for name, state in changed.items():
+            pipe.set(STATE_KEY_PREFIX + name, state_to_json(state))
+        pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
+        await pipe.execute()
+
+    async def _snapshots(self, due: list, now: float) -> list[policy.Snapshot]:
+        """Snapshots of the due functions; the seconds not read yet come in one pipeline for all of them."""
         end_s = snapshot.readable_end_s(now, self.options.flush_lag_s)
-        start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
-        if entry.fresh_from_s is not None:
-            start_s = min(start_s, entry.fresh_from_s)
-        fetched = await self.gateway.stats.fetch(spec.name, (policy.CPU, policy.GPU), start_s, end_s)
-        taken = snapshot.build_snapshot(
-            route=route.variant, variants=frozenset(spec.variants), pinned=route.pinned,
-            series={variant: snapshot.BucketSeries(buckets) for variant, buckets in fetched.items()},
-            state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s)
-        entry.fresh_from_s = end_s
+        requests, readers = [], []
+        for spec, config, entry in due:
+            start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
+            if entry.fresh_from_s is not None:
+                start_s = min(start_s, entry.fresh_from_s)
+            if entry.read_from_s is None or start_s < entry.read_from_s or entry.read_until_s > end_s:
+                entry.series = {v: snapshot.BucketSeries() for v in (policy.CPU, policy.GPU)}
+                entry.read_until_s = start_s
+            else:
+                entry.read_until_s = max(entry.read_until_s, start_s)
+                for series in entry.series.values():  # seconds the horizon left behind
+                    for second in [s for s in series.buckets if s < start_s]:
+                        del series.buckets[second]
+            entry.read_from_s = start_s
+            if entry.read_until_s < end_s:
+                requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
+                readers.append(entry)
+        for entry, fetched in zip(readers, await self.gateway.stats.fetch_many(requests)):
+            for variant, buckets in fetched.items():
+                for second, bucket in buckets.items():
+                    entry.series[variant].add(second, bucket)
+        taken = []
+        for spec, config, entry in due:
+            entry.read_until_s = end_s
+            route = self.gateway.routes.current(spec.name)
+            taken.append(snapshot.build_snapshot(
+                route=route.variant, variants=frozenset(spec.variants), pinned=route.pinned, series=entry.series,
+                state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s))
+            entry.fresh_from_s = end_s
         return taken
 
-    async def evaluate(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, now: float) -> None:
-        snapshot = await self.snapshot(spec, config, entry, now)
-        decision, new_state = policy.decide(snapshot, config, entry.state, now)
-        if new_state != entry.state:
-            entry.state = new_state
-            await self._save_state(spec.name, new_state)
-        if decision.action == policy.SWITCH:
-            entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snapshot),
-                                             name=f"gaia-switch-{spec.name}")
-        elif decision.action == policy.SCALE_DOWN:
-            outcome = await self.actuator.release(spec, decision.target)
-            await self._record(spec.name, "scale_down", decision.target, None, decision.reason,
-                               {**decision.numbers, "detail": outcome.detail})
+    # -- the GPU pool ------------------------------------------------------------------------------------
+    async def _current_holdings(self, with_gpu: list[FunctionSpec], now: float) -> dict[str, Holding]:
+        """Who holds a GPU: Redis's holdings, plus what is observed to hold one and Redis lacks (a function
+        routed to its GPU, a switch to the GPU in flight, this leader's memory), written back. After Redis
+        lost the holdings (FLUSHALL, a restart) this rebuilds them, conservatively: anything that may hold a
+        GPU counts until it is released."""
+        stored, known = await self.holdings.load()
+        names = {spec.name for spec in with_gpu}
+        gone = [name for name in stored if name not in names]  # deleted functions hold nothing any more
+        for name in gone:
+            await self.holdings.release(name)
+            stored.pop(name)
+        observed: dict[str, Holding] = {}
+        for spec in with_gpu:
+            entry = self._functions.get(spec.name)
+            routed = self.gateway.routes.current(spec.name).variant == policy.GPU
+            switching = entry is not None and entry.busy is not None and not entry.busy.done() \
+                and entry.busy_target == policy.GPU
+            if spec.name not in stored and (routed or switching or spec.name in self._held):
+                observed[spec.name] = self._held.get(spec.name) or Holding(
+                    since=now, reserved=self._reserved(spec), by="observed")
+        if observed or not known:
+            added = await self.holdings.record(observed, now)
+            if not known:
+                log.warning("GPU pool: Redis had no holdings; rebuilt %d from the routes and this leader's memory",
+                            len(observed))
+            elif added:
+                log.info("GPU pool: %d observed GPU holders added to the holdings", added)
+        held = {**observed, **stored}
+        self._held = dict(held)
+        return held
+
+    def _reserved(self, spec: FunctionSpec) -> bool:
+        route = self.gateway.routes.current(spec.name)
+        return (spec.mode == "gpu" or set(spec.variants) == {policy.GPU}
+                or (route.pinned and route.variant == policy.GPU))
+
+    def _claim(self, spec: FunctionSpec, outcome, holding: Holding | None) -> pool.Claim:
+        entry = self._functions.get(spec.name)
+        reserved = self._reserved(spec)
+        route = self.gateway.routes.current(spec.name).variant
+        if entry is None:  # not managed by the policy (GPU only, annotations to fix): holds what it runs on
+            wants = reserved or route == policy.GPU
+        elif entry.busy is not None and not entry.busy.done():
+            wants = entry.busy_target == policy.GPU  # a promotion in flight keeps its claim
+        elif outcome is not None:
+            decision = outcome[2]
+            if decision.action == policy.SWITCH:
+                wants = decision.target == policy.GPU
+            elif decision.action == policy.SCALE_DOWN and decision.target == policy.GPU:
+                wants = False
+            else:
+                wants = route == policy.GPU
+            entry.wants_gpu = wants
+        else:
+            wants = entry.wants_gpu if holding is None else route == policy.GPU and entry.wants_gpu
+        warmup_s = holding.warmup_s if holding is not None and holding.warmup_s is not None else 0.0
+        return pool.Claim(name=spec.name, wants=wants or reserved, holds=holding is not None,
+                          held_since=None if holding is None else holding.since, reserved=reserved,
+                          benefit_per_s=0.0 if entry is None else entry.benefit_per_s, warmup_s=warmup_s)
+
+    def _status(self, allocation: pool.Allocation, claims: list[pool.Claim], held: dict[str, Holding],
+                now: float) -> dict:
+        """What operators see of the pool (GET /gaia/v1/functions, gaia status)."""
+        by_name = {claim.name: claim for claim in claims}
+        preempted = {p.name: p for p in allocation.preempted}
+        holders = []
+        for name, holding in sorted(held.items()):
+            claim = by_name.get(name)
+            state = ("preempted" if name in preempted else "releasing" if name in allocation.releasing
+                     else "holds")
+            holders.append({"function": name, "since": holding.since, "held_s": round(now - holding.since, 1),
+                            "reserved": holding.reserved, "state": state,
+                            "benefit_per_s": None if claim is None else round(claim.benefit_per_s, 4),
+                            "by": holding.by})
+        waiting = []
+        for denial in allocation.denied:
+            entry = self._functions.get(denial.name)
+            waiting.append({"function": denial.name, "reason": denial.reason,
+                            "since": None if entry is None else entry.waiting_since,
+                            "benefit_per_s": denial.numbers.get("benefit_per_s"),
+                            "preempting": denial.numbers.get("preempting")})
+        return {"updated_at": now, "leader": self.lease.identity, **self.capacity.describe(),
+                "capacity": allocation.capacity, "preempt_ratio": self.pool_config.preempt_ratio,
+                "min_dwell_s": self.pool_config.min_dwell_s, "held": len(held), "holders": holders,
+                "waiting": waiting}
+
+    async def _act(self, allocation: pool.Allocation, outcomes: dict, held: dict[str, Holding],
+                   capacity: int | None, now: float) -> None:
+        granted = set(allocation.granted) | set(allocation.kept)
+        denied = {denial.name: denial for denial in allocation.denied}
+        displaced = set()
+        for preemption in allocation.preempted:
+            if await self._preempt(preemption, held[preemption.name], now):
+                displaced.add(preemption.name)
+        for name, (spec, config, decision, snap) in outcomes.items():
+            entry = self._functions[name]
+            if name in displaced:
+                continue
+            try:
+                if decision.action == policy.SWITCH and decision.target == policy.GPU:
+                    taken = await self._grant(spec, entry, held.get(name), capacity, now) if name in granted else 0
+                    if taken == 1:
+                        entry.waiting_since = entry.denial_logged_at = None
+                        self._start_switch(spec, config, entry, decision, snap)
+                    elif taken == 0:  # denied here, or by the stored holdings' count
+                        await self._denied(spec, entry, decision, denied.get(name), now)
+                elif decision.action == policy.SWITCH:
+                    self._start_switch(spec, config, entry, decision, snap)
+                elif decision.action == policy.SCALE_DOWN:
+                    outcome = await self.actuator.release(spec, decision.target)
+                    await self._released(name, decision.target, outcome)
+                    await self._record(name, "scale_down", decision.target, None, decision.reason,
+                                       {**decision.numbers, "detail": outcome.detail})
+                if not (decision.action == policy.SWITCH and decision.target == policy.GPU):
+                    entry.waiting_since = entry.denial_logged_at = None
+            except Exception as exc:  # Redis away or a platform error with one function must not stop the others
+                log.warning("controller: %s not acted on: %s: %s", name, type(exc).__name__, exc)
+
+    async def _grant(self, spec: FunctionSpec, entry: _Function, holding: Holding | None, capacity: int | None,
+                     now: float) -> int:
+        """Take the GPU in Redis before scaling it up, atomically checking that the pool has room and that
+        we lead: 1 taken, 0 full, -1 not the leader any more."""
+        taken = Holding(since=holding.since if holding is not None else now, reserved=self._reserved(spec),
+                        cpu_slow_share=entry.cpu_slow_share,
+                        warmup_s=None if holding is None else holding.warmup_s, by=self.lease.identity)
+        result = await self.holdings.grant(spec.name, taken, capacity, self.lease.identity, now)
+        if result == 1:
+            self._held[spec.name] = taken
+        return result
+
+    async def _denied(self, spec: FunctionSpec, entry: _Function, decision: policy.Decision,
+                      denial: pool.Denial | None, now: float) -> None:
+        """A promotion the pool cannot serve now: logged when the wait starts, then every DENIAL_RECORD_EVERY_S."""
+        if entry.waiting_since is None:
+            entry.waiting_since = now
+        if entry.denial_logged_at is not None and now - entry.denial_logged_at < DENIAL_RECORD_EVERY_S:
+            return
+        entry.denial_logged_at = now
+        numbers = dict(decision.numbers)
+        if denial is not None:
+            holders = denial.numbers["holders"]
+            numbers.update(
+                capacity=denial.numbers["capacity"], benefit_per_s=denial.numbers["benefit_per_s"],
+                score=denial.numbers["score"], held=len(holders), preempt_ratio=denial.numbers["preempt_ratio"],
+                waiting_s=round(now - entry.waiting_since, 1), preempting=denial.numbers.get("preempting"),
+                holders="; ".join(f"{h['function']} {h['benefit_per_s']:g}/s for {h['held_s']:g} s"
+                                  + (" (reserved)" if h["reserved"] else "") + ("" if h["wants"] else " (releasing)")
+                                  for h in holders))
+        else:
+            numbers.update(detail="the stored holdings are at capacity (another leader's grant)")
+        log.info("controller: %s waits for a GPU (%s)", spec.name, numbers.get("holders", numbers.get("detail")))
+        await self._record(spec.name, "denied", policy.CPU, policy.GPU, pool.GPU_POOL_FULL, numbers)
+
+    async def _preempt(self, preemption: pool.Preemption, holding: Holding, now: float) -> bool:
+        """Give a holder's GPU up: back to its CPU and release the GPU (the pool grants it once released)."""
+        spec = self.gateway.registry.get(preemption.name)
+        entry = self._functions.get(preemption.name)
+        if spec is None or entry is None or policy.CPU not in spec.variants:
+            return False
+        if entry.busy is not None and not entry.busy.done():
+            return True  # a switch of its own is in flight; it is preempted once that is done
+        config = self._config(spec)
+        if config is None:
+            return False
+        decision = policy.Decision(policy.SWITCH, preemption.reason, target=policy.CPU, release=policy.GPU,
+                                   numbers=dict(preemption.numbers))
+        route = self.gateway.routes.current(spec.name)
+        snap = entry.last_snapshot or policy.Snapshot(route=route.variant, variants=frozenset(spec.variants))
+        if route.variant == policy.CPU:  # already back on its CPU, the GPU not yet released: release it now
+            outcome = await self.actuator.release(spec, policy.GPU)
+            await self._released(spec.name, policy.GPU, outcome)
+            await self._record(spec.name, "scale_down", policy.GPU, None, preemption.reason,
+                               {**preemption.numbers, "detail": outcome.detail})
+        else:
+            log.info("controller: %s gives its GPU up (%s%s)", spec.name, preemption.reason,
+                     f" for {preemption.by}" if preemption.by else "")
+            self._start_switch(spec, config, entry, decision, snap)
+        return True
+
+    async def _released(self, name: str, variant: str, outcome) -> None:
+        """A release is done: the GPU leaves the pool (not when the platform kept it running)."""
+        if variant == policy.GPU and outcome.ok and not outcome.kept:
+            await self.holdings.release(name)
+            self._held.pop(name, None)
+
+    # -- switches ----------------------------------------------------------------------------------------
+    def _start_switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
+                      decision: policy.Decision, snap: policy.Snapshot) -> None:
+        entry.busy_target = decision.target
+        entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snap),
+                                         name=f"gaia-switch-{spec.name}")
 
     async def _switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
                       decision: policy.Decision, snapshot: policy.Snapshot) -> None:
@@ -178,8 +464,11 @@ class Controller:
         try:
             warm = await self.actuator.warm_up(spec, target, config.warmup_timeout_s)
             numbers["warmup_s"] = round(warm.waited_s, 3)
+            if target == policy.GPU and name in self._held:
+                self._held[name] = held = Holding(**{**asdict(self._held[name]), "warmup_s": round(warm.waited_s, 3)})
+                await self.holdings.grant(name, held, None, self.lease.identity, time.time())
             if not warm.ok:
-                await self.actuator.release(spec, target)
+                await self._released(name, target, await self.actuator.release(spec, target))
                 await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers)
                 return
             if not self.lease.is_leader:
@@ -196,6 +485,7 @@ class Controller:
             log.info("controller: %s %s -> %s (%s)", name, origin, target, decision.reason)
             if decision.release is not None:
                 outcome = await self.actuator.release(spec, decision.release)
+                await self._released(name, decision.release, outcome)
                 await self._record(name, "scale_down", decision.release, None, "released-with-switch",
                                    {"detail": outcome.detail})
         except asyncio.CancelledError:

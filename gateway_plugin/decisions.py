@@ -1,7 +1,8 @@
 """The decision log: every controller action appended to a capped Redis stream.
 
 Stream ``gaia:decisions``, trimmed to about ``maxlen`` entries. Each entry has the fields ``time`` (unix
-seconds), ``function``, ``action`` (switch, scale_down, warmup_failed, switch_refused), ``from``, ``to``,
+seconds), ``function``, ``action`` (switch, scale_down, warmup_failed, switch_refused, denied: a promotion the
+GPU pool could not serve, reason ``gpu-pool-full``), ``from``, ``to``,
 ``reason``, ``numbers`` (JSON object) and ``by`` (the controller's identity).
 """
 

@@ -332,6 +332,23 @@ class StatsReader:
             fetched[variant] = {second: parse_bucket(fields) for second, fields in zip(seconds, replies) if fields}
         return fetched
 
+    async def fetch_many(self, requests: Iterable[tuple[str, Iterable[str], int, int]]
+                         ) -> list[dict[str, dict[int, BucketAggregate]]]:
+        """`fetch` for many functions at once, ``(function, variants, start_s, end_s)`` each, in one pipeline
+        (the controller's evaluation of all functions: one round trip, commands linear in what is read)."""
+        plan = [(function, list(variants), range(int(start_s), int(end_s))) for function, variants, start_s, end_s in requests]
+        pipe = self.redis.pipeline(transaction=False)
+        for function, variants, seconds in plan:
+            for variant in variants:
+                for second in seconds:
+                    pipe.hgetall(stats_key(function, variant, second))
+        replies = iter(await pipe.execute() if plan else ())
+        results = []
+        for function, variants, seconds in plan:
+            results.append({variant: {second: parse_bucket(fields) for second, fields in zip(seconds, replies) if fields}
+                            for variant in variants})
+        return results
+
     async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
         """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""
         end_s = int(time.time() if now is None else now)

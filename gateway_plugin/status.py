@@ -1,6 +1,6 @@
 """`gaia status`: routes, recent stats and controller decisions of a running gateway plugin.
 
-Reads ``GET /gaia/v1/functions`` and ``GET /gaia/v1/decisions`` of the plugin at ``--url`` (standard
+Reads ``GET /gaia/v1/functions`` (with the GPU pool) and ``GET /gaia/v1/decisions`` of the plugin at ``--url`` (standard
 library only, so it works from any machine that can reach the plugin).
 """
 
@@ -103,14 +103,47 @@ def _ms(value) -> str:
 
 def format_functions(doc: dict) -> list[str]:
     lines = [f"functions (last {doc.get('window_s')} s):"]
-    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms")]
+    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms", "gpu pool")]
     for fn in doc.get("functions", []):
         stats = fn.get("stats") or {}
         cpu, gpu = stats.get("cpu") or {}, stats.get("gpu") or {}
         route = fn.get("route") or {}
+        place = (fn.get("gpu_pool") or {}).get("state") or "-"
         rows.append((fn["name"], str(fn.get("mode") or "-"), route.get("variant", "-"), "yes" if route.get("pinned") else "no",
-                     str(cpu.get("count", "-")), _ms(cpu.get("p95_ms")), str(gpu.get("count", "-")), _ms(gpu.get("p95_ms"))))
+                     str(cpu.get("count", "-")), _ms(cpu.get("p95_ms")), str(gpu.get("count", "-")), _ms(gpu.get("p95_ms")),
+                     place))
     return lines + _table(rows)
+
+
+def _number(value, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def format_pool(pool: dict) -> list[str]:
+    """The GPU pool: capacity and where it comes from, who holds it and why, who waits."""
+    capacity = pool.get("capacity")
+    if capacity is None and pool.get("error"):
+        return [f"GPU pool: unknown ({pool['error']})"]
+    sources = [f"{label} {pool[key]}" for key, label in (("setting", "setting"), ("routes_file_setting", "routes file"),
+                                                          ("cluster_gpus", "cluster")) if pool.get(key) is not None]
+    head = (f"GPU pool: {pool.get('held', len(pool.get('holders') or ()))} of "
+            f"{'unlimited' if capacity is None else capacity} held"
+            + (f" ({', '.join(sources)})" if sources else "")
+            + f"; preemption at {_number(pool.get('preempt_ratio'))}x after {_number(pool.get('min_dwell_s'), ' s')}")
+    lines = [head + (f"; {pool['error']}" if pool.get("error") else "") + ":"]
+    rows = [("holder", "state", "held s", "benefit/s", "reserved")]
+    for holder in pool.get("holders") or ():
+        rows.append((holder["function"], holder.get("state", "holds"), _number(holder.get("held_s")),
+                     _number(holder.get("benefit_per_s")), "yes" if holder.get("reserved") else "no"))
+    lines += _table(rows) if len(rows) > 1 else ["  (no holders)"]
+    waiting = pool.get("waiting") or ()
+    if waiting:
+        rows = [("waiting", "reason", "benefit/s", "preempting")]
+        for waiter in waiting:
+            rows.append((waiter["function"], waiter.get("reason") or "-", _number(waiter.get("benefit_per_s")),
+                         waiter.get("preempting") or "-"))
+        lines += _table(rows)
+    return lines
 
 
 def format_decisions(doc: dict) -> list[str]:
@@ -153,5 +186,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"functions": functions, "decisions": decisions}))
         return 0
-    print("\n".join(format_functions(functions) + [""] + format_decisions(decisions)))
+    pool = format_pool(functions["pool"]) + [""] if functions.get("pool") else []
+    print("\n".join(format_functions(functions) + [""] + pool + format_decisions(decisions)))
     return 0

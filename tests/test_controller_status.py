@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from gaia_faas.gateway_plugin.status import format_decisions, format_functions
+from gaia_faas.gateway_plugin.status import format_decisions, format_functions, format_pool
 from gaia_faas.processes import free_port
 
 
@@ -20,7 +20,7 @@ def test_tables_show_route_pin_stats_and_decisions():
         "stats": {"cpu": {"count": 12, "p95_ms": 1234.4}, "gpu": {"count": 40, "p95_ms": 512.6}}}]}
     lines = format_functions(functions)
     assert lines[0] == "functions (last 60 s):"
-    assert lines[2].split() == ["matmul", "cpu_preferred", "gpu", "yes", "12", "1234", "40", "513"]
+    assert lines[2].split() == ["matmul", "cpu_preferred", "gpu", "yes", "12", "1234", "40", "513", "-"]
     decisions = {"leader": "host:42:ab", "decisions": [
         {"time": 0.0, "function": "matmul", "action": "switch", "from": "cpu", "to": "gpu", "reason": "cpu-violates-slo"}]}
     lines = format_decisions(decisions)
@@ -32,7 +32,22 @@ def test_tables_show_route_pin_stats_and_decisions():
 def test_stats_unavailable_are_shown_as_dashes():
     lines = format_functions({"window_s": 60, "functions": [{"name": "f", "mode": None, "route": {"variant": "cpu"},
                                                               "stats": None}]})
-    assert lines[2].split() == ["f", "-", "cpu", "no", "-", "-", "-", "-"]
+    assert lines[2].split() == ["f", "-", "cpu", "no", "-", "-", "-", "-", "-"]
+
+
+def test_pool_section_shows_capacity_sources_holders_and_waiting():
+    pool = {"capacity": 1, "setting": 1, "cluster_gpus": 4, "held": 1, "preempt_ratio": 2.0, "min_dwell_s": 60.0,
+            "holders": [{"function": "busy", "state": "holds", "held_s": 42.5, "benefit_per_s": 3.2, "reserved": False}],
+            "waiting": [{"function": "slow", "reason": "gpu-pool-full", "benefit_per_s": 1.1, "preempting": None}]}
+    lines = format_pool(pool)
+    assert lines[0] == "GPU pool: 1 of 1 held (setting 1, cluster 4); preemption at 2x after 60 s:"
+    assert lines[2].split() == ["busy", "holds", "42.5", "3.2", "no"]
+    assert lines[4].split() == ["slow", "gpu-pool-full", "1.1", "-"]
+    assert format_pool({"capacity": None, "error": "no controller leader reported it recently"}) == [
+        "GPU pool: unknown (no controller leader reported it recently)"]
+    functions = {"window_s": 60, "functions": [{"name": "slow", "route": {"variant": "cpu"}, "stats": None,
+                                                "gpu_pool": {"state": "waiting"}}]}
+    assert format_functions(functions)[2].split()[-1] == "waiting"
 
 
 def test_unreachable_plugin_is_a_clear_error():
