@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from aiohttp import web
 
@@ -57,6 +57,7 @@ class ControllerOptions:
 @dataclass
 class _Function:
     state: policy.PolicyState
+    stored: policy.PolicyState | None = None  # what Redis has (worth_storing)
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     busy: asyncio.Task | None = None
@@ -73,8 +74,23 @@ class _Function:
     denial_logged_at: float | None = None
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(policy.PolicyState))
+IDLE_PERSIST_S = 10.0  # the last request time alone is stored this often (every evaluation would cost a write)
+
+
 def state_to_json(state: policy.PolicyState) -> str:
-    return json.dumps(asdict(state))
+    return json.dumps({name: getattr(state, name) for name in _STATE_FIELDS})
+
+
+def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None) -> bool:
+    """A state differs from the stored one by more than a last request time under IDLE_PERSIST_S newer
+    (a new leader then sees a function idle a few seconds longer than it is, never shorter)."""
+    if stored is None:
+        return True
+    if new.last_request_at is not None and stored.last_request_at is not None \
+            and new.last_request_at - stored.last_request_at < IDLE_PERSIST_S:
+        return replace(new, last_request_at=stored.last_request_at) != stored
+    return new != stored
 
 
 def state_from_json(text: str | bytes | None) -> policy.PolicyState:
@@ -130,9 +146,12 @@ class Controller:
                                  resource=config.gpu_resource)
         self._functions: dict[str, _Function] = {}
         self._config_errors: dict[str, str] = {}
+        self._configs: dict[str, tuple[FunctionSpec, ControllerConfig]] = {}
         self._held: dict[str, Holding] = {}  # the holdings as this leader last knew them (survives a Redis flush)
         self.last_allocation: pool.Allocation | None = None
         self._tick_error: str | None = None
+        self._read_ms = 0.0
+        self.last_tick_ms: dict[str, float] = {}
 
     async def run(self) -> None:
         lease_task = asyncio.create_task(self.lease.run(), name="gaia-leader-lease")
@@ -165,6 +184,7 @@ class Controller:
 
     # -- one evaluation of all functions -----------------------------------------------------------------
     async def tick(self, now: float) -> None:
+        started = time.perf_counter()
         capacity = await self.capacity.refresh(self.gateway.client, now)
         specs = [spec for spec in map(self.gateway.registry.get, self.gateway.registry.names()) if spec is not None]
         managed = [(spec, config) for spec in specs if set(spec.variants) == {policy.CPU, policy.GPU}
@@ -178,6 +198,7 @@ class Controller:
             entry.next_eval = now + config.interval_s
             due.append((spec, config, entry))
         snapshots = await self._snapshots(due, now)
+        snapshots_done = time.perf_counter()
         outcomes: dict[str, tuple[FunctionSpec, ControllerConfig, policy.Decision, policy.Snapshot]] = {}
         changed: dict[str, policy.PolicyState] = {}
         for (spec, config, entry), snap in zip(due, snapshots):
@@ -186,22 +207,35 @@ class Controller:
             except Exception as exc:  # a bug with one function must not stop the others
                 log.warning("controller: %s not evaluated: %s: %s", spec.name, type(exc).__name__, exc)
                 continue
-            if new_state != entry.state:
-                entry.state = changed[spec.name] = new_state
+            entry.state = new_state
+            if worth_storing(new_state, entry.stored):
+                changed[spec.name] = new_state
             entry.last_snapshot = snap
             if snap.route == policy.CPU and snap.window(policy.CPU).count:
                 entry.cpu_slow_share = _slow_share(snap.window(policy.CPU))
             entry.benefit_per_s = gpu_benefit(snap, decision, entry.cpu_slow_share)
             outcomes[spec.name] = (spec, config, decision, snap)
+        decided = time.perf_counter()
         with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
         held = await self._current_holdings(with_gpu, now)
         claims = [self._claim(spec, outcomes.get(spec.name), held.get(spec.name)) for spec in with_gpu]
         allocation = pool.allocate(claims, capacity, self.pool_config, now)
         self.last_allocation = allocation
+        allocated = time.perf_counter()
         await self._store(changed, self._status(allocation, claims, held, now))
+        for name, stored in changed.items():
+            self._functions[name].stored = stored
         await self._act(allocation, outcomes, held, capacity, now)
+        done = time.perf_counter()
+        # Where the evaluation's time goes (benchmarks/controller_scale.py prints it).
+        self.last_tick_ms = {"read_stats": self._read_ms, "snapshots": (snapshots_done - started) * 1000 - self._read_ms,
+                             "decide": (decided - snapshots_done) * 1000, "pool": (allocated - decided) * 1000,
+                             "store_and_act": (done - allocated) * 1000, "total": (done - started) * 1000}
 
     def _config(self, spec: FunctionSpec) -> ControllerConfig | None:
+        cached = self._configs.get(spec.name)
+        if cached is not None and cached[0] is spec:  # the registry replaces a spec when it changes
+            return cached[1]
         try:
             config = ControllerConfig.from_annotations(spec.annotations)
         except ConfigError as exc:
@@ -210,6 +244,7 @@ class Controller:
                 self._config_errors[spec.name] = str(exc)
             return None
         self._config_errors.pop(spec.name, None)
+        self._configs[spec.name] = (spec, config)
         return config
 
     async def _load_states(self, names: list[str]) -> None:
@@ -217,10 +252,14 @@ class Controller:
             return
         stored = await self.gateway.redis.mget([STATE_KEY_PREFIX + name for name in names])
         for name, text in zip(names, stored):
-            self._functions[name] = _Function(state=state_from_json(text))
+            state = state_from_json(text)
+            self._functions[name] = _Function(state=state, stored=state if text else None)
 
     async def _save_state(self, name: str, state: policy.PolicyState) -> None:
         await self.gateway.redis.set(STATE_KEY_PREFIX + name, state_to_json(state))
+        entry = self._functions.get(name)
+        if entry is not None:
+            entry.stored = state
 
     async def _store(self, changed: dict[str, policy.PolicyState], status: dict) -> None:
         """The policy states that changed and the pool's status, in one round trip."""
@@ -250,10 +289,12 @@ class Controller:
             if entry.read_until_s < end_s:
                 requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
                 readers.append(entry)
-        for entry, fetched in zip(readers, await self.gateway.stats.fetch_many(requests)):
+        reading = time.perf_counter()
+        read = await self.gateway.stats.fetch_many(requests)
+        self._read_ms = (time.perf_counter() - reading) * 1000
+        for entry, fetched in zip(readers, read):
             for variant, buckets in fetched.items():
-                for second, bucket in buckets.items():
-                    entry.series[variant].add(second, bucket)
+                entry.series[variant].buckets.update(buckets)  # seconds not read before: nothing to merge with
         taken = []
         for spec, config, entry in due:
             entry.read_until_s = end_s
@@ -287,7 +328,7 @@ class Controller:
                     since=now, reserved=self._reserved(spec), by="observed")
         if observed or not known:
             added = await self.holdings.record(observed, now)
-            if not known:
+            if not known and observed:
                 log.warning("GPU pool: Redis had no holdings; rebuilt %d from the routes and this leader's memory",
                             len(observed))
             elif added:

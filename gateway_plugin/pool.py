@@ -141,22 +141,24 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
     denied_claims = waiting[free:]
 
     # Preemption: each waiting function, best first, may displace one holder (the lowest-benefit one
-    # past its dwell); the GPU it frees is granted at a later evaluation, once released.
-    candidates = [c for c in keeping if not c.reserved]
-    displaced: set[str] = set()
+    # past its dwell); the GPU it frees is granted at a later evaluation, once released. Holders are
+    # displaced weakest first, so one pass over both lists does it.
+    eligible = sorted((c for c in keeping if not c.reserved and c.held_since is not None
+                       and now - c.held_since >= config.min_dwell_s), key=lambda c: (c.benefit_per_s, c.name))
+    views = tuple(_holder_view(c, config, now) for c in holders)  # shared by every denial
+    next_weakest = 0
     denials = []
     for claim in denied_claims:
-        numbers: dict = {"capacity": capacity, "holders": [_holder_view(c, config, now) for c in holders],
-                         "benefit_per_s": round(claim.benefit_per_s, 4), "score": round(claim.score(config), 4),
-                         "releasing": len(releasing) + len(preempted), "preempt_ratio": config.preempt_ratio}
-        eligible = [c for c in candidates if c.name not in displaced
-                    and c.held_since is not None and now - c.held_since >= config.min_dwell_s]
-        weakest = min(eligible, key=lambda c: (c.benefit_per_s, c.name), default=None)
+        score = claim.score(config)
+        numbers: dict = {"capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
+                         "score": round(score, 4), "releasing": len(releasing) + len(preempted),
+                         "preempt_ratio": config.preempt_ratio}
+        weakest = eligible[next_weakest] if next_weakest < len(eligible) else None
         if weakest is not None and (claim.reserved or (
-                claim.score(config) > 0 and claim.score(config) >= config.preempt_ratio * weakest.benefit_per_s)):
-            displaced.add(weakest.name)
+                score > 0 and score >= config.preempt_ratio * weakest.benefit_per_s)):
+            next_weakest += 1
             preempted.append(Preemption(weakest.name, PREEMPTED, by=claim.name, numbers={
-                "capacity": capacity, "by": claim.name, "by_score": round(claim.score(config), 4),
+                "capacity": capacity, "by": claim.name, "by_score": round(score, 4),
                 "benefit_per_s": round(weakest.benefit_per_s, 4), "held_s": round(now - weakest.held_since, 1),
                 "preempt_ratio": config.preempt_ratio}))
             numbers["preempting"] = weakest.name
