@@ -29,6 +29,8 @@ from gaia_faas.gateway_plugin.traces import (
 )
 
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
+# The policy's view of the platform (what it may release); ignored by a ControllerConfig without that field.
+PLATFORM_ANNOTATION = "com.gaia.platform"
 # The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
 WARMUP_POLL_S = 0.25
 # `gaia replay` without workloads: the synthetic patterns (a few seconds), plus the thesis workloads
@@ -189,8 +191,10 @@ def check_overrides(overrides: Mapping[str, str]) -> None:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
-def workload_config(workload: Workload, overrides: Mapping[str, str]) -> ControllerConfig:
-    return ControllerConfig.from_annotations({**workload.annotations, **overrides})
+def workload_config(workload: Workload, overrides: Mapping[str, str], platform: str = simulator.PRO) -> ControllerConfig:
+    """The function's configuration: its annotations, the platform it runs on (com.gaia.platform: what the
+    policy may release there), then the overrides."""
+    return ControllerConfig.from_annotations({**workload.annotations, PLATFORM_ANNOTATION: platform, **overrides})
 
 
 def replay_workload(workload: Workload, platform: str | Platform = simulator.PRO,
@@ -198,8 +202,8 @@ def replay_workload(workload: Workload, platform: str | Platform = simulator.PRO
     """Every strategy on one workload: {strategy: Result}."""
     overrides = dict(overrides or {})
     check_overrides(overrides)
-    config = workload_config(workload, overrides)
     model = simulator.platform(platform) if isinstance(platform, str) else platform
+    config = workload_config(workload, overrides, model.name)
     return {strategy: replay(workload, strategy, config, model) for strategy in strategies}
 
 
@@ -305,6 +309,9 @@ def add_arguments(parser) -> None:
                         help=f"idle seconds before pro/knative remove a variant (default pro "
                              f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
                              f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
+                        help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
+                             "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
     parser.add_argument("--strategy", action="append", choices=STRATEGIES,
                         help="strategy to run (repeatable; default: all four)")
     parser.add_argument("--traces", type=Path, default=None,
@@ -352,7 +359,8 @@ def _platform(args) -> Platform:
     try:
         return simulator.platform(args.platform, replicas=args.replicas,
                                   concurrency=_per_variant("--concurrency", args.concurrency, int),
-                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after)
+                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -404,7 +412,7 @@ def run(args) -> int:
         model = _platform(args)
         results: dict[str, dict[str, Result]] = {}
         for workload in _workloads(args, cold_start):
-            config = workload_config(workload, overrides)
+            config = workload_config(workload, overrides, model.name)
             results[workload.name] = {}
             for strategy in strategies:
                 progress = None if args.quiet else _progress_printer(workload.name, strategy)

@@ -80,10 +80,14 @@ class Platform:
     replicas: int = 1
     concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # Variants the platform never scales to zero by itself (they run from the start, like every variant on
+    # CE): `gaia stack` writes com.openfaas.scale.zero=false (Pro) and min-scale 1 (Knative) on the CPU variant.
+    always_on: frozenset[str] = frozenset()
 
 
 def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | None = None,
-             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | None = None) -> Platform:
+             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | None = None,
+             always_on: frozenset[str] | set[str] = frozenset()) -> Platform:
     """A platform model by name; ``scale_to_zero_after_s`` overrides the idle time of pro and knative."""
     if name not in PLATFORMS:
         raise ValueError(f"unknown platform {name!r}; known: {', '.join(PLATFORMS)}")
@@ -94,13 +98,19 @@ def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | N
         raise ValueError(f"concurrency must be at least 1 per replica, got {slots}")
     if not timeout_s > 0:
         raise ValueError(f"the timeout must be above 0 s, got {timeout_s}")
+    if scale_to_zero_after_s is not None and not scale_to_zero_after_s >= 0:
+        raise ValueError(f"the idle time before scaling to zero must be at least 0 s, got {scale_to_zero_after_s}")
+    unknown = sorted(set(always_on) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"always-on variants must be among {', '.join(VARIANTS)}, got {', '.join(unknown)}")
+    kept = frozenset(always_on)
     if name == CE:
-        return Platform(CE, None, False, replicas, slots, timeout_s)
+        return Platform(CE, None, False, replicas, slots, timeout_s, frozenset(VARIANTS))
     if name == PRO:
         return Platform(PRO, PRO_ZERO_DURATION_S if scale_to_zero_after_s is None else scale_to_zero_after_s,
-                        True, replicas, slots, timeout_s)
+                        True, replicas, slots, timeout_s, kept)
     idle = KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S if scale_to_zero_after_s is None else scale_to_zero_after_s
-    return Platform(KNATIVE, idle, False, replicas, slots, timeout_s)
+    return Platform(KNATIVE, idle, False, replicas, slots, timeout_s, kept)
 
 
 @dataclass
@@ -242,9 +252,9 @@ class Simulation:
         # Answered requests per variant in completion order (for the prototype's exact windows).
         self._ok_done: dict[str, list[float]] = {v: [] for v in VARIANTS}
         self._ok_latency: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        # CE runs every deployed variant from the start; elsewhere only the start variant exists.
+        # The start variant and the always-on ones (on CE: all) run from the start; the others are at zero.
         for variant in self._variants.values():
-            if variant.name == start or platform_model.name == CE:
+            if variant.name == start or variant.name in platform_model.always_on:
                 self._start(variant)
                 if workload.warm_start:
                     variant.ready_at = 0.0
@@ -416,7 +426,7 @@ class Simulation:
         if variant.busy == 0 and not queue:
             if variant.stopping:
                 self._down(variant)
-            elif self.platform.scale_to_zero_after_s is not None:
+            elif self.platform.scale_to_zero_after_s is not None and variant.name not in self.platform.always_on:
                 self._push(max(variant.last_active, variant.ready_at) + self.platform.scale_to_zero_after_s,
                            _IDLE, variant.name)
 

@@ -467,19 +467,32 @@ def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
     failure = failure or side.get("failure") or DEFAULT_FAILURE
     send_times = side.get("timestamps", "completion") == "send"
 
-    def sent_at(seq: int) -> float:
-        rows = (cpu_rows[seq], gpu_rows[seq])
+    def own_send(row: TraceRow) -> float | None:
         if send_times:
-            return rows[0].completed_at
-        for row in rows:
-            if row.latency_ms is not None:
-                return row.completed_at - row.latency_ms / 1000.0
-        return rows[0].completed_at  # failed on both: its answer time is all the trace knows
+            return row.completed_at
+        return None if row.latency_ms is None else row.completed_at - row.latency_ms / 1000.0
+
+    seqs = sorted(cpu_rows)
+    cpu_sends = {seq: own_send(cpu_rows[seq]) for seq in seqs}
+    gpu_sends = {seq: own_send(gpu_rows[seq]) for seq in seqs}
+    # Where the CPU row failed, the GPU row's send time is carried onto the CPU file's clock through the nearest
+    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces).
+    common = [seq for seq in seqs if cpu_sends[seq] is not None and gpu_sends[seq] is not None]
+
+    def sent_at(seq: int) -> float:
+        if cpu_sends[seq] is not None:
+            return cpu_sends[seq]
+        if gpu_sends[seq] is not None:
+            if not common:
+                return gpu_sends[seq]
+            at = bisect.bisect_right(common, seq)
+            anchor = common[at - 1] if at else common[0]
+            return gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor]
+        return cpu_rows[seq].completed_at  # failed on both: its answer time is all the trace knows
 
     def outcome(row: TraceRow) -> tuple[float | None, str | None]:
         return row.latency_ms, row.error or (failure if row.latency_ms is None else None)
 
-    seqs = sorted(cpu_rows)
     sends = {seq: sent_at(seq) for seq in seqs}
     start = min(sends.values())
     cold = dict(SYNTHETIC_COLD_START_S)

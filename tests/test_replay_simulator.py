@@ -120,6 +120,9 @@ def test_cold_start_on_the_way_back_after_scale_to_zero():
     assert latencies(result) == [500.0, 500.0] and result.provisioned == [(CPU, 0.0, 1000.5)]
     _, result = simulate(load, simulator.platform(simulator.PRO, scale_to_zero_after_s=2000.0))
     assert latencies(result) == [500.0, 500.0]
+    for name in (simulator.PRO, simulator.KNATIVE):  # as gaia stack deploys the CPU variant
+        _, result = simulate(load, simulator.platform(name, always_on={CPU}))
+        assert latencies(result) == [500.0, 500.0] and result.provisioned == [(CPU, 0.0, 1000.5)]
 
 
 def test_a_cold_run_makes_its_first_requests_wait_for_the_start():
@@ -213,6 +216,13 @@ def test_pairs_with_failed_rows_load_send_times_from_the_row_that_answered(tmp_p
     assert [r.cpu_ms for r in load.requests] == [1000.0, None, None, 500.0]
     assert traces.load_pair(cpu, gpu, failure="5xx").requests[1].cpu_error == "5xx"
     assert load.warm_start and load.cold_start_s == traces.SYNTHETIC_COLD_START_S
+
+
+def test_a_failed_cpu_row_of_two_separate_runs_takes_its_send_time_on_the_cpu_runs_clock(tmp_path):
+    # the GPU run happened 30 minutes earlier (the thesis measured each variant in a run of its own)
+    cpu, gpu = write_pair(tmp_path, "r", [(0, 1801.0, 1000), (1, 1805.0, -1), (2, 1810.0, 1000)],
+                          [(0, 0.2, 200), (1, 0.9, 300), (2, 1.5, 200)], sidecar={"warm_start": True})
+    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0]
 
 
 def test_cold_start_from_the_sidecar_the_option_or_the_trace(tmp_path):
