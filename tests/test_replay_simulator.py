@@ -4,12 +4,13 @@ and `gaia replay --pair/--pairs` (virtual time: milliseconds each)."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 
 import pytest
 
-from gaia_faas.gateway_plugin import policy, replay, simulator, traces
+from gaia_faas.gateway_plugin import policy, replay, simulator, snapshot, stats, traces
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
 
 CPU, GPU = policy.CPU, policy.GPU
@@ -305,3 +306,18 @@ def test_cli_pair_errors_are_one_line(tmp_path, setup, args, message):
     proc = gaia(*[a.format(d=tmp_path) for a in args], rc=2)
     [line] = proc.stderr.strip().splitlines()
     assert message in line and line.startswith("gaia replay: ")
+
+
+def test_bucket_windows_visit_only_recorded_seconds_and_equal_a_second_by_second_merge():
+    rng = random.Random(7)
+    series = snapshot.BucketSeries()
+    for _ in range(400):  # mostly in order, as a replay records; some out of order, as fetched buckets come
+        second = rng.randrange(0, 300) if rng.random() < 0.1 else len(series.buckets) * 2
+        series.record(second, rng.lognormvariate(5, 1), rng.choice((200, 200, 500, 0)), platform_fault=rng.random() < 0.1)
+    fetched = snapshot.BucketSeries(dict(series.buckets))  # how the live controller builds one
+    for start, end in [(0, 10), (5, 700), (-3, 2), (100, 100), (250, 900), (0, 10_000)]:
+        by_second = stats.BucketAggregate()
+        for second in range(start, end):
+            if second in series.buckets:
+                by_second.add(series.buckets[second])
+        assert series.window(start, end) == by_second == fetched.window(start, end)
