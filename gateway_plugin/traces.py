@@ -75,8 +75,10 @@ class Request:
     gpu_error: str | None = None
 
     def on(self, variant: str) -> tuple[float | None, str | None]:
-        """(service ms, failure) on a variant."""
-        return (self.cpu_ms, self.cpu_error) if variant == "cpu" else (self.gpu_ms, self.gpu_error)
+        """(service ms, failure) on a variant; a request without a latency there fails (as a 5xx unless
+        its failure says otherwise)."""
+        ms, error = (self.cpu_ms, self.cpu_error) if variant == "cpu" else (self.gpu_ms, self.gpu_error)
+        return ms, error or (DEFAULT_FAILURE if ms is None else None)
 
 
 @dataclass(frozen=True)
