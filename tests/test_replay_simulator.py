@@ -321,3 +321,23 @@ def test_bucket_windows_visit_only_recorded_seconds_and_equal_a_second_by_second
             if second in series.buckets:
                 by_second.add(series.buckets[second])
         assert series.window(start, end) == by_second == fetched.window(start, end)
+
+
+def test_cli_model_options_reach_the_simulation(tmp_path):
+    # ten requests at once, one more after 20 minutes; 1 s on the CPU
+    rows = [(i, 1.0, 1000) for i in range(10)] + [(10, 1201.0, 1000)]
+    cpu, gpu = write_pair(tmp_path, "opts", rows, rows, sidecar={"warm_start": True, "cold_start_s": {"cpu": 4.0}})
+
+    def static_cpu(*options):
+        out = gaia("--pair", str(cpu), str(gpu), "--strategy", "static-cpu", "--json", *options).stdout
+        return json.loads(out)["opts"]["static-cpu"]
+
+    # 8 slots: two wait 1 s; the last comes after pro's 900 s of idleness and pays the 4 s start
+    assert static_cpu()["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 5000) / 11, abs=0.1)
+    assert static_cpu("--concurrency", "cpu=5")["mean_ms"] == pytest.approx((5 * 1000 + 5 * 2000 + 5000) / 11, abs=0.1)
+    assert static_cpu("--concurrency", "cpu=5", "--replicas", "2")["mean_ms"] == pytest.approx(15000 / 11, abs=0.1)
+    assert static_cpu("--concurrency", "cpu=5", "--timeout", "1.5")["failed"] == 6
+    kept = static_cpu("--scale-to-zero-after", "2000")
+    assert kept["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 1000) / 11, abs=0.1)
+    assert static_cpu("--always-on", "cpu") == kept
+    assert static_cpu("--cold-start", "cpu=1")["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 2000) / 11, abs=0.1)
