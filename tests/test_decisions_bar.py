@@ -1,0 +1,162 @@
+"""benchmarks/decisions.py's bar, judged on hand-made replay results (pure)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "decisions.py"
+_spec = importlib.util.spec_from_file_location("decisions_benchmark", _PATH)
+decisions = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = decisions
+_spec.loader.exec_module(decisions)
+bar_verdict = decisions.bar_verdict
+
+
+def results(cpu, gpu, proto, gaia, percentile=95, gaia_failed=0):
+    """{strategy: figures} from (violations %, cost) per strategy."""
+    out = {}
+    for name, (viol, cost) in zip(decisions.STRATEGIES, (cpu, gpu, proto, gaia)):
+        out[name] = {"slo_violation_pct": viol, "cost": cost, "failed": 0, "slo_ms": 1000.0,
+                     "slo_percentile": percentile, "switches": 0}
+    out["gaia"]["failed"] = gaia_failed
+    return out
+
+
+# -- some static choice meets the SLO ------------------------------------------------------------------------
+
+
+def test_cpu_meets_and_gaia_stays_near_its_cost_passes():
+    ok, why = bar_verdict(results((3.0, 1.0), (0.0, 3.5), (2.0, 3.0), (3.1, 1.05)), "pro")
+    assert ok, why
+    assert "static-cpu" in why and "1.05x" in why
+
+
+def test_gaia_missing_the_slo_that_static_cpu_meets_fails():
+    ok, why = bar_verdict(results((4.0, 1.0), (0.0, 3.5), (9.0, 3.0), (5.2, 1.0)), "pro")
+    assert not ok and "misses the SLO (5.2% > 5%)" in why
+
+
+def test_exactly_at_the_allowed_violations_meets():
+    # Tie: "violations <= 100 - percentile" includes equality.
+    ok, why = bar_verdict(results((5.0, 1.0), (0.0, 3.5), (5.0, 1.0), (5.0, 1.0)), "pro")
+    assert ok, why
+
+
+def test_cost_limit_is_11_tenths_of_the_cheapest_meeting_static_inclusive():
+    at_limit = results((3.0, 1.0), (0.0, 3.5), (3.0, 1.1), (3.0, 1.1))
+    assert bar_verdict(at_limit, "knative")[0]
+    over = results((3.0, 1.0), (0.0, 3.5), (3.0, 1.2), (3.0, 1.11))
+    ok, why = bar_verdict(over, "knative")
+    assert not ok and "1.11x static-cpu (limit 1.1x)" in why
+
+
+def test_when_both_statics_meet_the_cheapest_is_the_reference():
+    # GPU cheaper here (say a fast GPU finishing a closed-loop run sooner): gaia is judged against it.
+    ok, why = bar_verdict(results((2.0, 2.0), (1.0, 1.0), (2.0, 2.0), (1.0, 1.5)), "pro")
+    assert not ok and "1.50x static-gpu" in why
+
+
+def test_only_static_gpu_meets_gaia_must_cost_less_than_it():
+    assert bar_verdict(results((30.0, 1.0), (0.0, 3.5), (25.0, 3.0), (2.0, 3.0)), "pro")[0]
+    ok, why = bar_verdict(results((30.0, 1.0), (0.0, 3.5), (25.0, 3.6), (2.0, 3.5)), "pro")  # a tie is not less
+    assert not ok and "1.00x static-gpu (the only one meeting it) (must be below 1x)" in why
+
+
+def test_the_percentile_comes_from_the_results():
+    # p99: 1 % allowed, so 3 % on the CPU does not meet and the GPU is the only static choice that does.
+    ok, why = bar_verdict(results((3.0, 1.0), (0.5, 3.5), (3.0, 1.0), (3.0, 1.0), percentile=99), "pro")
+    assert not ok and "misses the SLO (3.0% > 1%)" in why
+
+
+# -- no static choice meets the SLO --------------------------------------------------------------------------
+
+
+def test_impossible_slo_must_not_cost_more_than_the_cheap_variant():
+    assert bar_verdict(results((100.0, 1.0), (100.0, 3.5), (100.0, 3.4), (100.0, 1.08)), "pro")[0]
+    ok, why = bar_verdict(results((100.0, 1.0), (100.0, 3.5), (100.0, 3.4), (100.0, 1.3)), "pro")
+    assert not ok and "costs 1.30x static-cpu (limit 1.1x)" in why
+
+
+def test_clearly_fewer_violations_than_the_best_static_may_cost_more():
+    # GPU outage: static GPU 10 %, static CPU 18 %; gaia 3 % at 2x the CPU's cost.
+    ok, why = bar_verdict(results((18.0, 1.0), (10.0, 3.5), (11.0, 3.5), (3.0, 2.0)), "pro")
+    assert ok, why
+
+
+def test_more_violations_than_the_best_static_plus_the_margin_fails():
+    ok, why = bar_verdict(results((18.0, 1.0), (10.0, 3.5), (10.0, 3.5), (11.5, 2.0)), "pro")
+    assert not ok and "gaia 11.5% > best static-gpu 10.0% + 1 point" in why
+
+
+def test_within_the_margin_of_the_best_it_must_be_as_cheap_as_the_cheapest_peer():
+    # CPU 8 %, GPU 7.5 %: both within a point of the best; gaia 8 % must cost <= 1.1x the CPU.
+    ok, why = bar_verdict(results((8.0, 1.0), (7.5, 3.5), (8.0, 3.5), (8.0, 2.0)), "pro")
+    assert not ok and "costs 2.00x static-cpu" in why
+
+
+# -- the prototype -------------------------------------------------------------------------------------------
+
+
+def test_worse_than_the_prototype_on_both_counts_fails_even_when_the_rest_passes():
+    ok, why = bar_verdict(results((3.0, 1.0), (0.0, 3.5), (2.0, 1.0), (3.0, 1.05)), "pro")
+    assert not ok and "worse than the prototype on both violations (3.0% > 2.0%) and cost (1.05x)" in why
+
+
+def test_worse_than_the_prototype_on_one_count_only_is_not_worse():
+    assert bar_verdict(results((3.0, 1.0), (0.0, 3.5), (2.0, 1.1), (3.0, 1.05)), "pro")[0]
+    assert bar_verdict(results((3.0, 1.0), (0.0, 3.5), (3.0, 1.0), (3.0, 1.0)), "pro")[0]  # ties
+
+
+# -- ce: violations only -------------------------------------------------------------------------------------
+
+
+def test_ce_ignores_cost_and_the_prototype():
+    # Both variants billed all the time on CE; a cost 3x static CPU's does not matter there, on pro it does.
+    figures = results((3.0, 1.0), (0.0, 3.5), (2.0, 1.0), (3.0, 3.0))
+    ok, why = bar_verdict(figures, "ce")
+    assert ok and why.endswith("(ce: violations only)")
+    assert not bar_verdict(figures, "pro")[0]
+
+
+def test_ce_still_needs_the_slo_when_a_static_choice_meets_it():
+    ok, why = bar_verdict(results((30.0, 1.0), (0.0, 1.0), (25.0, 1.0), (6.0, 1.0)), "ce")
+    assert not ok and "static-gpu meets it" in why
+
+
+def test_ce_with_no_static_meeting_uses_the_margin():
+    assert bar_verdict(results((18.0, 1.0), (10.0, 1.0), (9.0, 1.0), (10.9, 1.0)), "ce")[0]
+    assert not bar_verdict(results((18.0, 1.0), (10.0, 1.0), (9.0, 1.0), (11.1, 1.0)), "ce")[0]
+
+
+# -- failed requests and bad input ---------------------------------------------------------------------------
+
+
+def test_failed_requests_are_named_in_the_reason():
+    # A broken GPU: static GPU fails every request (100 % violations); gaia failed 40 of them on its attempts.
+    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (4.2, 1.02), gaia_failed=40), "pro")
+    assert ok and "gaia failed 40 requests" in why
+    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (6.0, 1.02), gaia_failed=110), "pro")
+    assert not ok and "misses the SLO" in why and "gaia failed 110 requests" in why
+
+
+def test_a_missing_strategy_fails_with_its_name():
+    figures = results((3.0, 1.0), (0.0, 3.5), (2.0, 3.0), (3.0, 1.0))
+    del figures["prototype"]
+    assert bar_verdict(figures, "pro") == (False, "no result for prototype")
+
+
+@pytest.mark.parametrize("bad", [None, "n/a", float("nan"), -1.0])
+def test_malformed_figures_raise_naming_the_strategy(bad):
+    figures = results((3.0, 1.0), (0.0, 3.5), (2.0, 3.0), (3.0, 1.0))
+    figures["static-gpu"]["cost"] = bad
+    with pytest.raises(ValueError, match="static-gpu"):
+        bar_verdict(figures, "pro")
+
+
+def test_an_unknown_platform_is_an_error():
+    with pytest.raises(ValueError, match="unknown platform 'lambda'"):
+        bar_verdict(results((3.0, 1.0), (0.0, 3.5), (2.0, 3.0), (3.0, 1.0)), "lambda")
