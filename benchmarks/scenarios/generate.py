@@ -207,14 +207,14 @@ def bursts(draw: Draw) -> list[Row]:
     return rows
 
 
-SPIKE_FROM_S, SPIKE_TO_S = 1320, 1440
+SPIKE_FROM_S, SPIKE_TO_S = 1200, 1440
 
 
 def spike_10x(draw: Draw) -> list[Row]:
     rows = []
-    rate = lambda t: 12.0 if SPIKE_FROM_S <= t < SPIKE_TO_S else 1.2  # noqa: E731
-    for t in poisson(draw, 2760, rate, 12.0):
-        rows.append(Row(t, draw.lognormal(800, 0.15), draw.lognormal(150, 0.2)))
+    rate = lambda t: 10.0 if SPIKE_FROM_S <= t < SPIKE_TO_S else 1.0  # noqa: E731
+    for t in poisson(draw, 2640, rate, 10.0):
+        rows.append(Row(t, draw.lognormal(900, 0.15), draw.lognormal(150, 0.2)))
     return rows
 
 
@@ -339,11 +339,12 @@ SCENARIOS = (
         slo(1000), bursts),
     Scenario(
         "spike-10x",
-        "46 minutes at 1.2 req/s (Poisson) with a 2-minute spike to 12 req/s at minute 22. Service times "
-        "CPU median 800 ms, GPU median 150 ms. In the spike the CPU replica (concurrency 8 = 2 workers x "
-        "4 threads) is offered 12 x 0.8 = 9.6 requests in flight and queues; the GPU replica "
-        "(concurrency 4) is offered 1.8. Tests promotion under queueing and demotion after the spike. "
-        "Only static GPU meets the 1,500 ms SLO; a policy must meet it at less cost than static GPU.",
+        "44 minutes at 1 req/s (Poisson) with a 4-minute spike to 10 req/s at minute 20. Service times "
+        "CPU median 900 ms, GPU median 150 ms. In the spike the CPU replica (concurrency 8 = 2 workers x "
+        "4 threads) is offered 10 x 0.9 = 9 requests in flight and queues (static CPU: about half the run "
+        "violates the SLO); the GPU replica (concurrency 4) is offered 1.5. Tests promotion under queueing "
+        "and demotion soon after the spike. Only static GPU meets the 1,500 ms SLO; a policy must meet it "
+        "at less cost than static GPU.",
         slo(1500), spike_10x),
     Scenario(
         "bimodal",
