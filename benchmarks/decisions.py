@@ -26,8 +26,9 @@ The bar (issue 9), per scenario. "Meets" = SLO violations (failed requests inclu
   1. If some static choice meets the SLO, gaia meets it too, at <= 1.1x the cost of the cheapest static
      choice that meets it; where only static GPU meets it, gaia's cost is below static GPU's.
   2. If no static choice meets it (our rule; the issue leaves it open): gaia's violations are at most the
-     best static choice's + 1 point; and unless gaia is better than that by at least 1 point (it bought
-     fewer violations with its cost), it costs <= 1.1x the cheapest static choice within 1 point of the best
+     best static choice's + a margin (1 point, or 3 requests on a trace under 300 requests: a policy must see
+     a few slow requests before it acts); and unless gaia is better than that by at least the margin (it
+     bought fewer violations with its cost), it costs <= 1.1x the cheapest static choice within the margin
      (an SLO nobody can meet must not cost more than the cheap variant). And gaia fails at most the
      fewest-failing static choice's requests + 3 % of the requests: a failure is the one violation a policy can
      always avoid while the other variant answers, so a GPU outage must not fail like static GPU.
@@ -57,7 +58,10 @@ PLATFORMS = ("ce", "pro", "knative")
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
 STATICS = ("static-cpu", "static-gpu")
 COST_FACTOR = 1.1  # gaia may cost this much more than the cheapest static choice that meets the SLO
-MARGIN_PCT = 1.0  # points of violations that count as "as good as" when no static choice meets the SLO
+# Violations that count as "as good as" when no static choice meets the SLO: 1 point, or 3 requests on a short
+# trace (a policy must see a few slow requests before it acts; 3 is the default min-samples).
+MARGIN_PCT = 1.0
+MARGIN_REQUESTS = 3
 FAILED_MARGIN_PCT = 3.0  # failed requests beyond the fewest-failing static choice's, in % of the requests
 EPS = 1e-9
 THESIS_PAIRS = {
@@ -127,22 +131,24 @@ def bar_verdict(results: dict, platform: str) -> tuple[bool, str]:
             (passes if ok else failures).append(text + ("" if ok else f" (limit {COST_FACTOR:g}x)"))
     else:
         best = min(STATICS, key=lambda s: viol[s])
-        if viol["gaia"] > viol[best] + MARGIN_PCT + EPS:
+        requests = _figure(results, "gaia", "requests")
+        margin = max(MARGIN_PCT, 100 * MARGIN_REQUESTS / requests) if requests else MARGIN_PCT
+        if viol["gaia"] > viol[best] + margin + EPS:
             failures.append(f"no static choice meets the SLO; gaia {viol['gaia']:.1f}% > best {best} "
-                            f"{viol[best]:.1f}% + {MARGIN_PCT:g} point")
+                            f"{viol[best]:.1f}% + {margin:.3g} points")
         else:
             passes.append(f"no static choice meets the SLO; gaia {viol['gaia']:.1f}% vs best {best} {viol[best]:.1f}%")
-        if with_cost and viol["gaia"] > viol[best] - MARGIN_PCT - EPS:
+        if with_cost and viol["gaia"] > viol[best] - margin - EPS:
             # Not clearly fewer violations than the best static choice: then not more cost either.
-            peers = [s for s in STATICS if viol[s] <= viol[best] + MARGIN_PCT + EPS]
+            peers = [s for s in STATICS if viol[s] <= viol[best] + margin + EPS]
             cheapest = min(peers, key=lambda s: cost[s])
             ok = cost["gaia"] <= COST_FACTOR * cost[cheapest] * (1 + EPS)
-            text = f"not {MARGIN_PCT:g} point better, and costs {_ratio(cost['gaia'], cost[cheapest])} {cheapest}"
+            text = f"not {margin:.3g} points better, and costs {_ratio(cost['gaia'], cost[cheapest])} {cheapest}"
             (passes if ok else failures).append(text + ("" if ok else f" (limit {COST_FACTOR:g}x)"))
         # A failed request is the violation a policy can always avoid while the other variant answers (errors
         # show at once), so failures are judged on their own: a GPU outage must not fail like static GPU.
         fewest = min(STATICS, key=lambda s: failed[s])
-        limit = failed[fewest] + FAILED_MARGIN_PCT / 100 * _figure(results, "gaia", "requests")
+        limit = failed[fewest] + FAILED_MARGIN_PCT / 100 * requests
         if failed["gaia"] > limit + EPS:
             failures.append(f"gaia failed {failed['gaia']:.0f} requests, more than {fewest}'s {failed[fewest]:.0f} "
                             f"+ {FAILED_MARGIN_PCT:g}% of the requests ({limit:.0f})")
