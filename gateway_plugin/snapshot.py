@@ -32,8 +32,9 @@ class BucketSeries:
         """Merge a bucket into second ``second`` (several replicas, or one request at a time)."""
         self.buckets.setdefault(second, BucketAggregate()).add(bucket)
 
-    def record(self, second: int, latency_ms: float, status: int) -> None:
-        """One finished call, as the recorder would aggregate it (errors: 5xx or no response)."""
+    def record(self, second: int, latency_ms: float, status: int, platform_fault: bool = False) -> None:
+        """One finished call, as the recorder would aggregate it (errors: 5xx or no response; a platform
+        fault: the variant failed as a platform, e.g. refused the connection, see proxy.py)."""
         mine = self.buckets.get(second)
         if mine is None:
             self.buckets[second] = mine = BucketAggregate()
@@ -41,6 +42,8 @@ class BucketSeries:
         mine.status_counts[status] = mine.status_counts.get(status, 0) + 1
         if status >= 500 or status == 0:
             mine.errors += 1
+        if platform_fault:
+            mine.platform_faults += 1
 
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
