@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from gaia_faas.gateway_plugin import traces
+
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "scenarios"
 HEADER = ["workload", "mode", "seq", "timestamp", "param", "latency_ms"]
-SIDECAR_KEYS = {"description", "annotations", "cold_start_s", "failure", "warm_start"}
 ERRORS = {"", "5xx", "refused", "timeout"}
 
 
@@ -77,13 +78,28 @@ def test_every_pair_is_in_the_paired_format(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_sidecar_has_the_known_keys_and_an_slo(name):
     sidecar = json.loads((SCENARIOS_DIR / f"{name}.json").read_text())
-    assert set(sidecar) <= SIDECAR_KEYS
+    assert set(sidecar) <= traces.SIDECAR_KEYS
     assert len(sidecar["description"]) > 100
     annotations = sidecar["annotations"]
     assert all(isinstance(v, str) for v in annotations.values())
     assert float(annotations["com.gaia.slo-ms"]) > 0
     assert annotations["com.gaia.mode"] in ("cpu_preferred", "gpu_preferred")
     assert set(sidecar["cold_start_s"]) == {"cpu", "gpu"}
+
+
+def test_every_pair_loads_with_the_replay_loader():
+    pairs = traces.find_pairs(SCENARIOS_DIR)
+    assert [name for name, _, _ in pairs] == sorted(NAMES)
+    for name, cpu, gpu in pairs:
+        workload = traces.load_pair(cpu, gpu)
+        sidecar = json.loads((SCENARIOS_DIR / f"{name}.json").read_text())
+        _, gpu_rows = _rows(gpu)
+        assert workload.name == name and len(workload.requests) == len(gpu_rows)
+        assert workload.annotations == sidecar["annotations"] and workload.warm_start
+        assert workload.cold_start_s == sidecar["cold_start_s"]
+        assert workload.requests[0].send_s == 0 and workload.requests[-1].send_s > 1000
+        assert ([r.gpu_error for r in workload.requests if r.gpu_ms is None]
+                == [row["error"] for row in gpu_rows if row["latency_ms"] == "-1"])
 
 
 def _violation_pct(rows: list[dict[str, str]], slo_ms: float) -> float:
