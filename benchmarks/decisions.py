@@ -88,6 +88,10 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}x" if b > 0 else ("1.000x" if a == 0 else "inf x")
 
 
+def _points(margin: float) -> str:
+    return f"{margin:.3g} point{'' if margin == 1 else 's'}"
+
+
 def bar_verdict(results: dict, platform: str) -> tuple[bool, str]:
     """Whether gaia passes the bar on one scenario's `{strategy: figures}` on `platform`, and why (or why not).
 
@@ -135,7 +139,7 @@ def bar_verdict(results: dict, platform: str) -> tuple[bool, str]:
         margin = max(MARGIN_PCT, 100 * MARGIN_REQUESTS / requests) if requests else MARGIN_PCT
         if viol["gaia"] > viol[best] + margin + EPS:
             failures.append(f"no static choice meets the SLO; gaia {viol['gaia']:.1f}% > best {best} "
-                            f"{viol[best]:.1f}% + {margin:.3g} points")
+                            f"{viol[best]:.1f}% + {_points(margin)}")
         else:
             passes.append(f"no static choice meets the SLO; gaia {viol['gaia']:.1f}% vs best {best} {viol[best]:.1f}%")
         if with_cost and viol["gaia"] > viol[best] - margin - EPS:
@@ -143,7 +147,7 @@ def bar_verdict(results: dict, platform: str) -> tuple[bool, str]:
             peers = [s for s in STATICS if viol[s] <= viol[best] + margin + EPS]
             cheapest = min(peers, key=lambda s: cost[s])
             ok = cost["gaia"] <= COST_FACTOR * cost[cheapest] * (1 + EPS)
-            text = f"not {margin:.3g} points better, and costs {_ratio(cost['gaia'], cost[cheapest])} {cheapest}"
+            text = f"not {_points(margin)} better, and costs {_ratio(cost['gaia'], cost[cheapest])} {cheapest}"
             (passes if ok else failures).append(text + ("" if ok else f" (limit {COST_FACTOR:g}x)"))
         # A failed request is the violation a policy can always avoid while the other variant answers (errors
         # show at once), so failures are judged on their own: a GPU outage must not fail like static GPU.
