@@ -249,9 +249,18 @@ def format_table(rows: list[dict]) -> str:
 
 
 def figures(results: dict | None) -> dict:
-    keep = ("slo_violation_pct", "failed", "cost", "switches", "p95_ms", "mean_ms", "gpu_seconds",
+    keep = ("requests", "slo_violation_pct", "failed", "cost", "switches", "p95_ms", "mean_ms", "gpu_seconds",
             "first_switch_delay_s")
     return {s: {k: r.get(k) for k in keep} for s, r in (results or {}).items()}
+
+
+def cost_ratios(results: dict | None) -> dict:
+    """gaia's cost over each other strategy's (None where that one cost nothing or is missing)."""
+    gaia = (results or {}).get("gaia")
+    if not gaia:
+        return {}
+    return {f"gaia/{s}": round(gaia["cost"] / r["cost"], 4) if r.get("cost") else None
+            for s, r in results.items() if s != "gaia"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         verdicts.setdefault(row["scenario"], {})[row["platform"]] = {
             "passed": row["passed"], "why": row["why"], "thesis": row["thesis"], "replay_s": row["replay_s"],
-            "figures": figures(row["results"])}
+            "figures": figures(row["results"]), "cost_ratios": cost_ratios(row["results"])}
     print(json.dumps({"passed": counts, "verdicts": verdicts, "wall_s": round(wall_s, 1), "jobs": args.jobs,
                       "load_average": [round(x, 2) for x in os.getloadavg()]}, sort_keys=True))
     return 0

@@ -210,3 +210,9 @@ def test_an_unknown_scenario_is_a_one_line_error(capsys):
         decisions.main(["--only", "no-such-scenario", "--no-thesis"])
     assert exit_.value.code == 2
     assert "no scenario named no-such-scenario (have: bimodal, bursts" in capsys.readouterr().err
+
+
+def test_cost_ratios_are_gaia_over_each_other_strategy():
+    figures = results((3.0, 2.0), (0.0, 4.0), (2.0, 0.0), (3.0, 1.0))
+    assert decisions.cost_ratios(figures) == {"gaia/static-cpu": 0.5, "gaia/static-gpu": 0.25, "gaia/prototype": None}
+    assert decisions.cost_ratios(None) == {}
