@@ -161,9 +161,11 @@ def test_ce_with_no_static_meeting_uses_the_margin():
 
 def test_failed_requests_are_named_in_the_reason():
     # A broken GPU: static GPU fails every request (100 % violations); gaia failed 40 of them on its attempts.
-    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (4.2, 1.02), failed=(0, 1000, 900, 40)), "pro")
+    fails = (0, 1000, 900, 40)
+    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (4.2, 1.02), failed=fails), "pro")
     assert ok and "gaia failed 40 requests" in why
-    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (6.0, 1.02), failed=(0, 1000, 900, 110)), "pro")
+    fails = (0, 1000, 900, 110)
+    ok, why = bar_verdict(results((3.0, 1.0), (100.0, 3.5), (90.0, 3.4), (6.0, 1.02), failed=fails), "pro")
     assert not ok and "misses the SLO" in why and "gaia failed 110 requests" in why
 
 
