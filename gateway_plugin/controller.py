@@ -108,28 +108,6 @@ def state_from_json(text: str | bytes | None) -> policy.PolicyState:
         return policy.PolicyState()
 
 
-def _slow_share(window: policy.VariantWindow) -> float | None:
-    return None if not window.count else window.slow / window.count
-
-
-def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None) -> float:
-    """Weighted SLO violations per second the GPU avoids for this function now (pool.Claim.benefit_per_s).
-
-    The policy's own figure when it gives one (``benefit_per_s`` in the decision's numbers); else from the
-    windows: on the CPU, its rate times the share of its requests over the SLO less the GPU's (0 when the
-    GPU has not served yet); on the GPU, its rate times the CPU's share when it was last seen less the GPU's.
-    """
-    given = decision.numbers.get("benefit_per_s")
-    if isinstance(given, (int, float)) and math.isfinite(given):
-        return max(0.0, float(given))
-    cpu, gpu = snap.window(policy.CPU), snap.window(policy.GPU)
-    if snap.route == policy.CPU:
-        return pool.violations_avoided_per_s(cpu.rate_per_s, _slow_share(cpu) or 0.0, _slow_share(gpu) or 0.0)
-    if basis_cpu_slow_share is None:
-        return 0.0
-    return pool.violations_avoided_per_s(gpu.rate_per_s, basis_cpu_slow_share, _slow_share(gpu) or 0.0)
-
-
 class Controller:
     def __init__(self, gateway_state, options: ControllerOptions = ControllerOptions(), identity: str | None = None):
         self.gateway = gateway_state
@@ -212,8 +190,8 @@ class Controller:
                 changed[spec.name] = new_state
             entry.last_snapshot = snap
             if snap.route == policy.CPU and snap.window(policy.CPU).count:
-                entry.cpu_slow_share = _slow_share(snap.window(policy.CPU))
-            entry.benefit_per_s = gpu_benefit(snap, decision, entry.cpu_slow_share)
+                entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
+            entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share)
             outcomes[spec.name] = (spec, config, decision, snap)
         decided = time.perf_counter()
         with_gpu = [spec for spec in specs if policy.GPU in spec.variants]

@@ -31,8 +31,11 @@ share of the pool's horizon the warm-up takes (``Claim.score``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from gaia_faas.gateway_plugin import policy
 
 GPU_POOL_FULL = "gpu-pool-full"
 PREEMPTED = "gpu-preempted"
@@ -174,3 +177,27 @@ def violations_avoided_per_s(rate_per_s: float, slow_share_cpu: float, slow_shar
                              violation_cost: float = 1.0) -> float:
     """Weighted SLO violations per second the GPU avoids at ``rate_per_s`` (never negative)."""
     return max(0.0, rate_per_s * (slow_share_cpu - slow_share_gpu)) * violation_cost
+
+
+def slow_share(window: policy.VariantWindow) -> float | None:
+    """Share of a window's requests over the SLO (None without requests)."""
+    return None if not window.count else window.slow / window.count
+
+
+def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None) -> float:
+    """Weighted SLO violations per second the GPU avoids for one function now (``Claim.benefit_per_s``).
+
+    The policy's own figure when it gives one (``benefit_per_s`` in the decision's numbers); else from the
+    windows: on the CPU, its rate times the share of its requests over the SLO less the GPU's (0 when the
+    GPU has not served yet); on the GPU, its rate times the CPU's share when it was last seen on the CPU
+    (``basis_cpu_slow_share``) less the GPU's.
+    """
+    given = decision.numbers.get("benefit_per_s")
+    if isinstance(given, (int, float)) and math.isfinite(given):
+        return max(0.0, float(given))
+    cpu, gpu = snap.window(policy.CPU), snap.window(policy.GPU)
+    if snap.route == policy.CPU:
+        return violations_avoided_per_s(cpu.rate_per_s, slow_share(cpu) or 0.0, slow_share(gpu) or 0.0)
+    if basis_cpu_slow_share is None:
+        return 0.0
+    return violations_avoided_per_s(gpu.rate_per_s, basis_cpu_slow_share, slow_share(gpu) or 0.0)

@@ -323,6 +323,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw latency per request over time")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--list", action="store_true", help="list the built-in workloads and exit")
+    parser.add_argument("--pool", type=int, default=None, metavar="N",
+                        help="replay all the workloads at once on one shared pool of N GPUs, under the pool "
+                             "strategies (pool allocator, first come first served, the prototype, static CPU, static "
+                             "GPU for the busiest N); --json prints {STRATEGY: {...}}")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -406,6 +410,8 @@ def run(args) -> int:
             print(f"{name:24s} {'thesis trace' if needs_traces else 'synthetic'}")
         return 0
     strategies = args.strategy or list(STRATEGIES)
+    if args.pool is not None:
+        return _run_pool(args)
     try:
         overrides = _overrides(args.set)
         cold_start = _per_variant("--cold-start", args.cold_start, float)
@@ -435,6 +441,36 @@ def run(args) -> int:
     else:
         print(f"platform: {model.name}")
         print(format_table(results))
+    return 0
+
+
+def _run_pool(args) -> int:
+    from gaia_faas.gateway_plugin import pool_replay
+
+    if args.pool < 0:
+        print(f"gaia replay: --pool must be 0 or more GPUs, got {args.pool}", file=sys.stderr)
+        return 2
+    if args.strategy or args.plot:
+        print("gaia replay: --pool runs its own strategies and draws no plot; drop --strategy/--plot", file=sys.stderr)
+        return 2
+    try:
+        overrides = _overrides(args.set)
+        model = _platform(args)
+        workloads = _workloads(args, _per_variant("--cold-start", args.cold_start, float))
+        configs = {w.name: workload_config(w, overrides, model.name) for w in workloads}
+        runs = {}
+        for strategy in pool_replay.POOL_STRATEGIES:
+            if not args.quiet:
+                print(f"replaying {len(workloads)} functions on {args.pool} GPU(s) / {strategy}", file=sys.stderr)
+            runs[strategy] = pool_replay.replay_pool(workloads, configs, strategy, args.pool, model).summary()
+    except (ConfigError, TraceError) as exc:
+        print(f"gaia replay: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(runs))
+        return 0
+    print(f"platform: {model.name}; {len(workloads)} functions on one pool of {args.pool} GPU(s)")
+    print(pool_replay.format_pool_table(runs))
     return 0
 
 

@@ -295,21 +295,36 @@ class Simulation:
 
     # --- the run -----------------------------------------------------------------------------------
     def run(self, on_tick: Callable[["Simulation"], None] | None, interval_s: float, first_tick_s: float) -> Result:
+        self.begin(on_tick, interval_s, first_tick_s)
+        self.advance(math.inf)
+        return self.finish()
+
+    # Several simulations on one clock (`gaia replay --pool`): begin each, advance them all to the next
+    # shared evaluation, evaluate, repeat; finish each.
+    def begin(self, on_tick: Callable[["Simulation"], None] | None, interval_s: float, first_tick_s: float) -> None:
         requests = self.workload.requests
         if self.workload.closed_loop:
             self._push(0.0, _SEND, 0)
         else:
             for i, request in enumerate(requests):
                 self._push(request.send_s, _SEND, i)
+        self._on_tick, self._interval_s = on_tick, interval_s
         if on_tick is not None:
             self._push(first_tick_s, _TICK, None)
         for variant in self._variants.values():
             self._settle(variant)
-        total = len(requests)
-        step = max(1, total // 20)
-        reported = 0
+        self._step = max(1, len(requests) // 20)
+        self._reported = 0
+
+    @property
+    def finished(self) -> bool:
+        return not (self._events and self._outstanding)
+
+    def advance(self, until: float) -> None:
+        """Handle the events up to ``until`` (inclusive); the clock then reads ``until`` if it got there."""
+        total = len(self.workload.requests)
         events = self._events
-        while events and self._outstanding:
+        while events and self._outstanding and events[0][0] <= until:
             self.now, kind, _, payload = heapq.heappop(events)
             if kind == _SEND:
                 self._sent[payload] = self.now
@@ -317,8 +332,8 @@ class Simulation:
             elif kind == _COMPLETE:
                 self._complete(*payload)
             elif kind == _TICK:
-                on_tick(self)
-                self._push(self.now + interval_s, _TICK, None)
+                self._on_tick(self)
+                self._push(self.now + self._interval_s, _TICK, None)
             elif kind == _CALL:
                 payload(self)
             elif kind == _READY:
@@ -328,14 +343,23 @@ class Simulation:
             elif kind == _IDLE:
                 self._idle_check(self._variants[payload])
             finished = total - self._outstanding
-            if self._progress is not None and finished != reported and finished % step == 0:
-                reported = finished
+            if self._progress is not None and finished != self._reported and finished % self._step == 0:
+                self._reported = finished
                 self._progress(finished / total)
+        if math.isfinite(until) and self._outstanding:
+            self.now = max(self.now, until)
+
+    def finish(self) -> Result:
         for variant in self._variants.values():
             if variant.up:
                 self._down(variant)
         self.result.provisioned.sort(key=lambda p: p[1])
         return self.result
+
+    def variant_up(self, name: str) -> bool:
+        """Whether the variant has replicas (starting, serving or finishing its requests): what holds a GPU."""
+        variant = self._variants.get(name)
+        return variant is not None and variant.up
 
     # --- requests ----------------------------------------------------------------------------------
     def _push(self, when: float, kind: int, payload) -> None:

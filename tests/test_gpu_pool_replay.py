@@ -1,0 +1,84 @@
+"""`gaia replay --pool N`: several paired traces replayed at once on one shared GPU pool."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gaia_faas.gateway_plugin import policy, pool_replay, replay, simulator, traces
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "benchmarks" / "scenarios"
+MIX = ("bursts", "spike-10x", "hover-at-slo")
+
+
+def mix():
+    workloads = [traces.load_pair(SCENARIOS / f"{name}-cpu.csv", SCENARIOS / f"{name}-gpu.csv") for name in MIX]
+    return workloads, {w.name: replay.workload_config(w, {}, "pro") for w in workloads}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    workloads, configs = mix()
+    model = simulator.platform("pro")
+    return {(strategy, capacity): pool_replay.replay_pool(workloads, configs, strategy, capacity, model)
+            for strategy in pool_replay.POOL_STRATEGIES for capacity in (1, 2)}
+
+
+def test_no_strategy_ever_holds_more_gpus_than_the_pool(runs):
+    for (strategy, capacity), run in runs.items():
+        summary = run.summary()
+        assert summary["capacity_exceeded"] == 0, (strategy, capacity)
+        assert summary["max_held"] <= capacity
+        assert summary["requests"] == sum(len(w.requests) for w in mix()[0])
+    assert runs[("static-cpu", 1)].summary()["gpu_seconds"] == 0
+
+
+def test_static_gpu_goes_to_the_busiest_functions(runs):
+    workloads, _ = mix()
+    busiest = max(workloads, key=lambda w: len(w.requests)).name
+    results = runs[("static-gpu-busiest", 1)].results
+    assert results[busiest].start_variant == policy.GPU and results[busiest].seconds_on(policy.GPU) > 0
+    assert all(r.seconds_on(policy.GPU) == 0 for name, r in results.items() if name != busiest)
+
+
+def test_the_pool_allocator_serves_more_requests_within_slo_than_first_come_first_served(runs):
+    for capacity in (1, 2):
+        pooled = runs[("pool", capacity)].summary()
+        assert pooled["slo_attainment_pct"] > runs[("fcfs", capacity)].summary()["slo_attainment_pct"]
+        assert pooled["slo_attainment_pct"] > runs[("static-cpu", capacity)].summary()["slo_attainment_pct"]
+    assert runs[("fcfs", 1)].summary()["preempted"] == 0 and runs[("fcfs", 1)].summary()["denied"] > 0
+
+
+def test_bad_pool_arguments():
+    workloads, configs = mix()
+    with pytest.raises(ValueError, match="unknown pool strategy"):
+        pool_replay.replay_pool(workloads, configs, "gaia", 1, simulator.platform("pro"))
+    with pytest.raises(ValueError, match="capacity of 0 or more"):
+        pool_replay.replay_pool(workloads, configs, "pool", -1, simulator.platform("pro"))
+
+
+def gaia_replay(*args):
+    return subprocess.run([sys.executable, "-m", "gaia_faas.cli", "replay", "--quiet", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_pool_table_json_and_errors():
+    pairs = []
+    for name in MIX[:2]:
+        pairs += ["--pair", str(SCENARIOS / f"{name}-cpu.csv"), str(SCENARIOS / f"{name}-gpu.csv")]
+    result = gaia_replay("--pool", "1", *pairs, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert list(doc) == list(pool_replay.POOL_STRATEGIES)
+    assert {"slo_attainment_pct", "gpu_seconds", "cost", "switches", "capacity_exceeded"} <= set(doc["pool"])
+    table = gaia_replay("--pool", "1", *pairs)
+    assert table.returncode == 0 and "2 functions on one pool of 1 GPU(s)" in table.stdout
+    assert "SLO attainment %" in table.stdout
+    for args, message in ((["--pool", "-1", *pairs], "--pool must be 0 or more"),
+                          (["--pool", "1", "--strategy", "gaia", *pairs], "drop --strategy")):
+        bad = gaia_replay(*args)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
