@@ -221,9 +221,11 @@ def test_pairs_with_failed_rows_load_send_times_from_the_row_that_answered(tmp_p
 
 def test_a_failed_cpu_row_of_two_separate_runs_takes_its_send_time_on_the_cpu_runs_clock(tmp_path):
     # the GPU run happened 30 minutes earlier (the thesis measured each variant in a run of its own)
-    cpu, gpu = write_pair(tmp_path, "r", [(0, 1801.0, 1000), (1, 1805.0, -1), (2, 1810.0, 1000)],
-                          [(0, 0.2, 200), (1, 0.9, 300), (2, 1.5, 200)], sidecar={"warm_start": True})
-    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0]
+    cpu, gpu = write_pair(tmp_path, "r", [(0, 1801.0, 1000), (1, 1805.0, -1), (2, 1810.0, 1000), (3, 1810.3, -1)],
+                          [(0, 0.2, 200), (1, 0.9, 300), (2, 1.5, 200), (3, 3.0, 100)], sidecar={"warm_start": True})
+    # seq 1: 0.6 s after seq 0 as in the GPU run; seq 3: 1.6 s after seq 2 as in the GPU run would be 10.6 s,
+    # but the CPU run logged its failure at 10.3 s
+    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0, pytest.approx(10.3)]
 
 
 def test_cold_start_from_the_sidecar_the_option_or_the_trace(tmp_path):
