@@ -189,6 +189,7 @@ class Result:
         violations = sum(1 for s in self.served if self.violates(s))
         rank = max(1, math.ceil(0.95 * len(answered)))
         return {
+            "platform": self.platform,
             "requests": len(self.served),
             "mean_ms": round(sum(answered) / len(answered), 1) if answered else None,
             "p95_ms": round(answered[rank - 1], 1) if answered else None,

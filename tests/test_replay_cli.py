@@ -10,7 +10,7 @@ import pytest
 
 from gaia_faas.gateway_plugin import traces
 
-KEYS = {"requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
+KEYS = {"platform", "requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
         "first_switch_delay_s", "gpu_seconds", "cpu_seconds"}
 
 
