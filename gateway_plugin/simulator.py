@@ -26,7 +26,8 @@ The strategies (replay.py) only point the route, ask for a variant (`scale_up`) 
   through the API (the actuator's static mode). On ``pro`` and ``knative`` a request for a variant at
   zero starts it (the gateway's scale from zero, the activator) and waits for its cold start.
 * **No horizontal autoscaling**: a running variant has exactly ``replicas`` replicas. A load beyond
-  their slots queues, as it does until a real autoscaler has added and started replicas.
+  their slots queues. The Pro autoscaler's and Knative's default targets (50 req/s, 100 in flight per
+  replica) are far above these workloads; CE's AlertManager rule (above 5 req/s) is not modelled.
 * **Billing.** Per replica-second, from the moment a variant is asked for (a starting replica is
   billed) until it is gone (a released or idle variant first finishes its in-flight and queued requests).
 * **What the controller sees**: every answered or failed request lands, at its completion second, in
@@ -50,8 +51,8 @@ from gaia_faas.gateway_plugin.traces import Workload
 VARIANTS = (policy.CPU, policy.GPU)
 CE, PRO, KNATIVE = "ce", "pro", "knative"
 PLATFORMS = (CE, PRO, KNATIVE)
-# OpenFaaS Pro: com.openfaas.scale.zero-duration as `gaia stack` writes it (com.gaia.gpu-idle, default 15m,
-# also the Pro docs' example; they recommend at least 5-10 minutes).
+# OpenFaaS Pro: com.openfaas.scale.zero-duration, the Pro docs' default (15m) and what `gaia stack` writes
+# (com.gaia.gpu-idle, default 15m).
 PRO_ZERO_DURATION_S = 900.0
 # Knative KPA defaults: the stable window must see no traffic before it wants zero pods, and the last
 # pod then goes after scale-to-zero-grace-period.
