@@ -33,8 +33,11 @@ STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
 PLATFORM_ANNOTATION = "com.gaia.platform"
 # The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
 WARMUP_POLL_S = 0.25
-# `gaia replay` without workloads: the synthetic patterns (a few seconds), plus the thesis workloads
-# when their traces are there.
+# `gaia replay` without workloads: one scenario of each kind from the project's synthetic pairs
+# (benchmarks/scenarios, made by its generate.py; about a second), or the built-in synthetic patterns where
+# the checkout's scenarios are not there (an installed package); plus the thesis workloads when their traces are.
+SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios"
+DEFAULT_SCENARIOS = ("drift-up-down", "spike-10x", "gpu-slower", "gpu-outage-5xx", "low-rate-1min")
 SYNTHETIC = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if not needs_traces)
 THESIS = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if needs_traces)
 
@@ -285,8 +288,9 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help="built-in workloads to replay (default without --pair/--pairs: the synthetic ones, "
-                             "plus the thesis ones when their traces are found; see --list)")
+                        help="built-in workloads to replay (see --list; without any, --pair or --pairs: "
+                             f"the scenarios {', '.join(DEFAULT_SCENARIOS)} of benchmarks/scenarios, plus the "
+                             "thesis workloads when their traces are found)")
     parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CPU.csv", "GPU.csv"), type=Path,
                         help="replay a pair of traces (name: the CPU file's stem without -cpu; repeatable)")
     parser.add_argument("--pairs", action="append", default=[], metavar="DIR", type=Path,
@@ -372,8 +376,14 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
     if unknown:
         raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     names = list(args.workloads)
+    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     if not explicit:
-        names = list(SYNTHETIC)
+        scenarios = [(name, SCENARIOS_DIR / f"{name}-cpu.csv", SCENARIOS_DIR / f"{name}-gpu.csv")
+                     for name in DEFAULT_SCENARIOS]
+        if all(cpu.is_file() and gpu.is_file() for _, cpu, gpu in scenarios):
+            pairs = scenarios
+        else:
+            names = list(SYNTHETIC)
         directory = args.traces or default_traces_dir()
         if directory.is_dir():
             names += THESIS
@@ -387,7 +397,6 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
             workload = Workload(workload.name, workload.description, workload.requests, workload.closed_loop,
                                 workload.annotations, {**workload.cold_start_s, **cold_start}, workload.warm_start)
         workloads.append(workload)
-    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     for directory in args.pairs:
         pairs += find_pairs(directory)
     for _, cpu, gpu in pairs:

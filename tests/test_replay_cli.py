@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gaia_faas.gateway_plugin import traces
+from gaia_faas.gateway_plugin import replay, traces
 
 KEYS = {"platform", "requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
         "first_switch_delay_s", "gpu_seconds", "cpu_seconds"}
@@ -74,12 +74,13 @@ def test_a_named_thesis_workload_without_its_traces_says_where_they_come_from(tm
     assert "idle-wait needs the thesis traces" in line and "polaris-slo-cloud/gaia" in line and "--traces DIR" in line
 
 
-def test_the_default_set_without_thesis_traces_replays_the_synthetic_ones_and_exits_0(tmp_path):
+def test_the_default_set_without_thesis_traces_replays_the_scenarios_and_exits_0(tmp_path):
     proc = gaia("--json", "--quiet", "--traces", str(tmp_path / "nowhere"))
     [line] = proc.stderr.strip().splitlines()
     assert "thesis workloads skipped" in line and "polaris-slo-cloud/gaia" in line
     data = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert list(data) == [name for name, (needs, _) in traces.WORKLOADS.items() if not needs]
+    assert list(data) == list(replay.DEFAULT_SCENARIOS)
+    assert data["spike-10x"]["static-gpu"]["slo_ms"] == 1500.0  # the scenario's own SLO, from its sidecar
 
 
 def test_list_names_every_workload():
