@@ -313,6 +313,9 @@ def add_arguments(parser) -> None:
                         help=f"idle seconds before pro/knative remove a variant (default pro "
                              f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
                              f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--ce-max-replicas", type=int, default=simulator.CE_MAX_REPLICAS, metavar="N",
+                        help="ce: the replicas CE's AlertManager rule may scale a variant out to (default "
+                             f"{simulator.CE_MAX_REPLICAS}, CE's cap; 1: no scale-out)")
     parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
                         help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
                              "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
@@ -364,7 +367,8 @@ def _platform(args) -> Platform:
         return simulator.platform(args.platform, replicas=args.replicas,
                                   concurrency=_per_variant("--concurrency", args.concurrency, int),
                                   timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
-                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()},
+                                  ce_max_replicas=args.ce_max_replicas)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

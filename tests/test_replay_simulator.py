@@ -111,6 +111,24 @@ def test_knative_ignores_releases_and_scales_away_after_the_stable_window_and_gr
     assert cpu == [(CPU, 0.0, pytest.approx(last_on_cpu + 60.0 + 30.0))]
 
 
+def test_ce_scales_out_as_its_alertmanager_rule_does_and_back_once_resolved():
+    # 12 req/s for 2 minutes, then 1 req/s; 4 slots per replica of 0.5 s: one replica answers 8 req/s (> 5)
+    sends = [i / 12 for i in range(12 * 120)] + [120.0 + i for i in range(80)]
+    load = workload(sends, 500.0, cold={CPU: 2.0, GPU: 0.0})
+    _, result = simulate(load, simulator.platform(simulator.CE, concurrency={CPU: 4}))
+    # pending at the 15 s evaluation, firing at 30 s, notified 5 s later: 2 replicas; 30 s later 2 more
+    # (CE's cap of 5); the 135 s evaluation sees 1 req/s and the resolve comes 10 s later
+    assert result.added == [(CPU, 35.0, 145.0), (CPU, 35.0, 145.0), (CPU, 65.0, 145.0), (CPU, 65.0, 145.0)]
+    late = [s.latency_ms for s in result.served if 60.0 <= s.send_s < 120.0]
+    assert max(late) == pytest.approx(500.0)  # the queue was gone once the added replicas answered
+    end = max(s.done_s for s in result.served)
+    assert result.seconds_on(CPU) == pytest.approx(end + 2 * 110.0 + 2 * 80.0)  # every added replica billed
+    _, capped = simulate(load, simulator.platform(simulator.CE, concurrency={CPU: 4}, ce_max_replicas=1))
+    assert capped.added == [] and max(s.latency_ms for s in capped.served) > 10_000.0
+    _, pro = simulate(load, simulator.platform(simulator.PRO, concurrency={CPU: 4}))
+    assert pro.added == []
+
+
 def test_cold_start_on_the_way_back_after_scale_to_zero():
     load = workload([0.0, 1000.0], 500.0, cold={CPU: 5.0, GPU: 0.0})
     for name, idle in ((simulator.PRO, 900.0), (simulator.KNATIVE, 90.0)):
