@@ -91,7 +91,8 @@ class Platform:
     """What the platform allows: scale to zero, releases, replicas and their concurrency, the timeout."""
 
     name: str
-    scale_to_zero_after_s: float | None  # idle time after which a variant is scaled to zero; None: never
+    # Per variant, the idle time after which it is scaled to zero; None: never (CE).
+    scale_to_zero_after_s: Mapping[str, float] | None
     honours_release: bool  # whether the controller's scale-to-zero request takes effect
     replicas: int = 1
     concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
@@ -103,9 +104,10 @@ class Platform:
 
 
 def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | None = None,
-             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | None = None,
+             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | Mapping[str, float] | None = None,
              always_on: frozenset[str] | set[str] = frozenset(), ce_max_replicas: int = CE_MAX_REPLICAS) -> Platform:
-    """A platform model by name; ``scale_to_zero_after_s`` overrides the idle time of pro and knative,
+    """A platform model by name; ``scale_to_zero_after_s`` overrides the idle time of pro and knative (one
+    value, or per variant: ``{"gpu": 900}`` models `gaia stack --knative`'s GPU retention period),
     ``ce_max_replicas`` the cap of CE's scale-out (at most ``replicas``: none)."""
     if name not in PLATFORMS:
         raise ValueError(f"unknown platform {name!r}; known: {', '.join(PLATFORMS)}")
@@ -116,8 +118,10 @@ def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | N
         raise ValueError(f"concurrency must be at least 1 per replica, got {slots}")
     if not timeout_s > 0:
         raise ValueError(f"the timeout must be above 0 s, got {timeout_s}")
-    if scale_to_zero_after_s is not None and not scale_to_zero_after_s >= 0:
-        raise ValueError(f"the idle time before scaling to zero must be at least 0 s, got {scale_to_zero_after_s}")
+    idle = scale_to_zero_after_s if isinstance(scale_to_zero_after_s, Mapping) else (
+        {} if scale_to_zero_after_s is None else {v: scale_to_zero_after_s for v in VARIANTS})
+    if not set(idle) <= set(VARIANTS) or not all(value >= 0 for value in idle.values()):
+        raise ValueError(f"the idle time before scaling to zero must be at least 0 s per variant, got {idle}")
     unknown = sorted(set(always_on) - set(VARIANTS))
     if unknown:
         raise ValueError(f"always-on variants must be among {', '.join(VARIANTS)}, got {', '.join(unknown)}")
@@ -126,10 +130,10 @@ def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | N
         return Platform(CE, None, False, replicas, slots, timeout_s, frozenset(VARIANTS),
                         max(replicas, ce_max_replicas))
     if name == PRO:
-        return Platform(PRO, PRO_ZERO_DURATION_S if scale_to_zero_after_s is None else scale_to_zero_after_s,
-                        True, replicas, slots, timeout_s, kept)
-    idle = KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S if scale_to_zero_after_s is None else scale_to_zero_after_s
-    return Platform(KNATIVE, idle, False, replicas, slots, timeout_s, kept)
+        return Platform(PRO, {v: idle.get(v, PRO_ZERO_DURATION_S) for v in VARIANTS}, True, replicas, slots,
+                        timeout_s, kept)
+    return Platform(KNATIVE, {v: idle.get(v, KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S) for v in VARIANTS}, False,
+                    replicas, slots, timeout_s, kept)
 
 
 @dataclass
@@ -472,13 +476,13 @@ class Simulation:
             if variant.stopping:
                 self._down(variant)
             elif self.platform.scale_to_zero_after_s is not None and variant.name not in self.platform.always_on:
-                self._push(max(variant.last_active, variant.ready_at) + self.platform.scale_to_zero_after_s,
+                self._push(max(variant.last_active, variant.ready_at) + self.platform.scale_to_zero_after_s[variant.name],
                            _IDLE, variant.name)
 
     def _idle_check(self, variant: _Variant) -> None:
         idle_since = max(variant.last_active, variant.ready_at)
         if (variant.up and variant.busy == 0 and not variant.queue
-                and self.now >= idle_since + self.platform.scale_to_zero_after_s - 1e-9):
+                and self.now >= idle_since + self.platform.scale_to_zero_after_s[variant.name] - 1e-9):
             self._down(variant)
 
     def _stop(self, variant: _Variant) -> None:

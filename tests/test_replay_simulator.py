@@ -142,6 +142,9 @@ def test_cold_start_on_the_way_back_after_scale_to_zero():
     for name in (simulator.PRO, simulator.KNATIVE):  # as gaia stack deploys the CPU variant
         _, result = simulate(load, simulator.platform(name, always_on={CPU}))
         assert latencies(result) == [500.0, 500.0] and result.provisioned == [(CPU, 0.0, 1000.5)]
+    retained = simulator.platform(simulator.KNATIVE, scale_to_zero_after_s={GPU: 2000.0})  # a GPU retention period
+    assert latencies(simulate(load, retained, start=GPU, deployed=(GPU,))[1]) == [500.0, 500.0]
+    assert latencies(simulate(load, retained)[1]) == [500.0, 5500.0]  # the CPU keeps knative's 90 s
 
 
 def test_a_cold_run_makes_its_first_requests_wait_for_the_start():
@@ -359,7 +362,9 @@ def test_cli_model_options_reach_the_simulation(tmp_path):
     assert static_cpu("--concurrency", "cpu=5")["mean_ms"] == pytest.approx((5 * 1000 + 5 * 2000 + 5000) / 11, abs=0.1)
     assert static_cpu("--concurrency", "cpu=5", "--replicas", "2")["mean_ms"] == pytest.approx(15000 / 11, abs=0.1)
     assert static_cpu("--concurrency", "cpu=5", "--timeout", "1.5")["failed"] == 6
+    assert static_cpu("--scale-to-zero-after", "gpu=10")["mean_ms"] == static_cpu()["mean_ms"]
     kept = static_cpu("--scale-to-zero-after", "2000")
+    assert static_cpu("--scale-to-zero-after", "cpu=2000") == kept
     assert kept["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 1000) / 11, abs=0.1)
     assert static_cpu("--always-on", "cpu") == kept
     assert static_cpu("--cold-start", "cpu=1")["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 2000) / 11, abs=0.1)
