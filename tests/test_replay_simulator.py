@@ -249,6 +249,21 @@ def test_a_failed_cpu_row_of_two_separate_runs_takes_its_send_time_on_the_cpu_ru
     assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0, pytest.approx(10.3)]
 
 
+def test_sidecars_as_gpu_check_writes_them_and_traces_of_send_times(tmp_path):
+    rows = [(0, 10.0, 100), (1, 12.0, 1100), (2, 14.0, 100)]
+    side = {"description": "measured", "timestamps": "completion", "warm_start": True,
+            "annotations": {"com.gaia.slo-ms": "800", "com.gaia.mode": "cpu_preferred", "com.gaia.gpu-idle": "15m"}}
+    cpu, gpu = write_pair(tmp_path / "completion", "m-h200", rows, rows, sidecar=side)
+    load = traces.load_pair(cpu, gpu)
+    assert load.name == "m-h200" and load.description == "measured" and load.annotations["com.gaia.slo-ms"] == "800"
+    assert [r.send_s for r in load.requests] == [0.0, pytest.approx(1.0), 4.0]  # completion minus latency
+    assert replay.workload_config(load, {}).slo_ms == 800.0
+    cpu, gpu = write_pair(tmp_path / "send", "m", rows, rows, sidecar={**side, "timestamps": "send"})
+    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, 2.0, 4.0]  # not shifted by the latency
+    first = traces.load_pair(cpu, gpu).requests[0]
+    assert (first.cpu_ms, first.gpu_ms) == (100.0, 100.0)
+
+
 def test_cold_start_from_the_sidecar_the_option_or_the_trace(tmp_path):
     rows = [(i, 10.0 + 2 * i, 4000 if i == 0 else 100) for i in range(8)]
     cpu, gpu = write_pair(tmp_path, "c", rows, rows, sidecar={"cold_start_s": {"gpu": 75.0}})
