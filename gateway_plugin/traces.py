@@ -75,8 +75,10 @@ class Request:
     gpu_error: str | None = None
 
     def on(self, variant: str) -> tuple[float | None, str | None]:
-        """(service ms, failure) on a variant."""
-        return (self.cpu_ms, self.cpu_error) if variant == "cpu" else (self.gpu_ms, self.gpu_error)
+        """(service ms, failure) on a variant; a request without a latency there fails (as a 5xx unless
+        its failure says otherwise)."""
+        ms, error = (self.cpu_ms, self.cpu_error) if variant == "cpu" else (self.gpu_ms, self.gpu_error)
+        return ms, error or (DEFAULT_FAILURE if ms is None else None)
 
 
 @dataclass(frozen=True)
@@ -476,7 +478,8 @@ def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
     cpu_sends = {seq: own_send(cpu_rows[seq]) for seq in seqs}
     gpu_sends = {seq: own_send(gpu_rows[seq]) for seq in seqs}
     # Where the CPU row failed, the GPU row's send time is carried onto the CPU file's clock through the nearest
-    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces).
+    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces), and
+    # is never later than the CPU row's own timestamp: the failure was logged then.
     common = [seq for seq in seqs if cpu_sends[seq] is not None and gpu_sends[seq] is not None]
 
     def sent_at(seq: int) -> float:
@@ -487,7 +490,7 @@ def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
                 return gpu_sends[seq]
             at = bisect.bisect_right(common, seq)
             anchor = common[at - 1] if at else common[0]
-            return gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor]
+            return min(gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor], cpu_rows[seq].completed_at)
         return cpu_rows[seq].completed_at  # failed on both: its answer time is all the trace knows
 
     def outcome(row: TraceRow) -> tuple[float | None, str | None]:
