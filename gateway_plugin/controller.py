@@ -177,6 +177,9 @@ class Controller:
             due.append((spec, config, entry))
         snapshots = await self._snapshots(due, now)
         snapshots_done = time.perf_counter()
+        with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
+        held = await self._current_holdings(with_gpu, now)
+        holdings_done = time.perf_counter()
         outcomes: dict[str, tuple[FunctionSpec, ControllerConfig, policy.Decision, policy.Snapshot]] = {}
         changed: dict[str, policy.PolicyState] = {}
         for (spec, config, entry), snap in zip(due, snapshots):
@@ -191,11 +194,11 @@ class Controller:
             entry.last_snapshot = snap
             if snap.route == policy.CPU and snap.window(policy.CPU).count:
                 entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
+            elif entry.cpu_slow_share is None and spec.name in held:  # a new leader: the basis stored at the grant
+                entry.cpu_slow_share = held[spec.name].cpu_slow_share
             entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share)
             outcomes[spec.name] = (spec, config, decision, snap)
         decided = time.perf_counter()
-        with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
-        held = await self._current_holdings(with_gpu, now)
         claims = [self._claim(spec, outcomes.get(spec.name), held.get(spec.name)) for spec in with_gpu]
         allocation = pool.allocate(claims, capacity, self.pool_config, now)
         self.last_allocation = allocation
@@ -207,7 +210,8 @@ class Controller:
         done = time.perf_counter()
         # Where the evaluation's time goes (benchmarks/controller_scale.py prints it).
         self.last_tick_ms = {"read_stats": self._read_ms, "snapshots": (snapshots_done - started) * 1000 - self._read_ms,
-                             "decide": (decided - snapshots_done) * 1000, "pool": (allocated - decided) * 1000,
+                             "decide": (decided - holdings_done) * 1000,
+                             "pool": (allocated - decided + holdings_done - snapshots_done) * 1000,
                              "store_and_act": (done - allocated) * 1000, "total": (done - started) * 1000}
 
     def _config(self, spec: FunctionSpec) -> ControllerConfig | None:
@@ -427,9 +431,11 @@ class Controller:
             holders = denial.numbers["holders"]
             numbers.update(
                 capacity=denial.numbers["capacity"], benefit_per_s=denial.numbers["benefit_per_s"],
-                score=denial.numbers["score"], held=len(holders), preempt_ratio=denial.numbers["preempt_ratio"],
+                score=denial.numbers["score"], held=sum(1 for h in holders if not h.get("granted_now")),
+                preempt_ratio=denial.numbers["preempt_ratio"],
                 waiting_s=round(now - entry.waiting_since, 1), preempting=denial.numbers.get("preempting"),
-                holders="; ".join(f"{h['function']} {h['benefit_per_s']:g}/s for {h['held_s']:g} s"
+                holders="; ".join(f"{h['function']} {h['benefit_per_s']:g}/s "
+                                  + ("granted now" if h.get("granted_now") else f"for {h['held_s']:g} s")
                                   + (" (reserved)" if h["reserved"] else "") + ("" if h["wants"] else " (releasing)")
                                   for h in holders))
         else:

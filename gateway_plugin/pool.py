@@ -148,7 +148,9 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
     # displaced weakest first, so one pass over both lists does it.
     eligible = sorted((c for c in keeping if not c.reserved and c.held_since is not None
                        and now - c.held_since >= config.min_dwell_s), key=lambda c: (c.benefit_per_s, c.name))
-    views = tuple(_holder_view(c, config, now) for c in holders)  # shared by every denial
+    # Who holds the pool, and who takes its free GPUs at this evaluation: shared by every denial.
+    views = tuple(_holder_view(c, config, now) for c in holders) + tuple(
+        {**_holder_view(c, config, now), "granted_now": True} for c in granted)
     next_weakest = 0
     denials = []
     for claim in denied_claims:

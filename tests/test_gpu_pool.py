@@ -127,9 +127,10 @@ def test_free_slots_go_to_the_highest_benefit_first_and_the_rest_are_told_who_ho
     assert [d.name for d in allocation.denied] == ["mid", "low"]
     denial = allocation.denied[0]
     assert denial.reason == GPU_POOL_FULL and denial.numbers["capacity"] == 2
-    assert [h["function"] for h in denial.numbers["holders"]] == ["holder"]
+    assert [h["function"] for h in denial.numbers["holders"]] == ["holder", "high"]
     assert denial.numbers["holders"][0] == {"function": "holder", "benefit_per_s": 3.0, "held_s": 10.0,
                                             "reserved": False, "wants": True}
+    assert denial.numbers["holders"][1]["granted_now"] is True  # who takes the free GPU, and why
     assert not allocation.preempted  # the holder is within its dwell time
 
 

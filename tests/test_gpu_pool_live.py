@@ -185,7 +185,9 @@ def test_one_gpu_goes_to_the_function_missing_its_slo_most_and_survives_leader_a
             doc = follower.get("/gaia/v1/functions")
             routes = {f["name"]: f["route"]["variant"] for f in doc["functions"]}
             waiting = {w["function"] for w in doc["pool"]["waiting"]}
-            return doc if routes["worst"] == "gpu" and holders(r) == {"worst"} and "mild" in waiting else None
+            shown = [h["function"] for h in doc["pool"]["holders"]]  # the status lags the holdings by a tick
+            return doc if (routes["worst"] == "gpu" and holders(r) == {"worst"} and shown == ["worst"]
+                           and "mild" in waiting) else None
 
         doc = wait_for(settled, 45, "worst to hold the only GPU and mild to wait")
         assert doc["pool"]["capacity"] == 1 and doc["pool"]["setting"] == 1
@@ -210,6 +212,10 @@ def test_one_gpu_goes_to_the_function_missing_its_slo_most_and_survives_leader_a
         wait_for(lambda: [d for d in follower.get("/gaia/v1/decisions?function=mild&limit=20")["decisions"]
                           if d["action"] == "denied" and new_leader in d["by"]], 15, "the new leader to deny mild")
         assert holders(r) == {"worst"}
+        # The new leader values the holder from the stored holding (its CPU's share over the SLO at the grant).
+        status = wait_for(lambda: (doc := follower.get("/gaia/v1/functions")["pool"]).get("leader") == r.get(
+            LEADER_KEY).decode() and doc, 10, "the new leader's pool status")
+        assert status["holders"][0]["function"] == "worst" and status["holders"][0]["benefit_per_s"] > 0
 
         # Redis loses everything: the leader rebuilds the holdings; never two functions on the one GPU.
         r.flushall()
