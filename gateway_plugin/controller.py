@@ -59,15 +59,27 @@ def state_to_json(state: policy.PolicyState) -> str:
     return json.dumps(asdict(state))
 
 
+def _known(cls, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _memory_from_json(data: dict) -> policy.VariantMemory:
+    values = _known(policy.VariantMemory, data)
+    values["bands"] = tuple(policy.Band(**_known(policy.Band, band)) for band in values.get("bands", ()))
+    return policy.VariantMemory(**values)
+
+
 def state_from_json(text: str | bytes | None) -> policy.PolicyState:
     """A stored policy state; unknown fields are dropped and a damaged value starts afresh."""
     if not text:
         return policy.PolicyState()
     try:
         data = json.loads(text)
-        known = {f.name for f in fields(policy.PolicyState)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = _known(policy.PolicyState, data)
         values["switch_times"] = tuple(values.get("switch_times", ()))
+        for variant in (policy.CPU, policy.GPU):
+            values[variant] = _memory_from_json(values.get(variant) or {})
         return policy.PolicyState(**values)
     except (ValueError, TypeError, AttributeError) as exc:
         log.warning("ignoring a damaged stored policy state: %s", exc)
@@ -176,11 +188,13 @@ class Controller:
         name, target, origin = spec.name, decision.target, snapshot.route
         numbers = dict(decision.numbers)
         try:
-            warm = await self.actuator.warm_up(spec, target, config.warmup_timeout_s)
+            timeout_s = decision.warmup_timeout_s or config.warmup_timeout_s
+            warm = await self.actuator.warm_up(spec, target, timeout_s)
             numbers["warmup_s"] = round(warm.waited_s, 3)
             if not warm.ok:
                 await self.actuator.release(spec, target)
-                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers)
+                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers,
+                                   waited_s=warm.waited_s)
                 return
             if not self.lease.is_leader:
                 return  # lost the lease while warming up: the new leader decides afresh
@@ -189,7 +203,7 @@ class Controller:
             except RoutePinned as exc:
                 await self._failed(name, config, entry, "switch_refused", origin, target, str(exc), numbers)
                 return
-            entry.state = policy.switched(entry.state, decision, snapshot, time.time())
+            entry.state = policy.switched(entry.state, decision, snapshot, time.time(), warmup_s=warm.waited_s)
             entry.fresh_from_s = None
             await self._save_state(name, entry.state)
             await self._record(name, "switch", origin, target, decision.reason, numbers)
@@ -203,9 +217,9 @@ class Controller:
         except Exception as exc:  # Redis away mid-switch: retry later like a failed warm-up
             await self._failed(name, config, entry, "switch_failed", origin, target, f"{type(exc).__name__}: {exc}", numbers)
 
-    async def _failed(self, name, config, entry, action, origin, target, detail, numbers) -> None:
+    async def _failed(self, name, config, entry, action, origin, target, detail, numbers, waited_s=None) -> None:
         log.warning("controller: %s %s -> %s not switched: %s", name, origin, target, detail)
-        entry.state = policy.switch_failed(entry.state, config, time.time())
+        entry.state = policy.switch_failed(entry.state, config, time.time(), target=target, waited_s=waited_s)
         try:
             await self._save_state(name, entry.state)
             await self._record(name, action, origin, target, detail, numbers)
