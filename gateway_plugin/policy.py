@@ -68,7 +68,8 @@ _ERROR_MEMORY = 20.0  # requests the error sketch remembers
 _RATE_MEMORY = 20.0  # requests the request-rate estimate remembers
 _RATE_WINDOW_MIN = 5  # requests in the window before its rate is trusted over the long estimate
 _MIN_RATE = 1e-4
-_COUNT_SLACK = 0.05  # decayed counts are a little below the whole requests they stand for
+_COUNT_SLACK = 0.05
+_RHYTHM_GAPS = 1.5  # a function that came back from a silence is idle only after 1.5 times that silence  # decayed counts are a little below the whole requests they stand for
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class PolicyState:
     standby_released: bool = False  # the variant not in use was scaled down
     pending_target: str | None = None  # the target of the last SWITCH decision, until it is carried out
     last_request_at: float | None = None
+    long_gap_s: float = 0.0  # the longest silence the function recently came back from
     last_eval_at: float | None = None
     observed_since: float | None = None  # where the first evaluation's view began (rates count from there)
     rate_n: float = 0.0  # request-rate estimate: decayed requests over decayed observed seconds
@@ -311,6 +313,10 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
     state = replace(state, last_eval_at=now,
                     rate_n=_decay(state.rate_n, fresh_total, _RATE_MEMORY) + fresh_total,
                     rate_t=_decay(state.rate_t, fresh_total, _RATE_MEMORY) + elapsed)
+    if fresh_total and state.last_request_at is not None:
+        # The longest silence the function came back from, forgotten over horizon_requests requests.
+        state = replace(state, long_gap_s=max(_decay(state.long_gap_s, fresh_total, config.horizon_requests),
+                                              now - state.last_request_at))
     if fresh_total or state.last_request_at is None:
         state = replace(state, last_request_at=now)  # idle time counts from the first evaluation
     # The fresh requests are filed under the rate they came at: the window's, or the last seconds' when
@@ -345,13 +351,19 @@ def failing(memory: VariantMemory, window: VariantWindow, config: ControllerConf
 
 def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: float) -> float | None:
     """The variant's bad share if it violates the SLO now, else None: a sustained run of evidence (a step
-    change, seen in a few requests), or the confident share at this rate over at least five times the
-    requests the percentile needs (a share just above the allowance, seen over many)."""
+    change, seen in a few requests; twice the evidence where the variant is known to stay within its
+    allowance at this rate), or the confident share at this rate over at least five times the requests
+    the percentile needs (a share just above the allowance, seen over many)."""
     shares = []
-    if (memory.evidence >= evidence_threshold(config) and memory.stretch_since is not None
+    known = memory.band(band)
+    # Known over many requests to stay within its allowance at this rate: a short run of slow requests
+    # is more likely a cluster than a change, so the evidence must be twice as strong.
+    within = (known is not None and known.n >= 5 * enough_samples(config) - _COUNT_SLACK
+              and known.share <= config.allowed_share)
+    needed = evidence_threshold(config) * (2.0 if within else 1.0)
+    if (memory.evidence >= needed and memory.stretch_since is not None
             and now - memory.stretch_since >= config.sustain_s and memory.stretch_bad >= config.min_samples):
         shares.append(memory.stretch_bad / memory.stretch_n)
-    known = memory.band(band)
     if (known is not None and known.n >= 5 * enough_samples(config)
             and wilson(known.bad, known.n)[0] > config.allowed_share):
         shares.append(known.share)
@@ -365,9 +377,10 @@ def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, 
     less than what a band below showed confidently (then the rate is not what makes it slow: request
     sizes are). None when nothing fresh is known at or above this rate."""
     fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
-    n, bad = _nearest_at_or_above(fresh, band, config.min_samples)
-    base = bad / n if n >= config.min_samples - _COUNT_SLACK else None
-    below = [wilson(b.bad, b.n)[0] for b in fresh if b.band < band and b.n >= config.min_samples - _COUNT_SLACK]
+    needed = min(config.min_samples, config.verify_samples)  # a verification's verdict is knowledge
+    n, bad = _nearest_at_or_above(fresh, band, needed)
+    base = bad / n if n >= needed - _COUNT_SLACK else None
+    below = [wilson(b.bad, b.n)[0] for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK]
     confident_below = max(below, default=0.0)
     if base is None:
         return confident_below if confident_below > config.allowed_share else None
@@ -411,7 +424,7 @@ def gpu_cost_per_s(config: ControllerConfig, state: PolicyState) -> float:
 
 
 def economics(state: PolicyState, config: ControllerConfig, rate: float, now: float,
-              cpu_share: float | None = None) -> dict:
+              cpu_share: float | None = None, gpu_share: float | None = None) -> dict:
     """The expected benefit of the GPU at this rate: the pool allocator (issue 10) ranks promotions by it."""
     band = band_of(rate)
     if cpu_share is None:
@@ -419,7 +432,8 @@ def economics(state: PolicyState, config: ControllerConfig, rate: float, now: fl
         if cpu_share is None:
             known = state.cpu.band(band)
             cpu_share = known.share if known is not None else 0.0
-    gpu_share = predicted_share(state.gpu, band, config, now) or 0.0
+    if gpu_share is None:
+        gpu_share = predicted_share(state.gpu, band, config, now) or 0.0
     # Meet the SLO, then minimise cost: violations within the allowance cost nothing, so only the excess
     # over it counts as avoided.
     allowed = config.allowed_share
@@ -521,10 +535,12 @@ def decide(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now
     return _on_gpu(ctx, state)
 
 
-def _failed(memory: VariantMemory, retry_after: float) -> VariantMemory:
-    """One more failed attempt: not tried again before ``retry_after``. What it showed at each rate is
-    forgotten, since the back-off now stands for it: once it expires, the variant is tried afresh."""
-    return replace(memory, failures=memory.failures + 1, retry_after=retry_after, bands=())
+def _failed(memory: VariantMemory, retry_after: float, errors: bool = False) -> VariantMemory:
+    """One more failed attempt: not tried again before ``retry_after``. What a variant that failed by
+    errors showed is forgotten (an outage passes; once its back-off expires it is tried afresh); what a
+    slow one showed is knowledge, kept until it goes stale."""
+    return replace(memory, failures=memory.failures + 1, retry_after=retry_after,
+                   bands=() if errors else memory.bands)
 
 
 def _leave_failing(ctx: _Context, state: PolicyState, route: str) -> tuple[Decision, PolicyState]:
@@ -533,7 +549,7 @@ def _leave_failing(ctx: _Context, state: PolicyState, route: str) -> tuple[Decis
     memory = state.memory(route)
     failures = memory.failures + 1
     wait = _backoff(config.error_backoff_s, failures, config)
-    state = state.with_memory(route, _failed(memory, now + wait))
+    state = state.with_memory(route, _failed(memory, now + wait, errors=True))
     return ctx.switch(replace(state, verifying=False, returning=True), other(route), f"{route}-failing", release=route,
                       error_share=round(memory.error_bad / max(memory.error_n, 1e-9), 3), retry_in_s=round(wait, 1))
 
@@ -548,12 +564,12 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         reason = "cpu-violates-slo-not-sustained" if state.cpu.evidence > 0 else "cpu-meets-slo"
         return ctx.hold(state, reason, evidence=round(state.cpu.evidence, 2))
     since = {"cpu_bad_share_now": round(share, 3), "slow_requests": round(state.cpu.stretch_bad, 1)}
+    # Retry early only if the CPU's level is well above the one the GPU failed at over the window (a
+    # window's median: one noisy request is no reason to pay for another attempt).
+    cpu = ctx.snapshot.window(CPU)
+    failed_at = state.gpu.failed_at_level_ms
+    grown = failed_at is not None and cpu.median_ms is not None and cpu.median_ms >= failed_at * config.retry_growth
     if not gpu_usable:
-        # Retry early only if the CPU's level stays well above the one the GPU failed at for a whole
-        # window (a single noisy window is no reason to pay for another attempt).
-        cpu = ctx.snapshot.window(CPU)
-        failed_at = state.gpu.failed_at_level_ms
-        grown = failed_at is not None and cpu.median_ms is not None and cpu.median_ms >= failed_at * config.retry_growth
         if not grown:
             return ctx.hold(state, "gpu-known-not-to-help", retry_in_s=round(state.gpu.retry_after - now, 1),
                             gpu_failed_at_level_ms=failed_at, **since)
@@ -565,7 +581,8 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         return ctx.hold(state, "cooldown", **since)
     if not _room_for(state, config, 2, now):
         return ctx.hold(state, "switch-budget-exhausted", switches_last_hour=len(state.switch_times), **since)
-    ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share)
+    # Once the CPU grew well beyond the level the GPU was tried at, what the GPU showed then is no guide.
+    ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share, gpu_share=0.0 if grown else None)
     if ctx.econ["benefit_per_s"] < ctx.econ["gpu_cost_per_s"]:
         return ctx.hold(state, "gpu-not-worth-its-cost", **since)
     state = replace(state, reference_share=share, bar_share=share * (1.0 - config.gpu_margin), returning=False)
@@ -574,11 +591,12 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
 
 def _idle_for_s(state: PolicyState, config: ControllerConfig, now: float) -> tuple[float, float]:
     """(seconds since the last request, seconds after which the function counts as idle): ``idle_gaps``
-    of its own typical gap between requests, never less than ``idle_demote_s``."""
+    of its own typical gap between requests, or 1.5 of the longest silence it recently came back from
+    (bursts with pauses: the pause is its rhythm), never less than ``idle_demote_s``."""
     silence = now - state.last_request_at
     observed = state.rate_t - silence
     gap = observed / state.rate_n if state.rate_n > 0 and observed > 0 else 0.0
-    return silence, max(config.idle_demote_s, config.idle_gaps * gap)
+    return silence, max(config.idle_demote_s, config.idle_gaps * gap, _RHYTHM_GAPS * state.long_gap_s)
 
 
 def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
@@ -621,7 +639,11 @@ def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         # when what we knew went stale (any preferred mode); a failed trial backs off.
         stale = any(b.band >= band for b in state.cpu.bands) or state.cpu.failures > 0
         low = config.mode == "gpu_preferred" and ctx.rate <= config.explore_rate_per_s
-        if low or stale:
+        first_look = low and state.cpu.failures == 0 and not state.cpu.bands
+        # A trial that fails costs about verify_samples violations: trials spend at most a quarter of
+        # the allowance, so at any rate they wait for enough requests served since the last switch.
+        earned = state.served >= 4.0 * config.verify_samples / config.allowed_share
+        if (low or stale) and (first_look or earned):
             return _demote(ctx, state, "low-rate-try-cpu" if low else "cpu-knowledge-stale-try-cpu", None)
     return ctx.hold(state, "gpu-keeps-serving")
 

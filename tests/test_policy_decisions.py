@@ -140,8 +140,19 @@ def _fail_once(driver: Driver, start: int) -> int:
     return t + 2
 
 
+def test_a_gpu_known_not_to_help_is_not_tried_while_that_knowledge_is_fresh():
+    cfg = config(backoff_s=600.0, knowledge_ttl_s=3600.0, scale_down_after_s=0.0)
+    driver = Driver(cfg)
+    failed_at = _fail_once(driver, 0)
+    assert driver.run(failed_at + 1, failed_at + 3500, steady(2000.0, 2000.0), stop=is_switch) is None
+    assert driver.decisions[-1][1].reason == "gpu-not-worth-its-cost"  # the back-off is over, the knowledge not
+    assert driver.decisions[-1][1].numbers["gpu_bad_share"] == 1.0
+    decision = driver.run(failed_at + 3500, failed_at + 3700, steady(2000.0, 2000.0), stop=is_switch)
+    assert decision is not None and decision.reason == "cpu-violates-slo"  # stale: tried again
+
+
 def test_gpu_known_not_to_help_waits_for_an_exponential_back_off():
-    cfg = config(backoff_s=600.0, backoff_max_s=7200.0, scale_down_after_s=0.0)
+    cfg = config(backoff_s=600.0, backoff_max_s=7200.0, scale_down_after_s=0.0, knowledge_ttl_s=300.0)
     driver = Driver(cfg)
     failed_at = _fail_once(driver, 0)
     decision = driver.run(failed_at + 1, failed_at + 1000, steady(2000.0, 2000.0), stop=is_switch)
