@@ -118,6 +118,7 @@ class Snapshot:
     windows: Mapping[str, VariantWindow] = field(default_factory=dict)
     fresh: Mapping[str, VariantWindow] = field(default_factory=dict)
     pinned: bool = False
+    active_span_s: float | None = None  # from the window's first recorded second to its end (None: unknown)
 
     def window(self, variant: str) -> VariantWindow:
         return self.windows.get(variant, VariantWindow())
@@ -294,10 +295,12 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
 
 
 def request_rate(snapshot: Snapshot, state: PolicyState) -> float:
-    """The function's request rate now: the window's, over the time it actually observed, when it holds
-    enough requests; otherwise the long estimate (which also counts the silence since the last request)."""
+    """The function's request rate now: the window's, over the time it actually observed (from its first
+    request on, so a burst after a pause shows its own rate at once), when it holds enough requests; otherwise the long estimate (which also counts the silence since the last request)."""
     count = sum(snapshot.window(v).count for v in snapshot.variants)
     span = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
+    if snapshot.active_span_s is not None:
+        span = min(span, snapshot.active_span_s)  # after a silence, the window's quiet start is not the rate
     if count >= _RATE_WINDOW_MIN and span > 0:
         return count / span
     return state.rate_n / state.rate_t if state.rate_t > 0 else count / max(span, 1.0)
@@ -331,6 +334,8 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         memory = state.memory(variant)
         if memory.retry_after is not None and now < memory.retry_after:
             continue  # its back-off stands for what it showed: late answers of a failed attempt add nothing
+        if snapshot.pinned:
+            continue  # what a pinned function shows does not count towards a switch once unpinned
         state = state.with_memory(variant, _absorb(state.memory(variant), snapshot.fresh_window(variant), band,
                                                    config, now))
     route_fresh = snapshot.fresh_window(snapshot.route)
@@ -352,8 +357,9 @@ def failing(memory: VariantMemory, window: VariantWindow, config: ControllerConf
 def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: float) -> float | None:
     """The variant's bad share if it violates the SLO now, else None: a sustained run of evidence (a step
     change, seen in a few requests; twice the evidence where the variant is known to stay within its
-    allowance at this rate), or the confident share at this rate over at least five times the requests
-    the percentile needs (a share just above the allowance, seen over many)."""
+    allowance at this rate), or the confident share (Wilson lower bound) it showed at this rate or the
+    nearest lower ones: above twice the allowance over the requests the percentile needs, or above the
+    allowance over five times those (a share just above it, seen over many)."""
     shares = []
     known = memory.band(band)
     # Known over many requests to stay within its allowance at this rate: a short run of slow requests
@@ -364,9 +370,14 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
     if (memory.evidence >= needed and memory.stretch_since is not None
             and now - memory.stretch_since >= config.sustain_s and memory.stretch_bad >= config.min_samples):
         shares.append(memory.stretch_bad / memory.stretch_n)
-    if (known is not None and known.n >= 5 * enough_samples(config)
-            and wilson(known.bad, known.n)[0] > config.allowed_share):
-        shares.append(known.share)
+    # What it showed at this rate or the nearest lower ones (less load is no better for it), once there
+    # are enough requests: a share just above the allowance needs five times more than a large one.
+    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    n, bad = _nearest_at_or_below(fresh, band, enough_samples(config))
+    lower = wilson(bad, n)[0] if n >= enough_samples(config) - _COUNT_SLACK else 0.0
+    if lower > config.allowed_share and (n >= 5 * enough_samples(config) - _COUNT_SLACK
+                                         or lower > 2 * config.allowed_share):
+        shares.append(bad / n)
     return max(shares) if shares else None
 
 
@@ -392,6 +403,16 @@ def _nearest_at_or_above(bands: list[Band], band: int, needed: float) -> tuple[f
     rate's own band alone when it holds enough (what was bad under more load says nothing about less)."""
     n = bad = 0.0
     for b in sorted((b for b in bands if b.band >= band), key=lambda b: b.band):
+        n, bad = n + b.n, bad + b.bad
+        if n >= needed - _COUNT_SLACK:
+            break
+    return n, bad
+
+
+def _nearest_at_or_below(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
+    """(requests, bad) of the bands at or below ``band``, nearest first, until ``needed`` requests."""
+    n = bad = 0.0
+    for b in sorted((b for b in bands if b.band <= band), key=lambda b: -b.band):
         n, bad = n + b.n, bad + b.bad
         if n >= needed - _COUNT_SLACK:
             break
@@ -655,7 +676,9 @@ def _demote(ctx: _Context, state: PolicyState, reason: str, cpu_share: float | N
     ``release`` says otherwise."""
     allowed = ctx.config.allowed_share
     bar = allowed if cpu_share is None else max(allowed, cpu_share)
-    state = replace(state, reference_share=None, bar_share=bar, returning=False)
+    # Leaving the GPU knowingly (released with the switch) leaves nothing to go back to: the CPU is then
+    # judged by the usual rules at once, not verified.
+    state = replace(state, reference_share=None, bar_share=bar, returning=release is not None)
     return ctx.switch(state, CPU, reason, release=release, **extra)
 
 
@@ -669,14 +692,16 @@ def _verify(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
                "bar_share": None if state.bar_share is None else round(state.bar_share, 3)}
     if ctx.failing(state, route):
         return _leave_failing(ctx, state, route)
+    if state.returning:
+        # Back on the variant we had, or left the other knowingly: nothing to verify, the usual rules apply.
+        state = replace(state, verifying=False, standby_released=True)
+        return _on_cpu(ctx, state) if route == CPU else _on_gpu(ctx, state)
     if state.served < config.verify_samples or elapsed < config.verify_s:
         return ctx.hold(state, f"verifying-{route}", **numbers)
     share = state.served_bad / state.served
     numbers["share"] = round(share, 3)
     bar = state.bar_share if state.bar_share is not None else config.allowed_share
     too_bad = share > bar if route == CPU else share >= bar and state.served_bad > 0
-    if state.returning:
-        too_bad = False  # back on the variant we left: it is the known one, judged by the usual rules
     if too_bad and route == CPU and state.served_bad < config.verify_samples:
         too_bad = False  # one slow request on a CPU is no verdict
     if too_bad:

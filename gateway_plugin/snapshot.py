@@ -102,8 +102,14 @@ def variant_window(bucket: BucketAggregate, span_s: float, config: ControllerCon
 
 
 def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
-    seconds = [s for recorded in series.values() for s in recorded.buckets if start_s <= s < end_s]
-    return min(seconds) if seconds else None
+    """The first recorded second in [start_s, end_s) of any variant, None when there is none."""
+    firsts = []
+    for recorded in series.values():
+        seconds = recorded.seconds()
+        index = bisect.bisect_left(seconds, start_s)
+        if index < len(seconds) and seconds[index] < end_s:
+            firsts.append(seconds[index])
+    return min(firsts, default=None)
 
 
 def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series: Mapping[str, BucketSeries],
@@ -130,4 +136,6 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
         windows[variant] = variant_window(recorded.window(start_s, end_s), end_s - observed_from, config)
         fresh[variant] = (variant_window(recorded.window(fresh_from, end_s), end_s - fresh_from, config)
                           if fresh_from < end_s else policy.VariantWindow())
-    return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned)
+    first = _first_second(series, start_s, end_s)
+    return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
+                           active_span_s=None if first is None else float(end_s - first))
