@@ -41,7 +41,7 @@ class ControllerConfig:
     retry_growth: float = 1.5  # retry the GPU sooner once the CPU latency grew this many times
     cooldown_s: float = 10.0  # minimum time between switches (verification outcomes excepted)
     max_switches_per_hour: int = 6
-    idle_demote_s: float = 30.0  # idle never before this long without a request, however busy the function was
+    idle_demote_s: float = 10.0  # idle never before this long without a request, however busy the function was
     scale_down_after_s: float = 5.0  # probation: the old variant is released after the new one served well this long
     warmup_timeout_s: float = 60.0  # least time the actuator waits for a scaled-up variant (2x its observed start)
     warmup_timeout_max_s: float = 600.0  # most time it waits, however slow the variant was seen to start
@@ -55,7 +55,7 @@ class ControllerConfig:
     horizon_requests: int = 1000  # memory of the per-rate latency knowledge, in requests
     knowledge_ttl_s: float = 3600.0  # older knowledge of a variant is stale: explore instead of trusting it
     explore_backoff_s: float = 300.0  # after a failed CPU trial, wait this long before another (doubles)
-    idle_gaps: float = 5.0  # idle = no request for this many of the function's own typical gaps
+    idle_gaps: float = 10.0  # idle = no request for this many of the function's own typical gaps
     capacity_retry_s: float = 10.0  # a promotion refused for lack of GPU capacity is asked again after this
 
     @classmethod

@@ -69,7 +69,7 @@ _RATE_MEMORY = 20.0  # requests the request-rate estimate remembers
 _RATE_WINDOW_MIN = 5  # requests in the window before its rate is trusted over the long estimate
 _MIN_RATE = 1e-4
 _COUNT_SLACK = 0.05
-_RHYTHM_GAPS = 1.5  # a function that came back from a silence is idle only after 1.5 times that silence  # decayed counts are a little below the whole requests they stand for
+_RHYTHM_GAPS = 2.0  # a function that came back from a silence is idle only after twice that silence  # decayed counts are a little below the whole requests they stand for
 
 
 @dataclass(frozen=True)
@@ -331,13 +331,17 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         rate = max(rate, fresh_total / fresh_span)
     band = band_of(rate)
     for variant in snapshot.variants & {CPU, GPU}:
-        memory = state.memory(variant)
-        if memory.retry_after is not None and now < memory.retry_after:
-            continue  # its back-off stands for what it showed: late answers of a failed attempt add nothing
+        memory, fresh = state.memory(variant), snapshot.fresh_window(variant)
         if snapshot.pinned:
             continue  # what a pinned function shows does not count towards a switch once unpinned
-        state = state.with_memory(variant, _absorb(state.memory(variant), snapshot.fresh_window(variant), band,
-                                                   config, now))
+        if memory.retry_after is not None and now < memory.retry_after:
+            # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
+            # except that late failures (timeouts) say it was failing.
+            state = state.with_memory(variant, replace(
+                memory, error_n=_decay(memory.error_n, fresh.count, _ERROR_MEMORY) + fresh.count,
+                error_bad=_decay(memory.error_bad, fresh.count, _ERROR_MEMORY) + fresh.errors))
+            continue
+        state = state.with_memory(variant, _absorb(memory, fresh, band, config, now))
     route_fresh = snapshot.fresh_window(snapshot.route)
     return replace(state, served=state.served + route_fresh.count, served_bad=state.served_bad + route_fresh.bad,
                    switch_times=_prune(state.switch_times, now))
@@ -560,8 +564,9 @@ def _failed(memory: VariantMemory, retry_after: float, errors: bool = False) -> 
     """One more failed attempt: not tried again before ``retry_after``. What a variant that failed by
     errors showed is forgotten (an outage passes; once its back-off expires it is tried afresh); what a
     slow one showed is knowledge, kept until it goes stale."""
-    return replace(memory, failures=memory.failures + 1, retry_after=retry_after,
-                   bands=() if errors else memory.bands)
+    if errors:  # only failures seen from now on say it is still failing
+        memory = replace(memory, bands=(), error_n=0.0, error_bad=0.0)
+    return replace(memory, failures=memory.failures + 1, retry_after=retry_after)
 
 
 def _leave_failing(ctx: _Context, state: PolicyState, route: str) -> tuple[Decision, PolicyState]:
@@ -580,6 +585,12 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
     gpu_usable = state.gpu.retry_after is None or now >= state.gpu.retry_after
     if ctx.failing(state, CPU) and gpu_usable and not ctx.failing(state, GPU):
         return _leave_failing(ctx, state, CPU)
+    if gpu_usable and ctx.failing(state, GPU):
+        # The GPU's late answers (timeouts) say it failed after we left it: back off before trying it.
+        failures = state.gpu.failures + 1
+        state = state.with_memory(GPU, _failed(state.gpu, now + _backoff(config.error_backoff_s, failures, config),
+                                               errors=True))
+        gpu_usable = False
     share = violation(state.cpu, ctx.band, config, now)
     if share is None:
         reason = "cpu-violates-slo-not-sustained" if state.cpu.evidence > 0 else "cpu-meets-slo"
@@ -612,12 +623,23 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
 
 def _idle_for_s(state: PolicyState, config: ControllerConfig, now: float) -> tuple[float, float]:
     """(seconds since the last request, seconds after which the function counts as idle): ``idle_gaps``
-    of its own typical gap between requests, or 1.5 of the longest silence it recently came back from
+    of its own typical gap between requests, or twice the longest silence it recently came back from
     (bursts with pauses: the pause is its rhythm), never less than ``idle_demote_s``."""
     silence = now - state.last_request_at
-    observed = state.rate_t - silence
-    gap = observed / state.rate_n if state.rate_n > 0 and observed > 0 else 0.0
-    return silence, max(config.idle_demote_s, config.idle_gaps * gap, _RHYTHM_GAPS * state.long_gap_s)
+    return silence, max(config.idle_demote_s, config.idle_gaps * _typical_gap_s(state, now),
+                        _RHYTHM_GAPS * state.long_gap_s)
+
+
+def _typical_gap_s(state: PolicyState, now: float) -> float:
+    """The function's typical gap between requests, the current silence left out."""
+    observed = state.rate_t - (now - state.last_request_at)
+    return observed / state.rate_n if state.rate_n > 0 and observed > 0 else 0.0
+
+
+def _answer_due_s(state: PolicyState, config: ControllerConfig, now: float) -> float:
+    """How long after a switch the new variant must have answered once: ``idle_gaps`` of the function's
+    typical gap plus twice the SLO, at least ``verify_s`` and 5 s."""
+    return max(config.verify_s, 5.0, config.idle_gaps * _typical_gap_s(state, now) + 2.0 * config.slo_ms / 1000.0)
 
 
 def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
@@ -638,12 +660,15 @@ def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         memory = state.gpu
         state = state.with_memory(GPU, _failed(memory, now + _backoff(config.backoff_s, memory.failures + 1, config)))
         return _demote(ctx, state, "gpu-not-better", cpu_share, gpu_bad_share_now=round(gpu_share, 3))
-    if config.platform == "ce" or not cpu_usable:
-        return ctx.hold(state, "gpu-keeps-serving")  # on CE the GPU costs nothing more: only violations count
     silence, idle_after = _idle_for_s(state, config, now)
-    if silence >= idle_after:
+    if silence >= idle_after and cpu_usable:
+        # Idle, or the GPU stopped answering (requests hang until the client's timeout: their errors come
+        # late): leave it, and do not come back before the error back-off.
+        state = state.with_memory(GPU, replace(state.gpu, retry_after=now + config.error_backoff_s))
         return _demote(ctx, state, "gpu-idle", cpu_share, release=GPU, idle_s=round(silence, 1),
                        idle_after_s=round(idle_after, 1))
+    if config.platform == "ce" or not cpu_usable:
+        return ctx.hold(state, "gpu-keeps-serving")  # on CE the GPU costs nothing more: only violations count
     if meets_at(state.cpu, band, config, now):
         return _demote(ctx, state, "cpu-meets-slo-at-this-rate", cpu_share)
     if cpu_share is not None:
@@ -696,6 +721,13 @@ def _verify(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         # Back on the variant we had, or left the other knowingly: nothing to verify, the usual rules apply.
         state = replace(state, verifying=False, standby_released=True)
         return _on_cpu(ctx, state) if route == CPU else _on_gpu(ctx, state)
+    if state.served == 0 and route == GPU and elapsed >= _answer_due_s(state, config, now):
+        # Not a single answer where requests were due: it hangs (their timeouts will say so much later).
+        memory = state.memory(route)
+        wait = _backoff(config.error_backoff_s, memory.failures + 1, config)
+        state = replace(state.with_memory(route, _failed(memory, now + wait, errors=True)), verifying=False,
+                        returning=True)
+        return ctx.switch(state, CPU, "gpu-not-answering", release=GPU, retry_in_s=round(wait, 1), **numbers)
     if state.served < config.verify_samples or elapsed < config.verify_s:
         return ctx.hold(state, f"verifying-{route}", **numbers)
     share = state.served_bad / state.served

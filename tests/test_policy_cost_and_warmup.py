@@ -25,14 +25,16 @@ def test_on_ce_nothing_is_ever_released():
     assert all(d.action != SCALE_DOWN and d.release is None for _, d in driver.decisions)
 
 
-def test_on_ce_an_idle_gpu_keeps_the_route_it_costs_nothing_more():
+def test_on_ce_the_gpu_costs_nothing_more_but_a_silent_gpu_is_still_left():
     cfg = config(platform="ce", scale_down_after_s=0.0, idle_demote_s=30.0)
     driver = Driver(cfg)
     t = promote(driver)
     driver.run(t + 1, t + 20, steady(2000.0, 100.0))
-    driver.run(t + 20, t + 600, lambda s, route: ((), 0))
-    assert driver.route == GPU and driver.reasons() == ["cpu-violates-slo"]
     assert driver.decisions[-1][1].numbers["gpu_cost_per_s"] == 0.0
+    # Silent: idle, or hanging until the clients' timeout. Left (nothing released), not before 30 s.
+    driver.run(t + 20, t + 600, lambda s, route: ((), 0))
+    assert driver.reasons() == ["cpu-violates-slo", "gpu-idle"]
+    assert driver.switches()[-1][0] >= t + 20 + 30 and driver.switches()[-1][1].release is None
 
 
 def test_gpu_cost_per_second_follows_the_platform():
