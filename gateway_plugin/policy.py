@@ -385,21 +385,22 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
     return max(shares) if shares else None
 
 
-def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, now: float) -> float | None:
+def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, now: float,
+                    pessimistic: bool = False) -> float | None:
     """The bad share the variant is expected to show at this rate band, from fresh knowledge: its own band
-    when it holds ``min_samples`` requests, else pooled with the nearest bands above (more load is no
-    better), never
-    less than what a band below showed confidently (then the rate is not what makes it slow: request
-    sizes are). None when nothing fresh is known at or above this rate."""
+    when it holds enough requests (a verification's worth), else pooled with the nearest bands above (more
+    load is no better), never less than what a band below showed (then the rate is not what makes it slow:
+    request sizes are: its Wilson lower bound, or with ``pessimistic`` its share). None when nothing fresh
+    is known at or above this rate, nor a violation below."""
     fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
     needed = min(config.min_samples, config.verify_samples)  # a verification's verdict is knowledge
     n, bad = _nearest_at_or_above(fresh, band, needed)
     base = bad / n if n >= needed - _COUNT_SLACK else None
-    below = [wilson(b.bad, b.n)[0] for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK]
-    confident_below = max(below, default=0.0)
+    below = max((b.share if pessimistic else wilson(b.bad, b.n)[0]
+                 for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK), default=0.0)
     if base is None:
-        return confident_below if confident_below > config.allowed_share else None
-    return max(base, confident_below)
+        return below if below > config.allowed_share else None
+    return max(base, below)
 
 
 def _nearest_at_or_above(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
@@ -457,8 +458,8 @@ def economics(state: PolicyState, config: ControllerConfig, rate: float, now: fl
         if cpu_share is None:
             known = state.cpu.band(band)
             cpu_share = known.share if known is not None else 0.0
-    if gpu_share is None:
-        gpu_share = predicted_share(state.gpu, band, config, now) or 0.0
+    if gpu_share is None:  # what the GPU showed, taken at its word: a failed try is not soon repeated
+        gpu_share = predicted_share(state.gpu, band, config, now, pessimistic=True) or 0.0
     # Meet the SLO, then minimise cost: violations within the allowance cost nothing, so only the excess
     # over it counts as avoided.
     allowed = config.allowed_share
