@@ -174,6 +174,7 @@ class PolicyState:
     verified_at: float | None = None  # when the current variant first passed verification (probation start)
     served: int = 0  # requests the route's variant served since the last switch
     served_bad: int = 0
+    served_errors: int = 0
     bar_share: float | None = None  # the bad share the new variant must stay below (set when switching)
     returning: bool = False  # the last switch went back to the variant we had (nothing to judge but errors)
     reference_share: float | None = None  # the replaced variant's bad share when we left it
@@ -344,6 +345,7 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         state = state.with_memory(variant, _absorb(memory, fresh, band, config, now))
     route_fresh = snapshot.fresh_window(snapshot.route)
     return replace(state, served=state.served + route_fresh.count, served_bad=state.served_bad + route_fresh.bad,
+                   served_errors=state.served_errors + route_fresh.errors,
                    switch_times=_prune(state.switch_times, now))
 
 
@@ -737,6 +739,8 @@ def _verify(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
     too_bad = share > bar if route == CPU else share >= bar and state.served_bad > 0
     if too_bad and route == CPU and state.served_bad < config.verify_samples:
         too_bad = False  # one slow request on a CPU is no verdict
+    if too_bad and 2 * state.served_errors >= state.served_bad:
+        return _leave_failing(ctx, state, route)  # mostly failures, if fewer than error_min: an outage
     if too_bad:
         memory = state.memory(route)
         failures = memory.failures + 1
@@ -774,7 +778,7 @@ def switched(state: PolicyState, decision: Decision, previous: Snapshot, now: fl
     state = state.with_memory(target, memory)
     return replace(
         state, switch_times=_prune(state.switch_times, now) + (now,), last_switch_at=now, verifying=True,
-        verified_at=None, served=0, served_bad=0, previous_level_ms=replaced.median_ms,
+        verified_at=None, served=0, served_bad=0, served_errors=0, previous_level_ms=replaced.median_ms,
         standby_released=decision.release is not None, warmup_retry_after=None, capacity_retry_after=None,
         pending_target=None)
 
