@@ -364,25 +364,25 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
     """The variant's bad share if it violates the SLO now, else None: a sustained run of evidence (a step
     change, seen in a few requests; twice the evidence where the variant is known to stay within its
     allowance at this rate), or the confident share (Wilson lower bound) it showed at this rate or the
-    nearest lower ones: above twice the allowance over the requests the percentile needs, or above the
+    nearest lower ones: above four times the allowance over the requests the percentile needs, or above the
     allowance over five times those (a share just above it, seen over many)."""
     shares = []
-    known = memory.band(band)
-    # Known over many requests to stay within its allowance at this rate: a short run of slow requests
-    # is more likely a cluster than a change, so the evidence must be twice as strong.
-    within = (known is not None and known.n >= 5 * enough_samples(config) - _COUNT_SLACK
-              and known.share <= config.allowed_share)
+    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    # Known over many requests to stay within its allowance at this rate (or the nearest lower ones): a
+    # short run of slow requests is more likely a cluster than a change, so the evidence must be twice
+    # as strong.
+    n, bad = _nearest_at_or_below(fresh, band, 5 * enough_samples(config))
+    within = n >= 5 * enough_samples(config) - _COUNT_SLACK and bad / n <= config.allowed_share
     needed = evidence_threshold(config) * (2.0 if within else 1.0)
     if (memory.evidence >= needed and memory.stretch_since is not None
             and now - memory.stretch_since >= config.sustain_s and memory.stretch_bad >= config.min_samples):
         shares.append(memory.stretch_bad / memory.stretch_n)
     # What it showed at this rate or the nearest lower ones (less load is no better for it), once there
     # are enough requests: a share just above the allowance needs five times more than a large one.
-    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
     n, bad = _nearest_at_or_below(fresh, band, enough_samples(config))
     lower = wilson(bad, n)[0] if n >= enough_samples(config) - _COUNT_SLACK else 0.0
     if lower > config.allowed_share and (n >= 5 * enough_samples(config) - _COUNT_SLACK
-                                         or lower > 2 * config.allowed_share):
+                                         or lower > _EVIDENCE_RATIO * config.allowed_share):
         shares.append(bad / n)
     return max(shares) if shares else None
 
