@@ -34,8 +34,9 @@ Per function, every evaluation (knobs in controller_config.py, documented in doc
   and the violations avoided are worth the GPU's cost on this platform (``violation_cost``).
 * On GPU: re-judged at every evaluation. Leave at once when it is failing; demote when it violates and the
   CPU is not known to be worse, when the CPU is known to meet the SLO at this rate, when the violations it
-  avoids are not worth its cost, when the function is idle for its own rate, or (exploration) when what
-  we know of the CPU at this rate is stale or unknown at a low rate.
+  avoids are not worth its cost, when the function is silent for its own rate (idle, or the GPU hangs),
+  or (exploration, within a quarter of the allowance) when what we know of the CPU at this rate is stale
+  or unknown at a low rate.
 * After every switch, verify by requests, not by time: once the new variant served ``verify_samples``
   requests (and ``verify_s`` passed) its bad share must beat the bar set when switching (GPU: the CPU's
   share times ``1 - gpu_margin``; CPU: its allowance or its predicted share); otherwise back at once.
@@ -177,7 +178,6 @@ class PolicyState:
     served_errors: int = 0
     bar_share: float | None = None  # the bad share the new variant must stay below (set when switching)
     returning: bool = False  # the last switch went back to the variant we had (nothing to judge but errors)
-    reference_share: float | None = None  # the replaced variant's bad share when we left it
     previous_level_ms: float | None = None  # the replaced variant's median when we left it
     standby_released: bool = False  # the variant not in use was scaled down
     pending_target: str | None = None  # the target of the last SWITCH decision, until it is carried out
@@ -620,7 +620,7 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
     ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share, gpu_share=0.0 if grown else None)
     if ctx.econ["benefit_per_s"] < ctx.econ["gpu_cost_per_s"]:
         return ctx.hold(state, "gpu-not-worth-its-cost", **since)
-    state = replace(state, reference_share=share, bar_share=share * (1.0 - config.gpu_margin), returning=False)
+    state = replace(state, bar_share=share * (1.0 - config.gpu_margin), returning=False)
     return ctx.switch(state, GPU, "cpu-violates-slo", **since)
 
 
@@ -706,7 +706,7 @@ def _demote(ctx: _Context, state: PolicyState, reason: str, cpu_share: float | N
     bar = allowed if cpu_share is None else max(allowed, cpu_share)
     # Leaving the GPU knowingly (released with the switch) leaves nothing to go back to: the CPU is then
     # judged by the usual rules at once, not verified.
-    state = replace(state, reference_share=None, bar_share=bar, returning=release is not None)
+    state = replace(state, bar_share=bar, returning=release is not None)
     return ctx.switch(state, CPU, reason, release=release, **extra)
 
 
