@@ -48,7 +48,7 @@ class ControllerConfig:
     warmup_retry_s: float = 30.0  # after a failed warm-up, wait this long before trying again (doubles)
     error_rate: float = 0.2  # share of failed requests (5xx, no answer) that marks a variant as failing
     error_min: int = 3  # failed requests needed before a variant is failing
-    error_backoff_s: float = 60.0  # a failing variant is tried again after this long (doubles per failure)
+    error_backoff_s: float = 300.0  # a failing variant is tried again after this long (doubles per failure)
     violation_cost: float = 0.1  # what one violation beyond the SLO's allowance is worth, in the prices' unit
     payback_s: float = 600.0  # one-off switch costs (warm-up, release delay) are spread over this long
     release_delay_s: float = 60.0  # knative: how long a released variant stays billed (the stable window)

@@ -666,8 +666,8 @@ def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
     silence, idle_after = _idle_for_s(state, config, now)
     if silence >= idle_after and cpu_usable:
         # Idle, or the GPU stopped answering (requests hang until the client's timeout: their errors come
-        # late): leave it, and do not come back before the error back-off.
-        state = state.with_memory(GPU, replace(state.gpu, retry_after=now + config.error_backoff_s))
+        # late, and then back it off): leave it, and do not come back for as long as it was silent.
+        state = state.with_memory(GPU, replace(state.gpu, retry_after=now + silence))
         return _demote(ctx, state, "gpu-idle", cpu_share, release=GPU, idle_s=round(silence, 1),
                        idle_after_s=round(idle_after, 1))
     if config.platform == "ce" or not cpu_usable:
