@@ -31,13 +31,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gaia_faas.gateway_plugin import connectors
+from gaia_faas.gateway_plugin.upstream import UpstreamResponse
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade",
 })
 # The upstream gets its own Host from its URL.
-NOT_FORWARDED = HOP_BY_HOP | {"host"}
+NOT_FORWARDED_RAW = frozenset(name.encode() for name in HOP_BY_HOP | {"host"})
+METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Raw (undecoded) function name segment: the OpenFaaS gateway's charset (`name` or `name.namespace`).
 RAW_NAME_RE = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$")
 MAX_NAME_LENGTH = 127  # 63 for the name, a dot, 63 for the namespace
@@ -101,27 +103,35 @@ def _dropped_headers(headers, always: frozenset[str]) -> frozenset[str]:
     return always | {token.strip().lower() for token in connection.split(",") if token.strip()}
 
 
-def forward_headers(request: web.Request, call_id: str | None) -> CIMultiDict:
-    """Request headers for the upstream: hop-by-hop ones removed, X-Forwarded-* added, Authorization kept."""
-    dropped = _dropped_headers(request.headers, NOT_FORWARDED)
-    headers = CIMultiDict()
-    for key, value in request.headers.items():
-        if key.lower() in dropped:
-            continue
-        headers.add(key, value)
+def forward_headers(request: web.Request, call_id: str | None) -> bytes:
+    """The request's header lines for the upstream (b"Name: value\\r\\n" each, bytes as the client sent them):
+    hop-by-hop ones and Host removed, X-Forwarded-* added, Authorization kept. A bodiless POST, PUT, PATCH or
+    DELETE gets Content-Length: 0 (as aiohttp's client sends it)."""
+    headers = request.headers
+    dropped = NOT_FORWARDED_RAW
+    connection = headers.get("Connection")
+    if connection:
+        dropped = dropped | {token.strip().lower().encode("utf-8", "surrogateescape")
+                             for token in connection.split(",") if token.strip()}
+    previous = headers.get("X-Forwarded-For") if b"x-forwarded-for" not in dropped else None
+    if previous is not None:
+        dropped = dropped | {b"x-forwarded-for"}  # replaced by one line with the peer appended
+    lines = [name + b": " + value + b"\r\n" for name, value in request.raw_headers if name.lower() not in dropped]
     peer = request.remote or ""
-    previous = headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
+    added = f"X-Forwarded-For: {previous}, {peer}\r\n" if previous else f"X-Forwarded-For: {peer}\r\n"
     if "X-Forwarded-Host" not in headers and request.host:
-        headers["X-Forwarded-Host"] = request.host
+        added += f"X-Forwarded-Host: {request.host}\r\n"
     if "X-Forwarded-Proto" not in headers:
-        headers["X-Forwarded-Proto"] = request.scheme
+        added += f"X-Forwarded-Proto: {request.scheme}\r\n"
     if call_id and "X-Call-Id" not in headers:
-        headers["X-Call-Id"] = call_id
-    return headers
+        added += f"X-Call-Id: {call_id}\r\n"
+    if request.method not in METHODS_WITHOUT_BODY and not request.body_exists and "Content-Length" not in headers:
+        added += "Content-Length: 0\r\n"
+    lines.append(added.encode("utf-8", "surrogateescape"))
+    return b"".join(lines)
 
 
-def response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict:
+def response_headers(upstream: UpstreamResponse) -> CIMultiDict:
     dropped = _dropped_headers(upstream.headers, HOP_BY_HOP)
     headers = CIMultiDict()
     for key, value in upstream.headers.items():
@@ -451,12 +461,13 @@ class Proxy:
         response.force_close()  # the rest of that body must not be read as a next request
         return response
 
-    async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> aiohttp.ClientResponse:
-        return await self.state.client.request(
-            request.method, URL(url, encoded=True), headers=forward_headers(request, call_id),
-            data=body.chunks() if body is not None else None, allow_redirects=False, compress=None)
+    async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> UpstreamResponse:
+        if body is None:
+            return await self.state.upstream.request(request.method, url, forward_headers(request, call_id))
+        return await self.state.upstream.request(request.method, url, forward_headers(request, call_id), body.chunks(),
+                                                 chunked="Content-Length" not in request.headers)
 
-    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, extra: dict) -> tuple[web.StreamResponse, int]:
+    async def _relay(self, request: web.Request, upstream: UpstreamResponse, extra: dict) -> tuple[web.StreamResponse, int]:
         """Send the upstream answer to the client; returns the response and the body bytes sent."""
         headers = response_headers(upstream)
         headers.update(extra)
