@@ -246,14 +246,16 @@ class ClientBody:
 
     The next bytes must come within ``idle_s``; and after the first ``idle_s`` the body must have kept an
     average of ``min_rate`` bytes per second (a client sending one byte a second defeats an idle timeout
-    alone). A refusal raises inside the upstream request and sets ``stalled``.
+    alone). A refusal raises inside the upstream request and sets ``stalled``; a body that breaks off (the
+    client hung up mid-upload) sets ``broken``. Either is the client's doing, never the variant's.
     """
 
-    __slots__ = ("content", "idle_s", "min_rate", "stalled")
+    __slots__ = ("content", "idle_s", "min_rate", "stalled", "broken")
 
     def __init__(self, content, idle_s: float, min_rate: float):
         self.content, self.idle_s, self.min_rate = content, idle_s, min_rate
         self.stalled = False
+        self.broken = False
 
     async def chunks(self):
         content, idle_s, min_rate = self.content, self.idle_s, self.min_rate
@@ -269,6 +271,9 @@ class ClientBody:
                     chunk = await content.readany()
             except TimeoutError:
                 self.stalled = True
+                raise
+            except Exception:
+                self.broken = True
                 raise
             if not chunk:
                 return
@@ -345,8 +350,8 @@ class Proxy:
         try:
             upstream = await self._send(request, url, None, body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if body is not None and body.stalled:
-                return self._stalled(request, "the upstream")
+            if body is not None and (body.stalled or body.broken):
+                return self._client_body_failed(request, body, "the upstream")
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
         if connectors.lists_functions(request.method, target.raw_path):  # event connectors see logical functions
@@ -394,8 +399,8 @@ class Proxy:
             try:
                 upstream = await self._send(request, url, call_id, body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if body is not None and body.stalled:
-                    return self._stalled(request, spec.name)
+                if body is not None and (body.stalled or body.broken):
+                    return self._client_body_failed(request, body, spec.name)
                 if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
                     # No connection, so nothing was sent: safe to try the other variant even with a body.
                     self._platform_fault(spec.name, variant, started, 0)
@@ -452,9 +457,15 @@ class Proxy:
         config = self.state.config
         return ClientBody(request.content, config.body_idle_timeout_s, config.body_min_rate)
 
-    def _stalled(self, request: web.Request, function: str) -> web.Response:
-        """The client stopped sending its body: 408, the connection closed, nothing recorded (not the function's doing)."""
+    def _client_body_failed(self, request: web.Request, body: ClientBody, function: str) -> web.Response:
+        """The client stopped sending its body (408) or broke it off (400): the connection closed, nothing
+        recorded, the variant stays in rotation (not the function's doing)."""
         config = self.state.config
+        if body.broken:
+            self.state.metrics.rejected.labels("body_broken").inc()
+            response = _text(400, f"gaia: the request body broke off; the call to {function} was abandoned")
+            response.force_close()
+            return response
         self.state.metrics.rejected.labels("body_stalled").inc()
         response = _text(408, f"gaia: the request body stalled (no bytes for {config.body_idle_timeout_s:g} s, or under "
                               f"{config.body_min_rate:g} bytes/s after that); the call to {function} was abandoned")
