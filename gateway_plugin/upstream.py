@@ -133,7 +133,7 @@ class UpstreamPool:
             if body is None:
                 protocol.start_timeout()
             else:
-                body_writer = asyncio.ensure_future(_write_body(protocol, body, chunked and body is not None))
+                body_writer = asyncio.ensure_future(_write_body(protocol, body, chunked))
             try:
                 while True:
                     message, payload = await protocol.read()
@@ -175,13 +175,14 @@ class UpstreamPool:
             self._waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if not waiter.done():
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: the room goes to the next caller
+                else:
                     waiter.cancel()
-                try:
-                    self._waiters.remove(waiter)
-                except ValueError:
-                    pass
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                raise
         self._open += 1
         try:
             return await self._connect(origin), False

@@ -138,6 +138,20 @@ def test_connection_limit_makes_callers_wait():
     assert most_open == 2
 
 
+def test_a_caller_cancelled_while_waiting_for_room_leaves_the_pool_usable():
+    async def scenario(upstream, pool, url):
+        pool.limit = 1
+        first = asyncio.create_task(call(pool, "GET", url))
+        waiting = asyncio.create_task(call(pool, "GET", url))
+        await asyncio.sleep(0.02)
+        waiting.cancel()
+        third = asyncio.create_task(call(pool, "GET", url))
+        return await asyncio.wait_for(asyncio.gather(first, third), 2), waiting.cancelled()
+
+    answers, cancelled = run(scenario, delay_s=0.1)
+    assert answers == ["GET 0 length"] * 2 and cancelled
+
+
 def test_failures_raise_what_the_proxy_classifies():
     async def scenario(upstream, pool, url):
         with pytest.raises(aiohttp.ClientConnectorError):  # nothing listens: nothing was sent
