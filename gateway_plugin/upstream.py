@@ -137,7 +137,7 @@ class UpstreamPool:
             try:
                 while True:
                     message, payload = await protocol.read()
-                    if not 100 <= message.code < 200:  # interim answers (100 Continue) are skipped
+                    if not 100 <= message.code < 200 or message.code == 101:  # interim answers (100 Continue) are skipped
                         break
             except BaseException as exc:
                 if body_writer is not None and not body_writer.done():
