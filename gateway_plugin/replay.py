@@ -312,10 +312,14 @@ def add_arguments(parser) -> None:
                              "cpu=8,gpu=4)")
     parser.add_argument("--timeout", type=float, default=simulator.DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--scale-to-zero-after", type=float, default=None, metavar="S",
-                        help=f"idle seconds before pro/knative remove a variant (default pro "
-                             f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
-                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--scale-to-zero-after", default=None, metavar="S|cpu=S,gpu=S",
+                        help=f"idle seconds before pro/knative remove a variant, for both or per variant (default "
+                             f"pro {simulator.PRO_ZERO_DURATION_S:g}, knative "
+                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g}; gaia stack "
+                             "--knative's GPU retention: gpu=900)")
+    parser.add_argument("--ce-max-replicas", type=int, default=simulator.CE_MAX_REPLICAS, metavar="N",
+                        help="ce: the replicas CE's AlertManager rule may scale a variant out to (default "
+                             f"{simulator.CE_MAX_REPLICAS}, CE's cap; 1: no scale-out)")
     parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
                         help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
                              "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
@@ -362,12 +366,26 @@ def _per_variant(option: str, text: str | None, kind: type) -> dict:
     return values
 
 
+def _idle_times(text: str | None) -> float | dict[str, float] | None:
+    """``--scale-to-zero-after``: one number of seconds for both variants, or cpu=S,gpu=S."""
+    if text is None or "=" in text:
+        return _per_variant("--scale-to-zero-after", text, float) or None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--scale-to-zero-after expects seconds (at least 0) or cpu=S,gpu=S, got {text!r}")
+    return value
+
+
 def _platform(args) -> Platform:
     try:
         return simulator.platform(args.platform, replicas=args.replicas,
                                   concurrency=_per_variant("--concurrency", args.concurrency, int),
-                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
-                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
+                                  timeout_s=args.timeout, scale_to_zero_after_s=_idle_times(args.scale_to_zero_after),
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()},
+                                  ce_max_replicas=args.ce_max_replicas)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

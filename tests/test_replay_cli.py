@@ -56,6 +56,7 @@ def test_plot_writes_a_png(tmp_path):
     (["step", "--set", "com.gaia.slo=5"], "unknown setting(s) com.gaia.slo; known: com.gaia.backoff-max-seconds"),
     (["step", "--cold-start", "cpu=2,tpu=3"], "--cold-start expects cpu=VALUE,gpu=VALUE"),
     (["step", "--concurrency", "cpu=0"], "concurrency must be at least 1"),
+    (["step", "--scale-to-zero-after", "soon"], "--scale-to-zero-after expects seconds (at least 0) or cpu=S,gpu=S"),
     (["step", "--platform", "lambda"], "invalid choice: 'lambda'"),
 ])
 def test_bad_input_gives_a_clear_message_not_a_traceback(args, message):
