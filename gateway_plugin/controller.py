@@ -74,12 +74,11 @@ class _Function:
     denial_logged_at: float | None = None
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(policy.PolicyState))
 IDLE_PERSIST_S = 10.0  # the last request time alone is stored this often (every evaluation would cost a write)
 
 
 def state_to_json(state: policy.PolicyState) -> str:
-    return json.dumps({name: getattr(state, name) for name in _STATE_FIELDS})
+    return json.dumps(asdict(state))
 
 
 def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None) -> bool:
@@ -93,15 +92,27 @@ def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None) ->
     return new != stored
 
 
+def _known(cls, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _memory_from_json(data: dict) -> policy.VariantMemory:
+    values = _known(policy.VariantMemory, data)
+    values["bands"] = tuple(policy.Band(**_known(policy.Band, band)) for band in values.get("bands", ()))
+    return policy.VariantMemory(**values)
+
+
 def state_from_json(text: str | bytes | None) -> policy.PolicyState:
     """A stored policy state; unknown fields are dropped and a damaged value starts afresh."""
     if not text:
         return policy.PolicyState()
     try:
         data = json.loads(text)
-        known = {f.name for f in fields(policy.PolicyState)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = _known(policy.PolicyState, data)
         values["switch_times"] = tuple(values.get("switch_times", ()))
+        for variant in (policy.CPU, policy.GPU):
+            values[variant] = _memory_from_json(values.get(variant) or {})
         return policy.PolicyState(**values)
     except (ValueError, TypeError, AttributeError) as exc:
         log.warning("ignoring a damaged stored policy state: %s", exc)
@@ -338,8 +349,8 @@ class Controller:
                 wants = decision.target == policy.GPU
             elif decision.action == policy.SCALE_DOWN and decision.target == policy.GPU:
                 wants = False
-            else:
-                wants = route == policy.GPU
+            else:  # holding: on its GPU, or waiting for one (the policy asks again after a denial)
+                wants = route == policy.GPU or decision.reason == pool.WAITING_FOR_GPU
             entry.wants_gpu = wants
         else:
             wants = entry.wants_gpu if holding is None else route == policy.GPU and entry.wants_gpu
@@ -393,7 +404,7 @@ class Controller:
                         entry.waiting_since = entry.denial_logged_at = None
                         self._start_switch(spec, config, entry, decision, snap)
                     elif taken == 0:  # denied here, or by the stored holdings' count
-                        await self._denied(spec, entry, decision, denied.get(name), now)
+                        await self._denied(spec, config, entry, decision, denied.get(name), now)
                 elif decision.action == policy.SWITCH:
                     self._start_switch(spec, config, entry, decision, snap)
                 elif decision.action == policy.SCALE_DOWN:
@@ -401,7 +412,8 @@ class Controller:
                     await self._released(name, decision.target, outcome)
                     await self._record(name, "scale_down", decision.target, None, decision.reason,
                                        {**decision.numbers, "detail": outcome.detail})
-                if not (decision.action == policy.SWITCH and decision.target == policy.GPU):
+                if not (decision.action == policy.SWITCH and decision.target == policy.GPU
+                        or decision.reason == pool.WAITING_FOR_GPU):
                     entry.waiting_since = entry.denial_logged_at = None
             except Exception as exc:  # Redis away or a platform error with one function must not stop the others
                 log.warning("controller: %s not acted on: %s: %s", name, type(exc).__name__, exc)
@@ -418,9 +430,12 @@ class Controller:
             self._held[spec.name] = taken
         return result
 
-    async def _denied(self, spec: FunctionSpec, entry: _Function, decision: policy.Decision,
-                      denial: pool.Denial | None, now: float) -> None:
-        """A promotion the pool cannot serve now: logged when the wait starts, then every DENIAL_RECORD_EVERY_S."""
+    async def _denied(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
+                      decision: policy.Decision, denial: pool.Denial | None, now: float) -> None:
+        """A promotion the pool cannot serve now: the policy asks again after com.gaia.capacity-retry-seconds;
+        logged when the wait starts, then every DENIAL_RECORD_EVERY_S."""
+        entry.state = policy.promotion_denied(entry.state, config, now)
+        await self._save_state(spec.name, entry.state)
         if entry.waiting_since is None:
             entry.waiting_since = now
         if entry.denial_logged_at is not None and now - entry.denial_logged_at < DENIAL_RECORD_EVERY_S:
@@ -487,14 +502,16 @@ class Controller:
         name, target, origin = spec.name, decision.target, snapshot.route
         numbers = dict(decision.numbers)
         try:
-            warm = await self.actuator.warm_up(spec, target, config.warmup_timeout_s)
+            timeout_s = decision.warmup_timeout_s or config.warmup_timeout_s
+            warm = await self.actuator.warm_up(spec, target, timeout_s)
             numbers["warmup_s"] = round(warm.waited_s, 3)
             if target == policy.GPU and name in self._held:
                 self._held[name] = held = Holding(**{**asdict(self._held[name]), "warmup_s": round(warm.waited_s, 3)})
                 await self.holdings.grant(name, held, None, self.lease.identity, time.time())
             if not warm.ok:
                 await self._released(name, target, await self.actuator.release(spec, target))
-                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers)
+                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers,
+                                   waited_s=warm.waited_s)
                 return
             if not self.lease.is_leader:
                 return  # lost the lease while warming up: the new leader decides afresh
@@ -503,7 +520,7 @@ class Controller:
             except RoutePinned as exc:
                 await self._failed(name, config, entry, "switch_refused", origin, target, str(exc), numbers)
                 return
-            entry.state = policy.switched(entry.state, decision, snapshot, time.time())
+            entry.state = policy.switched(entry.state, decision, snapshot, time.time(), warmup_s=warm.waited_s)
             entry.fresh_from_s = None
             await self._save_state(name, entry.state)
             await self._record(name, "switch", origin, target, decision.reason, numbers)
@@ -518,9 +535,9 @@ class Controller:
         except Exception as exc:  # Redis away mid-switch: retry later like a failed warm-up
             await self._failed(name, config, entry, "switch_failed", origin, target, f"{type(exc).__name__}: {exc}", numbers)
 
-    async def _failed(self, name, config, entry, action, origin, target, detail, numbers) -> None:
+    async def _failed(self, name, config, entry, action, origin, target, detail, numbers, waited_s=None) -> None:
         log.warning("controller: %s %s -> %s not switched: %s", name, origin, target, detail)
-        entry.state = policy.switch_failed(entry.state, config, time.time())
+        entry.state = policy.switch_failed(entry.state, config, time.time(), target=target, waited_s=waited_s)
         try:
             await self._save_state(name, entry.state)
             await self._record(name, action, origin, target, detail, numbers)

@@ -40,6 +40,7 @@ from gaia_faas.gateway_plugin import policy
 GPU_POOL_FULL = "gpu-pool-full"
 PREEMPTED = "gpu-preempted"
 CAPACITY_REDUCED = "gpu-capacity-reduced"
+WAITING_FOR_GPU = "waiting-for-gpu-capacity"  # the policy's hold after policy.promotion_denied: still wants one
 
 
 @dataclass(frozen=True)

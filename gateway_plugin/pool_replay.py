@@ -166,7 +166,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                 wants = sim.route == policy.CPU  # a switch in flight from the CPU is a promotion
             elif name in decisions:
                 decision = decisions[name][0]
-                wants = promotes(name) or (sim.route == policy.GPU and not (
+                wants = promotes(name) or decision.reason == pool.WAITING_FOR_GPU or (sim.route == policy.GPU and not (
                     decision.action == policy.SWITCH or (decision.action == policy.SCALE_DOWN
                                                          and decision.target == policy.GPU)))
             else:
@@ -206,6 +206,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                 strategy_state._actuate(sim, decision, taken)
             else:
                 waiting_since.setdefault(name, now)
+                strategy_state.state = policy.promotion_denied(strategy_state.state, configs[name], now)
                 outcome.denied += 1
         elif decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)

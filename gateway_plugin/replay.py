@@ -94,18 +94,21 @@ class GaiaStrategy:
         # The first poll at or after the moment it is ready gets the answer.
         answered = started + math.ceil(round((ready - started) / WARMUP_POLL_S, 9)) * WARMUP_POLL_S
         self.pending = True
-        if answered - started > self.config.warmup_timeout_s:
+        # The policy sets each switch's warm-up timeout (it follows the target's observed start).
+        timeout_s = decision.warmup_timeout_s or self.config.warmup_timeout_s
+        if answered - started > timeout_s:
             def give_up(s: Simulation) -> None:
                 s.release(decision.target)
-                self.state = policy.switch_failed(self.state, self.config, s.now)
+                self.state = policy.switch_failed(self.state, self.config, s.now, target=decision.target,
+                                                  waited_s=timeout_s)
                 self.pending = False
 
-            sim.at(started + self.config.warmup_timeout_s, give_up)
+            sim.at(started + timeout_s, give_up)
             return
 
         def move(s: Simulation) -> None:
             s.switch(decision.target, decision.reason)
-            self.state = policy.switched(self.state, decision, taken, s.now)
+            self.state = policy.switched(self.state, decision, taken, s.now, warmup_s=answered - started)
             self.fresh_from_s = None
             if decision.release is not None:
                 s.release(decision.release)
