@@ -77,8 +77,18 @@ class _Function:
 IDLE_PERSIST_S = 10.0  # the last request time alone is stored this often (every evaluation would cost a write)
 
 
+def _plain(value):
+    """A dataclass tree as JSON types (what ``asdict`` gives, without its deep copies: at a thousand
+    functions a tick stores a thousand states)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
+
+
 def state_to_json(state: policy.PolicyState) -> str:
-    return json.dumps(asdict(state))
+    return json.dumps(_plain(state))
 
 
 def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None) -> bool:
