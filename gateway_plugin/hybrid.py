@@ -1,0 +1,202 @@
+"""Hybrid dispatch: each call of a sized function goes to the variant its size is served best by.
+
+Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from` and has both variants:
+
+- its size source (size_feature.py), rebuilt from the registry at each refresh;
+- its `Plan`: the latency-by-size model (size_model.py, fitted from what all replicas recorded in Redis over
+  the last ``window_s``) and the dispatch mode, both refreshed every ``refresh_s`` by `run` — the only
+  Redis I/O here; the call path reads dictionaries;
+- the work in flight on each variant at this worker (sum of the predicted mean latency of its calls), which
+  is the expected wait a new call adds to a variant's predicted latency.
+
+Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's variant serves every call (one
+variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
+calls still explore the other one); ``learning`` — both warm, a curve still missing: the route's variant
+serves, `LEARNING_EXPLORE` of the calls go to the other to learn it; ``hybrid`` — per-call choice by
+`SizeModel.choose`, `explore` of the calls going to the other variant to keep both curves fresh.
+
+Both variants are warm in static mode (the routes file names running services, nothing scales them) and,
+in OpenFaaS mode, while the controller holds both up: it says so with `set_warm` (Redis key
+``gaia:hybrid:warm:{function}``, with a time to live, renewed while it holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gaia_faas.gateway_plugin import size_model
+from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
+from gaia_faas.gateway_plugin.size_feature import (
+    JSON_PREFIX_BYTES, SIZE_FROM, PrefixedContent, SizeFromError, SizeSource, parse_size_from, read_prefix,
+    size_from_head, size_from_json_prefix)
+from gaia_faas.gateway_plugin.size_model import CPU, GPU, SizeModel
+
+WARM_KEY_PREFIX = "gaia:hybrid:warm:"
+BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read part of it (proxy._client_body)
+EXPLORE = 0.03  # share of hybrid calls sent to the variant the model did not pick
+LEARNING_EXPLORE = 0.1  # share of calls sent to the variant with no curve yet, while both are warm
+OTHER = {CPU: GPU, GPU: CPU}
+WHOLE, LEARNING, HYBRID = "whole", "learning", "hybrid"
+
+log = logging.getLogger("gaia.hybrid")
+
+
+def plan_mode(model: SizeModel, warm: bool, observed: Mapping[int, int]) -> str:
+    """The dispatch mode of one function (see the module docstring; pure)."""
+    if not warm:
+        return WHOLE
+    if not model.complete:
+        return LEARNING
+    return HYBRID if size_model.hybrid_worth(model, observed) else WHOLE
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: SizeSource
+    model: SizeModel
+    mode: str
+    warm: bool
+    refreshed_at: float
+
+    def describe(self) -> dict:
+        return {"size_from": self.source.kind + (f":{self.source.name}" if self.source.name else ""), "mode": self.mode,
+                "both_warm": self.warm, "refreshed_at": round(self.refreshed_at, 3), **self.model.describe()}
+
+
+@dataclass
+class SizedCall:
+    """One call of a sized function between `Sizing.begin` and `Sizing.end`."""
+
+    function: str
+    variant: str  # the variant dispatched to
+    size: float | None
+    queued_ms: float = 0.0  # what this call added to its variant's work in flight
+    stalled: bool = False  # the client stalled while the size was read from its body
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Sizing:
+    def __init__(self, registry, recorder, stats, redis, *, static_mode: bool, body_idle_s: float,
+                 refresh_s: float = 1.0, window_s: int = 600, explore: float = EXPLORE, rng=random.random):
+        self.registry, self.recorder, self.stats, self.redis = registry, recorder, stats, redis
+        self.static_mode = static_mode
+        self.body_idle_s = body_idle_s
+        self.refresh_s, self.window_s, self.explore = refresh_s, window_s, explore
+        self._rng = rng
+        self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
+        self.plans: dict[str, Plan] = {}
+        self._in_flight_ms: dict[tuple[str, str], float] = {}
+        self._errors: dict[str, str] = {}
+
+    # -- the call path -----------------------------------------------------------------------------------
+    async def begin(self, spec, request, routed: str) -> SizedCall:
+        """Read the call's size and pick its variant. For json: sizes, the prefix read is put back in front
+        of the body (``request[BODY_KEY]``) for the proxy to send."""
+        source = self.sources[spec.name]
+        size = None
+        if source.kind != "json":
+            size = size_from_head(source, request.headers, request.query_string)
+        elif request.body_exists:
+            try:
+                prefix, complete = await read_prefix(request.content, JSON_PREFIX_BYTES, self.body_idle_s)
+            except TimeoutError:
+                return SizedCall(spec.name, routed, None, stalled=True)
+            request[BODY_KEY] = PrefixedContent(prefix, request.content)
+            size = size_from_json_prefix(source.name, prefix, complete)
+        return self.dispatch(spec.name, routed, size)
+
+    def dispatch(self, function: str, routed: str, size: float | None) -> SizedCall:
+        """The variant for a call of ``size`` (None: unknown) whose route says ``routed``."""
+        plan = self.plans.get(function)
+        if plan is None or size is None or plan.mode == WHOLE and not plan.warm:
+            return SizedCall(function, routed, size)
+        if plan.mode == HYBRID:
+            x = size_model.position(size)
+            in_flight = self._in_flight_ms
+            variant = plan.model.choose(x, in_flight.get((function, CPU), 0.0), in_flight.get((function, GPU), 0.0))
+            if self._rng() < self.explore:
+                variant = OTHER[variant]
+            predicted = plan.model.curves[variant].at(x)[1]
+            key = (function, variant)
+            in_flight[key] = in_flight.get(key, 0.0) + predicted
+            return SizedCall(function, variant, size, predicted)
+        explore = LEARNING_EXPLORE if plan.mode == LEARNING else self.explore
+        return SizedCall(function, OTHER[routed] if self._rng() < explore else routed, size)
+
+    def end(self, call: SizedCall, response) -> None:
+        """The call is done: release its share of the work in flight; record its latency by size when the
+        variant answered for itself (no platform fault, no 5xx)."""
+        if call.queued_ms:
+            key = (call.function, call.variant)
+            self._in_flight_ms[key] = max(0.0, self._in_flight_ms.get(key, 0.0) - call.queued_ms)
+        if response is None:  # the call raised: nothing to learn from it
+            return
+        served = response.headers.get("X-Gaia-Variant")
+        if call.size is None or served is None or response.status >= 500 or "X-Gaia-Error" in response.headers:
+            return
+        self.recorder.record_size(call.function, served, size_model.bucket_of(call.size),
+                                  (time.perf_counter() - call.started) * 1000.0)
+
+    # -- the refresh (I/O) --------------------------------------------------------------------------------
+    def read_sources(self) -> dict[str, tuple[SizeSource, ControllerConfig]]:
+        found = {}
+        for name in self.registry.names():
+            spec = self.registry.get(name)
+            raw = spec.annotations.get(SIZE_FROM) if spec is not None else None
+            if raw is None or set(spec.variants) != {CPU, GPU}:
+                continue
+            try:
+                found[name] = (parse_size_from(raw), ControllerConfig.from_annotations(spec.annotations))
+                self._errors.pop(name, None)
+            except (SizeFromError, ConfigError) as exc:
+                if self._errors.get(name) != str(exc):
+                    log.error("hybrid dispatch: %s is routed whole until its annotations are fixed: %s", name, exc)
+                    self._errors[name] = str(exc)
+        return found
+
+    async def refresh(self, now: float | None = None) -> None:
+        """Rebuild the sources from the registry and each plan from Redis (a function whose read fails keeps
+        its previous plan)."""
+        now = time.time() if now is None else now
+        found = self.read_sources()
+        self.sources = {name: source for name, (source, _) in found.items()}
+        for name in [n for n in self.plans if n not in found]:
+            del self.plans[name]
+        for name, (source, config) in found.items():
+            try:
+                histograms = await self.stats.sized(name, (CPU, GPU), now, self.window_s)
+                warm = self.static_mode or bool(await self.redis.exists(WARM_KEY_PREFIX + name))
+            except Exception as exc:  # Redis away: keep dispatching on the last plan
+                log.debug("hybrid dispatch: %s keeps its plan: %s", name, exc)
+                continue
+            model = size_model.fit(histograms, slo_ms=config.slo_ms, slo_percentile=config.slo_percentile,
+                                   prices={CPU: config.price_cpu, GPU: config.price_gpu})
+            observed: dict[int, int] = {}
+            for buckets in histograms.values():
+                for bucket, histogram in buckets.items():
+                    observed[bucket] = observed.get(bucket, 0) + histogram.count
+            self.plans[name] = Plan(source, model, plan_mode(model, warm, observed), warm, now)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one refresh must not end hybrid dispatch: the next one retries
+                log.exception("hybrid dispatch: refresh failed")
+            await asyncio.sleep(self.refresh_s)
+
+    def describe(self, function: str) -> dict | None:
+        plan = self.plans.get(function)
+        return None if plan is None else plan.describe()
+
+
+async def set_warm(redis, function: str, ttl_s: float) -> None:
+    """Say that both variants of ``function`` are up and stay up for ``ttl_s`` (renew it while true)."""
+    await redis.set(WARM_KEY_PREFIX + function, "1", px=max(1, int(ttl_s * 1000)))

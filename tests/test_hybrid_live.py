@@ -1,0 +1,119 @@
+"""Hybrid dispatch live: real `gaia gateway` processes (static routes, two workers), a real Redis, and two loopback
+upstreams whose latency is a function of the request's size — the CPU steep, the GPU flat with a higher floor."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gaia_faas.gateway_plugin.routes import RouteTable
+from gaia_faas.processes import free_port
+
+from tests.test_gateway_proxy import Gateway, call
+
+LATENCY_MS = {"cpu": lambda n: 1.0 + n / 20.0, "gpu": lambda n: 40.0}
+TRUE_CROSSOVER = 780.0  # 1 + n / 20 = 40: with equal prices the cheaper call is the faster one
+
+
+class SizedUpstreams:
+    """Two HTTP servers (the variants) on one event loop thread: POST / with a JSON body {"n": ...} answers after
+    LATENCY_MS[variant](n), with the body's length and digest."""
+
+    def __init__(self):
+        self.ports = {variant: free_port() for variant in LATENCY_MS}
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def handler(self, variant):
+        async def answer(request):
+            body = await request.read()
+            n = json.loads(body)["n"]
+            await asyncio.sleep(LATENCY_MS[variant](n) / 1000.0)
+            return web.json_response({"variant": variant, "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+        return answer
+
+    def _serve(self):
+        asyncio.set_event_loop(self._loop)
+        for variant, port in self.ports.items():
+            app = web.Application(client_max_size=16 * 1024 * 1024)
+            app.router.add_post("/", self.handler(variant))
+            runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(runner.setup())
+            self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def send(url, n, padding=0):
+    body = json.dumps({"n": n, "pad": "x" * padding}).encode()
+    status, headers, answer = call(url, "POST", body, {"Content-Type": "application/json"})
+    assert status == 200, answer
+    served = json.loads(answer)
+    assert served["variant"] == headers["X-Gaia-Variant"]
+    assert served["bytes"] == len(body) and served["sha256"] == hashlib.sha256(body).hexdigest()
+    return served["variant"]
+
+
+def switch(redis_url, variant):
+    async def write():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await RouteTable(client, lambda _: "cpu").switch("mm", variant, "test: the function moved", by="test")
+        finally:
+            await client.aclose()
+    asyncio.run(write())
+
+
+def test_small_requests_go_to_the_cpu_big_ones_to_the_gpu_and_the_crossover_is_learned(tmp_path, redis_url):
+    rng = random.Random(11)
+    sizes = [math.exp(rng.uniform(math.log(100), math.log(3000))) for _ in range(360)]
+    with SizedUpstreams() as upstreams:
+        routes = tmp_path / "routes.yml"
+        routes.write_text("functions:\n  mm:\n    variants: {"
+                          + ", ".join(f"{v}: 'http://127.0.0.1:{p}'" for v, p in upstreams.ports.items()) + "}\n"
+                          "    annotations: {com.gaia.size-from: 'json:n', com.gaia.price-cpu: '1', com.gaia.price-gpu: '1'}\n")
+        gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "2"])
+        try:
+            url = gateway.url + "/function/mm"
+            # Warm-up: the route on the CPU, then on the GPU (as after a promotion, the CPU still up); in each
+            # phase a tenth of the calls explore the other variant.
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda n: send(url, n), sizes[:180]))
+                switch(redis_url, "gpu")
+                list(pool.map(lambda n: send(url, n), sizes[180:]))
+            deadline = time.monotonic() + 6
+            while True:
+                hybrid = json.loads(call(gateway.url + "/gaia/v1/functions/mm")[2])["hybrid"]
+                if hybrid["mode"] == "hybrid" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            small = [send(url, n) for n in (120, 200, 300, 450) * 8]
+            big = [send(url, n, padding=150_000 if i == 0 else 0) for i, n in enumerate((1300, 1800, 2400, 2900) * 8)]
+            listed = json.loads(call(gateway.url + "/gaia/v1/functions")[2])["functions"][0]["hybrid"]
+        finally:
+            gateway.stop()
+    assert hybrid["mode"] == "hybrid" and hybrid["size_from"] == "json:n" and hybrid["both_warm"]
+    crossover = hybrid["crossover_size"]
+    assert abs(crossover - TRUE_CROSSOVER) <= 0.2 * TRUE_CROSSOVER, hybrid
+    assert listed["crossover_size"] is not None and abs(listed["crossover_size"] - TRUE_CROSSOVER) <= 0.2 * TRUE_CROSSOVER
+    # Exploration (3 %) may send a few the other way.
+    assert small.count("cpu") >= 28 and big.count("gpu") >= 28, (small, big)

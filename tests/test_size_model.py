@@ -1,0 +1,124 @@
+"""The latency-by-size model: buckets, fit, the dispatch rule and its crossover, and its Redis round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+import redis.asyncio as aioredis
+
+from gaia_faas.gateway_plugin import size_model
+from gaia_faas.gateway_plugin.hybrid import HYBRID, LEARNING, WHOLE, Sizing, plan_mode
+from gaia_faas.gateway_plugin.size_model import CPU, GPU, bucket_of, fit, hybrid_worth
+from gaia_faas.gateway_plugin.stats import LatencyHistogram, StatsReader, StatsRecorder
+
+EQUAL = {CPU: 1.0, GPU: 1.0}
+
+
+def histograms(latency, sizes, jitter=0.05, seed=1):
+    """{variant: {bucket: histogram}} of calls whose latency is latency[variant](size) +- jitter."""
+    rng = random.Random(seed)
+    out = {}
+    for variant, f in latency.items():
+        buckets = out.setdefault(variant, {})
+        for size in sizes:
+            buckets.setdefault(bucket_of(size), LatencyHistogram()).add(f(size) * (1 + rng.uniform(-jitter, jitter)))
+    return out
+
+
+_RNG = random.Random(7)
+SIZES = [_RNG.uniform(50, 4000) for _ in range(3000)]
+STEEP_CPU = {CPU: lambda s: 10 + s / 10, GPU: lambda s: 60.0}  # curves cross at 500
+
+
+def test_buckets_are_quarter_octaves():
+    assert bucket_of(0) == bucket_of(0.5) == bucket_of(1) == 0
+    assert bucket_of(2) == 4 and bucket_of(1024) == 40 and bucket_of(1200) == 40 and bucket_of(1219) == 41
+
+
+def test_crossover_without_slo_is_where_cost_per_call_crosses():
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL)
+    assert model.complete
+    assert model.crossover_size() == pytest.approx(500, rel=0.08)
+    assert model.choose(size_model.position(100)) == CPU and model.choose(size_model.position(3000)) == GPU
+    # A GPU 3x as dear moves the crossover to where the CPU takes 3x as long (10 + s/10 = 180: s = 1700).
+    dear = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices={CPU: 1.0, GPU: 3.0})
+    assert dear.crossover_size() == pytest.approx(1700, rel=0.08)
+
+
+def test_with_an_slo_the_cpu_serves_every_size_it_meets_the_slo_for():
+    latency = {CPU: lambda s: s / 10, GPU: lambda s: 50.0}
+    model = fit(histograms(latency, SIZES, jitter=0.0), slo_ms=150, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+    # A bucket's p95 is that of its larger sizes: the crossover errs low (to the GPU) by up to half a bucket.
+    assert 1500 * 0.88 <= model.crossover_size() <= 1500 * 1.02
+    # Neither meets an SLO of 20 ms above 200: the faster one (the GPU above 500).
+    tight = fit(histograms(latency, SIZES, jitter=0.0), slo_ms=20, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+    assert tight.choose(size_model.position(300)) == CPU and tight.choose(size_model.position(800)) == GPU
+
+
+def test_work_in_flight_on_a_variant_sends_calls_to_the_other():
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=300, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+    small = size_model.position(200)
+    assert model.choose(small) == CPU
+    assert model.choose(small, wait_cpu_ms=400.0) == GPU  # 30 ms + 400 ms queued misses 300 ms; the GPU meets it
+    assert model.choose(small, wait_cpu_ms=400.0, wait_gpu_ms=400.0) == CPU  # neither meets it: the faster
+
+
+def test_a_variant_winning_every_size_is_not_worth_hybrid_mode():
+    flat = {CPU: lambda s: 20.0, GPU: lambda s: 60.0}
+    observed = {bucket_of(s): 1 for s in SIZES}
+    assert not hybrid_worth(fit(histograms(flat, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL), observed)
+    assert hybrid_worth(fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL), observed)
+    assert fit(histograms(flat, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL).crossover_size() is None
+
+
+def test_plan_modes():
+    sizes = [100, 1000, 3000]
+    observed = {bucket_of(s): 10 for s in sizes}
+    both = fit(histograms(STEEP_CPU, sizes * 5), slo_ms=None, slo_percentile=95, prices=EQUAL)
+    only_gpu = fit(histograms({GPU: STEEP_CPU[GPU]}, sizes * 5), slo_ms=None, slo_percentile=95, prices=EQUAL)
+    assert plan_mode(both, warm=False, observed=observed) == WHOLE
+    assert plan_mode(only_gpu, warm=True, observed=observed) == LEARNING
+    assert plan_mode(both, warm=True, observed=observed) == HYBRID
+
+
+def test_sparse_buckets_are_ignored():
+    model = fit({CPU: {4: LatencyHistogram.of([5, 5]), 8: LatencyHistogram.of([7, 7, 7])}}, slo_ms=None,
+                slo_percentile=95, prices=EQUAL)
+    assert model.curves[CPU].centres == (8.5,) and not model.complete
+
+
+def test_recorded_sizes_round_trip_through_redis_and_two_recorders_merge(redis_url):
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            now = 1_700_000_000.0
+            recorders = [StatsRecorder(client, clock=lambda: now) for _ in range(2)]
+            for i, size in enumerate(SIZES[:600]):
+                for variant, f in STEEP_CPU.items():
+                    recorders[i % 2].record_size("mm", variant, bucket_of(size), f(size))
+            assert [await r.flush() for r in recorders] == [0, 0]  # no plain records; the sized ones went out
+            read = await StatsReader(client).sized("mm", (CPU, GPU), now + 30, window_s=600)
+            stale = await StatsReader(client).sized("mm", (CPU, GPU), now + 3600, window_s=600)
+            return read, stale
+        finally:
+            await client.aclose()
+
+    read, stale = asyncio.run(scenario())
+    assert sum(h.count for h in read[CPU].values()) == 600 and sum(h.count for h in read[GPU].values()) == 600
+    assert stale == {CPU: {}, GPU: {}}
+    model = fit(read, slo_ms=None, slo_percentile=95, prices=EQUAL)
+    assert model.crossover_size() == pytest.approx(500, rel=0.1)
+
+
+def test_dispatch_explores_the_other_variant_at_its_rate():
+    draws = iter([0.5, 0.01, 0.5, 0.5] * 1000)
+    sizing = Sizing(None, None, None, None, static_mode=True, body_idle_s=1.0, explore=0.03, rng=lambda: next(draws))
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL)
+    from gaia_faas.gateway_plugin.hybrid import Plan
+    from gaia_faas.gateway_plugin.size_feature import SizeSource
+    sizing.plans["mm"] = Plan(SizeSource("body-bytes"), model, HYBRID, True, 0.0)
+    picks = [sizing.dispatch("mm", GPU, 100).variant for _ in range(4)]
+    assert picks == [CPU, GPU, CPU, CPU]
+    assert sizing.dispatch("mm", CPU, None).variant == CPU  # no size: the route
