@@ -27,9 +27,9 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from gaia_faas.gateway_plugin import size_model
+from gaia_faas.gateway_plugin import policy, size_model
 from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.size_feature import (
     JSON_PREFIX_BYTES, SIZE_FROM, PrefixedContent, SizeFromError, SizeSource, parse_size_from, read_prefix,
@@ -46,13 +46,46 @@ WHOLE, LEARNING, HYBRID = "whole", "learning", "hybrid"
 log = logging.getLogger("gaia.hybrid")
 
 
-def plan_mode(model: SizeModel, warm: bool, observed: Mapping[int, int]) -> str:
-    """The dispatch mode of one function (see the module docstring; pure)."""
+def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
+    """The dispatch mode of one function (see the module docstring; pure). ``worth``: `hybrid_worth`."""
     if not warm:
         return WHOLE
     if not model.complete:
         return LEARNING
-    return HYBRID if size_model.hybrid_worth(model, observed) else WHOLE
+    return HYBRID if worth else WHOLE
+
+
+# What the controller does about hybrid mode at one evaluation (`standby_action`).
+KEEP, WARM_UP, RELEASE_HELD, FORGET, NOTHING = "keep", "warm-up", "release-held", "forget", "nothing"
+
+
+def standby_action(worth: bool, route: str, held: str | None, standby_released: bool) -> str:
+    """The controller's side of hybrid mode for one function (pure).
+
+    Hybrid mode needs the variant the route is not on (the standby) up. It is worth holding it when the
+    function runs on the GPU and the model sends a real share of the calls to each variant
+    (`size_model.hybrid_worth`): ``KEEP`` (hold it: no release of it, the warm flag renewed), or ``WARM_UP``
+    when the policy released it already. When that stops being true (the model now sends (almost)
+    everything to one variant, or the route went back to the CPU), ``RELEASE_HELD`` gives back a standby
+    held for hybrid mode, so whole-function routing costs what it did before (``FORGET`` when the route is
+    on that variant now: only the flag goes); otherwise ``NOTHING``.
+    ``held``: the standby this controller holds for hybrid mode (the warm flag's value), or None.
+    """
+    if worth and route == GPU:
+        return WARM_UP if standby_released and held is None else KEEP
+    if held is not None:
+        return FORGET if held == route else RELEASE_HELD
+    return NOTHING
+
+
+def keep_standby(decision, standby: str):
+    """The policy's decision with any release of the held ``standby`` taken out (pure): a SCALE_DOWN of it
+    becomes a HOLD, a switch to the GPU keeps it up."""
+    if decision.action == policy.SCALE_DOWN and decision.target == standby:
+        return replace(decision, action=policy.HOLD, target=None, reason=f"{decision.reason}; {standby} kept for hybrid dispatch")
+    if decision.action == policy.SWITCH and decision.release == standby:
+        return replace(decision, release=None)
+    return decision
 
 
 @dataclass(frozen=True)
@@ -62,10 +95,12 @@ class Plan:
     mode: str
     warm: bool
     refreshed_at: float
+    worth: bool = False  # size_model.hybrid_worth over the recent calls
 
     def describe(self) -> dict:
         return {"size_from": self.source.kind + (f":{self.source.name}" if self.source.name else ""), "mode": self.mode,
-                "both_warm": self.warm, "refreshed_at": round(self.refreshed_at, 3), **self.model.describe()}
+                "both_warm": self.warm, "worth_it": self.worth, "refreshed_at": round(self.refreshed_at, 3),
+                **self.model.describe()}
 
 
 @dataclass
@@ -180,7 +215,8 @@ class Sizing:
             for buckets in histograms.values():
                 for bucket, histogram in buckets.items():
                     observed[bucket] = observed.get(bucket, 0) + histogram.count
-            self.plans[name] = Plan(source, model, plan_mode(model, warm, observed), warm, now)
+            worth = size_model.hybrid_worth(model, observed)
+            self.plans[name] = Plan(source, model, plan_mode(model, warm, worth), warm, now, worth)
 
     async def run(self) -> None:
         while True:
@@ -197,6 +233,16 @@ class Sizing:
         return None if plan is None else plan.describe()
 
 
-async def set_warm(redis, function: str, ttl_s: float) -> None:
-    """Say that both variants of ``function`` are up and stay up for ``ttl_s`` (renew it while true)."""
-    await redis.set(WARM_KEY_PREFIX + function, "1", px=max(1, int(ttl_s * 1000)))
+async def set_warm(redis, function: str, held: str, ttl_s: float) -> None:
+    """Say that both variants of ``function`` are up for ``ttl_s`` (renewed while true), ``held`` being the
+    standby the controller keeps up for hybrid mode."""
+    await redis.set(WARM_KEY_PREFIX + function, held, px=max(1, int(ttl_s * 1000)))
+
+
+async def held_standby(redis, function: str) -> str | None:
+    value = await redis.get(WARM_KEY_PREFIX + function)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def clear_warm(redis, function: str) -> None:
+    await redis.delete(WARM_KEY_PREFIX + function)

@@ -91,7 +91,7 @@ def test_small_requests_go_to_the_cpu_big_ones_to_the_gpu_and_the_crossover_is_l
         routes.write_text("functions:\n  mm:\n    variants: {"
                           + ", ".join(f"{v}: 'http://127.0.0.1:{p}'" for v, p in upstreams.ports.items()) + "}\n"
                           "    annotations: {com.gaia.size-from: 'json:n', com.gaia.price-cpu: '1', com.gaia.price-gpu: '1'}\n")
-        gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "2"])
+        gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "2", "--controller"])
         try:
             url = gateway.url + "/function/mm"
             # Warm-up: the route on the CPU, then on the GPU (as after a promotion, the CPU still up); in each
@@ -109,11 +109,15 @@ def test_small_requests_go_to_the_cpu_big_ones_to_the_gpu_and_the_crossover_is_l
             small = [send(url, n) for n in (120, 200, 300, 450) * 8]
             big = [send(url, n, padding=150_000 if i == 0 else 0) for i, n in enumerate((1300, 1800, 2400, 2900) * 8)]
             listed = json.loads(call(gateway.url + "/gaia/v1/functions")[2])["functions"][0]["hybrid"]
+            decisions = json.loads(call(gateway.url + "/gaia/v1/decisions?function=mm")[2])["decisions"]
         finally:
             gateway.stop()
     assert hybrid["mode"] == "hybrid" and hybrid["size_from"] == "json:n" and hybrid["both_warm"]
     crossover = hybrid["crossover_size"]
     assert abs(crossover - TRUE_CROSSOVER) <= 0.2 * TRUE_CROSSOVER, hybrid
     assert listed["crossover_size"] is not None and abs(listed["crossover_size"] - TRUE_CROSSOVER) <= 0.2 * TRUE_CROSSOVER
+    # The controller holds the CPU (the standby, the route being on the GPU) for hybrid dispatch, and says so.
+    held = [d for d in decisions if d["action"] == "hybrid_on"]
+    assert held and held[0]["from"] == "gpu" and held[0]["to"] == "cpu" and held[0]["numbers"]["crossover_size"] > 0
     # Exploration (3 %) may send a few the other way.
     assert small.count("cpu") >= 28 and big.count("gpu") >= 28, (small, big)

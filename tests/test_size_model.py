@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from gaia_faas.gateway_plugin import size_model
-from gaia_faas.gateway_plugin.hybrid import HYBRID, LEARNING, WHOLE, Sizing, plan_mode
+from gaia_faas.gateway_plugin.hybrid import (
+    FORGET, HYBRID, KEEP, LEARNING, NOTHING, RELEASE_HELD, WARM_UP, WHOLE, Sizing, plan_mode, standby_action)
 from gaia_faas.gateway_plugin.size_model import CPU, GPU, bucket_of, fit, hybrid_worth
 from gaia_faas.gateway_plugin.stats import LatencyHistogram, StatsReader, StatsRecorder
 
@@ -78,9 +79,20 @@ def test_plan_modes():
     observed = {bucket_of(s): 10 for s in sizes}
     both = fit(histograms(STEEP_CPU, sizes * 5), slo_ms=None, slo_percentile=95, prices=EQUAL)
     only_gpu = fit(histograms({GPU: STEEP_CPU[GPU]}, sizes * 5), slo_ms=None, slo_percentile=95, prices=EQUAL)
-    assert plan_mode(both, warm=False, observed=observed) == WHOLE
-    assert plan_mode(only_gpu, warm=True, observed=observed) == LEARNING
-    assert plan_mode(both, warm=True, observed=observed) == HYBRID
+    assert plan_mode(both, warm=False, worth=hybrid_worth(both, observed)) == WHOLE
+    assert plan_mode(only_gpu, warm=True, worth=hybrid_worth(only_gpu, observed)) == LEARNING
+    assert plan_mode(both, warm=True, worth=hybrid_worth(both, observed)) == HYBRID
+    assert plan_mode(both, warm=True, worth=False) == WHOLE
+
+
+def test_the_controller_holds_the_standby_only_while_hybrid_mode_is_worth_it():
+    assert standby_action(worth=True, route=GPU, held=None, standby_released=False) == KEEP
+    assert standby_action(worth=True, route=GPU, held=None, standby_released=True) == WARM_UP
+    assert standby_action(worth=True, route=GPU, held=CPU, standby_released=True) == KEEP
+    assert standby_action(worth=False, route=GPU, held=CPU, standby_released=True) == RELEASE_HELD
+    assert standby_action(worth=True, route=CPU, held=CPU, standby_released=False) == FORGET
+    assert standby_action(worth=True, route=CPU, held=GPU, standby_released=False) == RELEASE_HELD
+    assert standby_action(worth=False, route=GPU, held=None, standby_released=False) == NOTHING
 
 
 def test_sparse_buckets_are_ignored():
@@ -122,3 +134,16 @@ def test_dispatch_explores_the_other_variant_at_its_rate():
     picks = [sizing.dispatch("mm", GPU, 100).variant for _ in range(4)]
     assert picks == [CPU, GPU, CPU, CPU]
     assert sizing.dispatch("mm", CPU, None).variant == CPU  # no size: the route
+
+
+def test_a_held_standby_is_not_released_by_the_policy():
+    from gaia_faas.gateway_plugin import policy
+    from gaia_faas.gateway_plugin.hybrid import keep_standby
+
+    scale_down = policy.Decision(policy.SCALE_DOWN, "gpu-verified", target=CPU)
+    kept = keep_standby(scale_down, CPU)
+    assert kept.action == policy.HOLD and kept.target is None and "kept for hybrid dispatch" in kept.reason
+    promote = policy.Decision(policy.SWITCH, "cpu-violates-slo", target=GPU, release=CPU)
+    assert keep_standby(promote, CPU).release is None and keep_standby(promote, CPU).target == GPU
+    demote = policy.Decision(policy.SWITCH, "gpu-idle", target=CPU, release=GPU)
+    assert keep_standby(demote, CPU) == demote
