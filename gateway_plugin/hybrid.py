@@ -6,8 +6,8 @@ Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from
 - its `Plan`: the latency-by-size model (size_model.py, fitted from what all replicas recorded in Redis over
   the last ``window_s``) and the dispatch mode, both refreshed every ``refresh_s`` by `run` — the only
   Redis I/O here; the call path reads dictionaries;
-- the work in flight on each variant at this worker (sum of the predicted mean latency of its calls), which
-  is the expected wait a new call adds to a variant's predicted latency.
+- the calls in flight on each variant at this worker and their work (the sum of their predicted mean
+  latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot.
 
 Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's variant serves every call (one
 variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
@@ -41,9 +41,21 @@ BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read
 EXPLORE = 0.03  # share of hybrid calls sent to the variant the model did not pick
 LEARNING_EXPLORE = 0.1  # share of calls sent to the variant with no curve yet, while both are warm
 OTHER = {CPU: GPU, GPU: CPU}
+# Calls one replica serves at once: the gaia-python template's defaults (templates/gaia-python/index.py:
+# CPU 2 gunicorn workers, GPU one per GPU, each running GAIA_THREADS=4 handlers at once).
+SLOTS = {CPU: 8, GPU: 4}
 WHOLE, LEARNING, HYBRID = "whole", "learning", "hybrid"
 
 log = logging.getLogger("gaia.hybrid")
+
+
+def expected_wait_ms(in_flight: int, work_ms: float, slots: int) -> float:
+    """How long a new call waits behind ``in_flight`` calls holding ``work_ms`` of predicted work on a variant
+    with ``slots`` slots (pure): nothing while a slot is free; else the calls ahead of it beyond the slots,
+    each taking its share of the mean work, served ``slots`` at a time."""
+    if in_flight < slots:
+        return 0.0
+    return (in_flight - slots + 1) * (work_ms / in_flight) / slots
 
 
 def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
@@ -111,6 +123,7 @@ class SizedCall:
     variant: str  # the variant dispatched to
     size: float | None
     queued_ms: float = 0.0  # what this call added to its variant's work in flight
+    counted: bool = False  # in the variant's calls in flight (hybrid mode) until `end`
     stalled: bool = False  # the client stalled while the size was read from its body
     started: float = field(default_factory=time.perf_counter)
 
@@ -125,7 +138,7 @@ class Sizing:
         self._rng = rng
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
         self.plans: dict[str, Plan] = {}
-        self._in_flight_ms: dict[tuple[str, str], float] = {}
+        self._in_flight: dict[tuple[str, str], list] = {}  # (function, variant) -> [calls, predicted work ms]
         self._errors: dict[str, str] = {}
 
     # -- the call path -----------------------------------------------------------------------------------
@@ -152,23 +165,31 @@ class Sizing:
             return SizedCall(function, routed, size)
         if plan.mode == HYBRID:
             x = size_model.position(size)
-            in_flight = self._in_flight_ms
-            variant = plan.model.choose(x, in_flight.get((function, CPU), 0.0), in_flight.get((function, GPU), 0.0))
+            in_flight = self._in_flight
+            cpu = in_flight.get((function, CPU))
+            gpu = in_flight.get((function, GPU))
+            variant = plan.model.choose(x, expected_wait_ms(cpu[0], cpu[1], SLOTS[CPU]) if cpu else 0.0,
+                                        expected_wait_ms(gpu[0], gpu[1], SLOTS[GPU]) if gpu else 0.0)
             if self._rng() < self.explore:
                 variant = OTHER[variant]
             predicted = plan.model.curves[variant].at(x)[1]
-            key = (function, variant)
-            in_flight[key] = in_flight.get(key, 0.0) + predicted
-            return SizedCall(function, variant, size, predicted)
+            held = in_flight.get((function, variant))
+            if held is None:
+                in_flight[(function, variant)] = [1, predicted]
+            else:
+                held[0] += 1
+                held[1] += predicted
+            return SizedCall(function, variant, size, predicted, counted=True)
         explore = LEARNING_EXPLORE if plan.mode == LEARNING else self.explore
         return SizedCall(function, OTHER[routed] if self._rng() < explore else routed, size)
 
     def end(self, call: SizedCall, response) -> None:
         """The call is done: release its share of the work in flight; record its latency by size when the
         variant answered for itself (no platform fault, no 5xx)."""
-        if call.queued_ms:
-            key = (call.function, call.variant)
-            self._in_flight_ms[key] = max(0.0, self._in_flight_ms.get(key, 0.0) - call.queued_ms)
+        if call.counted:
+            held = self._in_flight[(call.function, call.variant)]
+            held[0] -= 1
+            held[1] = max(0.0, held[1] - call.queued_ms) if held[0] else 0.0
         if response is None:  # the call raised: nothing to learn from it
             return
         served = response.headers.get("X-Gaia-Variant")

@@ -147,3 +147,31 @@ def test_a_held_standby_is_not_released_by_the_policy():
     assert keep_standby(promote, CPU).release is None and keep_standby(promote, CPU).target == GPU
     demote = policy.Decision(policy.SWITCH, "gpu-idle", target=CPU, release=GPU)
     assert keep_standby(demote, CPU) == demote
+
+
+def test_the_wait_counts_only_calls_beyond_the_free_slots():
+    from gaia_faas.gateway_plugin.hybrid import expected_wait_ms
+
+    assert expected_wait_ms(0, 0.0, 8) == 0.0 and expected_wait_ms(7, 700.0, 8) == 0.0
+    assert expected_wait_ms(8, 800.0, 8) == pytest.approx(100 / 8)  # all slots busy: the first to finish frees one
+    assert expected_wait_ms(12, 1200.0, 4) == pytest.approx(9 * 100 / 4)
+
+
+def test_calls_in_flight_at_this_worker_steer_new_calls_and_are_released():
+    from gaia_faas.gateway_plugin.hybrid import Plan
+    from gaia_faas.gateway_plugin.size_feature import SizeSource
+
+    class Answer:
+        status, headers = 200, {"X-Gaia-Variant": CPU}
+
+    recorder = StatsRecorder(None)
+    sizing = Sizing(None, recorder, None, None, static_mode=True, body_idle_s=1.0, explore=0.0)
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=200, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+    sizing.plans["mm"] = Plan(SizeSource("body-bytes"), model, HYBRID, True, 0.0, True)
+    calls = [sizing.dispatch("mm", GPU, 1000) for _ in range(40)]  # 110 ms on the CPU, 60 on the GPU
+    picked = [c.variant for c in calls]
+    assert picked[:8] == [CPU] * 8 and GPU in picked  # the CPU's 8 slots fill, then waits push calls to the GPU
+    for c in calls:
+        sizing.end(c, Answer())
+    assert sizing.dispatch("mm", GPU, 1000).variant == CPU  # all released: the CPU is free again
+    assert len(recorder._sized) == 40
