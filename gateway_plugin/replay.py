@@ -1,40 +1,42 @@
-"""`gaia replay`: run the routing policies against request traces in virtual time.
+"""`gaia replay`: the routing strategies against request traces, in virtual time (simulator.py).
 
-A discrete-event simulation per (workload, strategy). Requests are served by the variant the route points
-at when they are sent; a variant that is not ready yet (still starting) adds the wait for it. Strategies:
+Strategies:
 
-* ``static-cpu`` / ``static-gpu``: one variant, provisioned for the whole run;
-* ``gaia``: policy.py, evaluated every ``interval_s`` on exact windows of completed requests, acting like
-  actuator.py: scale the target up, switch the route once it is ready (so clients never wait for it),
-  scale the old variant down when the policy says so;
-* ``prototype``: the research prototype re-implemented from its description (see `PrototypeParams`).
-
-Cost = for each variant, provisioned seconds (from the request to scale it up until it is scaled down and
-its in-flight requests are done, or the run ends) x its price per second.
+* ``static-cpu`` / ``static-gpu``: a deployment of that variant alone;
+* ``gaia``: the live controller's loop: every ``interval_s`` a snapshot from the recorded per-second buckets
+  through `snapshot.build_snapshot` (the same function, the same flush lag), ``policy.decide``, and the
+  actuator's contract: scale the target up, poll it until it answers (at most the warm-up timeout), then
+  switch the route; release what the decision says (the platform may ignore it);
+* ``prototype``: the research prototype re-implemented from its description (see `PrototypeParams`),
+  under the same platform model.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import json
 import math
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from gaia_faas.gateway_plugin import policy
-from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
-from gaia_faas.gateway_plugin.traces import WORKLOADS, TraceError, Workload, load_workload
+from gaia_faas.gateway_plugin import policy, simulator, snapshot
+from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS, ConfigError, ControllerConfig
+from gaia_faas.gateway_plugin.simulator import PLATFORMS, VARIANTS, Platform, Result, Simulation
+from gaia_faas.gateway_plugin.traces import (
+    FAILURES, THESIS_SOURCE, TRACES_ENV, WORKLOADS, TraceError, Workload, default_traces_dir, find_pairs, load_pair,
+    load_workload, pair_name,
+)
 
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
-VARIANTS = (policy.CPU, policy.GPU)
-# Requests above the SLO in a row that make a "sustained violation" for first_switch_delay_s.
-SUSTAINED_REQUESTS = 3
-
-# Event kinds, in the order they are handled at equal times.
-_COMPLETE, _READY, _WARMUP_FAILED, _TICK, _SEND = range(5)
+# The policy's view of the platform (what it may release); ignored by a ControllerConfig without that field.
+PLATFORM_ANNOTATION = "com.gaia.platform"
+# The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
+WARMUP_POLL_S = 0.25
+# `gaia replay` without workloads: the synthetic patterns (a few seconds), plus the thesis workloads
+# when their traces are there.
+SYNTHETIC = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if not needs_traces)
+THESIS = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if needs_traces)
 
 
 @dataclass(frozen=True)
@@ -55,236 +57,63 @@ class PrototypeParams:
     retention_s: float = 60.0
 
 
-@dataclass
-class Served:
-    send_s: float
-    done_s: float
-    variant: str
-    latency_ms: float
-
-
-@dataclass
-class Result:
-    workload: str
-    strategy: str
-    slo_ms: float | None
-    served: list[Served] = field(default_factory=list)
-    switches: list[tuple[float, str, str, str]] = field(default_factory=list)  # (time, from, to, reason)
-    provisioned: list[tuple[str, float, float]] = field(default_factory=list)  # (variant, start, end)
-    prices: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def cost(self) -> float:
-        return sum((end - start) * self.prices[variant] for variant, start, end in self.provisioned)
-
-    def seconds_on(self, variant: str) -> float:
-        return sum(end - start for v, start, end in self.provisioned if v == variant)
-
-    def route_at_end(self) -> str:
-        return self.switches[-1][2] if self.switches else self.served[0].variant
-
-    def attempts(self, variant: str) -> list[float]:
-        """Provisioned stretches of a variant, in seconds (each GPU attempt is one)."""
-        return [end - start for v, start, end in self.provisioned if v == variant]
-
-    def first_switch_delay_s(self) -> float | None:
-        """From the first request (its send time) of the first run of SUSTAINED_REQUESTS requests above
-        the SLO to the first switch after it; None without such a run or switch."""
-        if self.slo_ms is None or not self.switches:
-            return None
-        run_start, run = None, 0
-        for served in self.served:
-            if served.latency_ms > self.slo_ms:
-                run += 1
-                if run == 1:
-                    run_start = served.send_s
-                if run >= SUSTAINED_REQUESTS:
-                    break
-            else:
-                run = 0
-        if run < SUSTAINED_REQUESTS:
-            return None
-        later = [t for t, *_ in self.switches if t >= run_start]
-        return round(later[0] - run_start, 3) if later else None
-
-    def summary(self) -> dict:
-        latencies = sorted(s.latency_ms for s in self.served)
-        rank = max(1, math.ceil(0.95 * len(latencies)))
-        violations = sum(1 for value in latencies if self.slo_ms is not None and value > self.slo_ms)
-        return {
-            "mean_ms": round(sum(latencies) / len(latencies), 1),
-            "p95_ms": round(latencies[rank - 1], 1),
-            "slo_violation_pct": round(100.0 * violations / len(latencies), 2),
-            "cost": round(self.cost, 6),
-            "switches": len(self.switches),
-            "first_switch_delay_s": self.first_switch_delay_s(),
-            "gpu_seconds": round(self.seconds_on(policy.GPU), 1),
-        }
-
-
-class Simulation:
-    """One workload under one strategy, in virtual seconds from 0."""
-
-    def __init__(self, workload: Workload, config: ControllerConfig, strategy: str, start: str,
-                 progress: Callable[[float], None] | None = None):
-        self.workload = workload
-        self.config = config
-        self.result = Result(workload.name, strategy, config.slo_ms,
-                             prices={policy.CPU: config.price_cpu, policy.GPU: config.price_gpu})
-        self.route = start
-        self.now = 0.0
-        self._events: list = []
-        self._counter = 0
-        self._since: dict[str, float] = {}  # variant -> when it was asked to scale up
-        self._ready_at: dict[str, float] = {}
-        self._busy_until: dict[str, float] = {v: 0.0 for v in VARIANTS}
-        # completed requests per variant, in completion order
-        self._done: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        self._latency: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        self._next = 0  # next request index to send
-        self._progress = progress
-        self.scale_up(start)
-        if workload.warm_start:
-            self._ready_at[start] = 0.0
-
-    # --- platform model --------------------------------------------------------------------------
-    def scale_up(self, variant: str) -> float:
-        """Ask for the variant; return when it will answer."""
-        if variant not in self._since:
-            self._since[variant] = self.now
-            self._ready_at[variant] = self.now + self.workload.cold_start_s.get(variant, 0.0)
-        return max(self.now, self._ready_at[variant])
-
-    def scale_down(self, variant: str) -> None:
-        if variant in self._since:
-            end = max(self.now, self._busy_until[variant])
-            self.result.provisioned.append((variant, self._since.pop(variant), end))
-            del self._ready_at[variant]
-
-    def switch(self, target: str, reason: str) -> None:
-        self.result.switches.append((self.now, self.route, target, reason))
-        self.route = target
-
-    def at(self, when: float, kind: int, payload=None) -> None:
-        self._counter += 1
-        heapq.heappush(self._events, (when, kind, self._counter, payload))
-
-    # --- windows over completed requests ---------------------------------------------------------
-    def completed_after(self, variant: str, start: float) -> list[float]:
-        """Latencies of the variant's requests completed in (start, now]."""
-        return self._latency[variant][bisect.bisect_right(self._done[variant], start):]
-
-    def history(self, variant: str, seconds: float | None = None) -> list[float]:
-        return self._latency[variant] if seconds is None else self.completed_after(variant, self.now - seconds)
-
-    def completed_since(self, seconds: float) -> int:
-        return sum(len(self.completed_after(v, self.now - seconds)) for v in VARIANTS)
-
-    # --- the run -----------------------------------------------------------------------------------
-    def run(self, on_tick: Callable[["Simulation"], None] | None, interval_s: float, first_tick_s: float) -> Result:
-        requests = self.workload.requests
-        if self.workload.closed_loop:
-            self.at(0.0, _SEND, 0)
-        else:
-            for i, request in enumerate(requests):
-                self.at(request.send_s, _SEND, i)
-        if on_tick is not None:
-            self.at(first_tick_s, _TICK)
-        outstanding = len(requests)
-        step = max(1, len(requests) // 20)
-        while self._events and outstanding:
-            self.now, kind, _, payload = heapq.heappop(self._events)
-            if kind == _SEND:
-                self._send(payload)
-            elif kind == _COMPLETE:
-                outstanding -= 1
-                self._complete(payload)
-                if self._progress is not None and (len(requests) - outstanding) % step == 0:
-                    self._progress((len(requests) - outstanding) / len(requests))
-            elif kind == _TICK:
-                on_tick(self)
-                self.at(self.now + interval_s, _TICK)
-            else:
-                payload(self)
-        for variant in list(self._since):
-            self.scale_down(variant)
-        self.result.provisioned.sort(key=lambda p: p[1])
-        return self.result
-
-    def _send(self, index: int) -> None:
-        request = self.workload.requests[index]
-        variant = self.route
-        ready = self.scale_up(variant)
-        warm_ms = request.cpu_ms if variant == policy.CPU else request.gpu_ms
-        latency_ms = (ready - self.now) * 1000.0 + warm_ms
-        done = self.now + latency_ms / 1000.0
-        self._busy_until[variant] = max(self._busy_until[variant], done)
-        self.result.served.append(Served(self.now, done, variant, latency_ms))
-        self.at(done, _COMPLETE, (index, variant, latency_ms))
-
-    def _complete(self, payload) -> None:
-        index, variant, latency_ms = payload
-        self._done[variant].append(self.now)
-        self._latency[variant].append(latency_ms)
-        if self.workload.closed_loop and index + 1 < len(self.workload.requests):
-            self.at(self.now + self.workload.requests[index + 1].think_s, _SEND, index + 1)
-
-
-# --- strategies ------------------------------------------------------------------------------------
-
 class GaiaStrategy:
-    """policy.decide on exact windows; switches only once the target answers (actuator.py's contract)."""
+    """The live controller's evaluation and the actuator's switch, in virtual time."""
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, flush_lag_s: float = snapshot.DEFAULT_FLUSH_LAG_S):
         self.config = config
+        self.flush_lag_s = flush_lag_s
         self.state = policy.PolicyState()
-        self.pending = False
-        self.last_tick: float | None = None
+        self.pending = False  # a switch is warming its target up: the function is not evaluated meanwhile
+        self.fresh_from_s: int | None = None
 
     def snapshot(self, sim: Simulation) -> policy.Snapshot:
-        start = policy.window_start(self.state, self.config, sim.now)
-        span = sim.now - start
-        windows = {v: policy.VariantWindow.of(sim.completed_after(v, start), span, self.config) for v in VARIANTS}
-        fresh_start = start if self.last_tick is None else self.last_tick
-        fresh = {v: policy.VariantWindow.of(sim.completed_after(v, fresh_start), max(sim.now - fresh_start, 1e-9),
-                                            self.config) for v in VARIANTS}
-        self.last_tick = sim.now
-        return policy.Snapshot(route=sim.route, variants=frozenset(VARIANTS), windows=windows, fresh=fresh)
+        end_s = snapshot.readable_end_s(sim.now, self.flush_lag_s)
+        taken = snapshot.build_snapshot(route=sim.route, variants=sim.deployed, pinned=False, series=sim.series,
+                                        state=self.state, config=self.config, now=sim.now, end_s=end_s,
+                                        fresh_from_s=self.fresh_from_s)
+        self.fresh_from_s = end_s
+        return taken
 
     def tick(self, sim: Simulation) -> None:
         if self.pending:
-            return  # the actuator is still warming a variant up; the controller waits for it
-        snapshot = self.snapshot(sim)
-        decision, self.state = policy.decide(snapshot, self.config, self.state, sim.now)
+            return
+        taken = self.snapshot(sim)
+        decision, self.state = policy.decide(taken, self.config, self.state, sim.now)
         if decision.action == policy.SCALE_DOWN:
-            sim.scale_down(decision.target)
+            sim.release(decision.target)
         elif decision.action == policy.SWITCH:
-            self._actuate(sim, decision, snapshot)
+            self._actuate(sim, decision, taken)
 
-    def _actuate(self, sim: Simulation, decision: policy.Decision, snapshot: policy.Snapshot) -> None:
+    def _actuate(self, sim: Simulation, decision: policy.Decision, taken: policy.Snapshot) -> None:
+        started = sim.now
         ready = sim.scale_up(decision.target)
+        # The first poll at or after the moment it is ready gets the answer.
+        answered = started + math.ceil(round((ready - started) / WARMUP_POLL_S, 9)) * WARMUP_POLL_S
         self.pending = True
-        if ready - sim.now > self.config.warmup_timeout_s:
+        if answered - started > self.config.warmup_timeout_s:
             def give_up(s: Simulation) -> None:
-                s.scale_down(decision.target)
+                s.release(decision.target)
                 self.state = policy.switch_failed(self.state, self.config, s.now)
                 self.pending = False
 
-            sim.at(sim.now + self.config.warmup_timeout_s, _WARMUP_FAILED, give_up)
+            sim.at(started + self.config.warmup_timeout_s, give_up)
             return
 
         def move(s: Simulation) -> None:
             s.switch(decision.target, decision.reason)
-            self.state = policy.switched(self.state, decision, snapshot, s.now)
+            self.state = policy.switched(self.state, decision, taken, s.now)
+            self.fresh_from_s = None
             if decision.release is not None:
-                s.scale_down(decision.release)
+                s.release(decision.release)
             self.pending = False
 
-        sim.at(ready, _READY, move)
+        sim.at(answered, move)
 
 
 class PrototypeStrategy:
-    """The research prototype's analyzer, re-implemented from its description."""
+    """The research prototype's analyzer, re-implemented from its description (exact windows of the
+    answered requests: its Prometheus queries counted 2xx responses only)."""
 
     def __init__(self, params: PrototypeParams):
         self.params = params
@@ -304,10 +133,10 @@ class PrototypeStrategy:
         cpu_p95 = self._p95(sim.history(policy.CPU, p.window_s)) or self._p95(sim.history(policy.CPU))
         gpu_p95 = self._p95(sim.history(policy.GPU, p.window_s))
         if sim.route == policy.GPU:
-            low_rate = sim.completed_since(p.low_rate_window_s) / p.low_rate_window_s < p.low_rate_per_s
+            low_rate = sim.answered_since(p.low_rate_window_s) / p.low_rate_window_s < p.low_rate_per_s
             if low_rate and (cpu_p95 is None or cpu_p95 < p.low_rate_upper_ms):
                 return self._switch(sim, policy.CPU, "low-request-rate")
-        if sim.completed_since(60.0) / 60.0 < p.mitigation_rate_per_s:
+        if sim.answered_since(60.0) / 60.0 < p.mitigation_rate_per_s:
             return None  # cold-start mitigation: no actions at a low request rate
         if sim.route == policy.CPU and cpu_p95 is not None and cpu_p95 > p.upper_ms:
             return self._switch(sim, policy.GPU, "cpu-p95-above-upper-bound")
@@ -322,47 +151,87 @@ class PrototypeStrategy:
 
         def retire_old(s: Simulation) -> None:
             if s.route != old:
-                s.scale_down(old)
+                s.release(old)
 
         def move(s: Simulation) -> None:
             s.switch(target, reason)
-            s.at(s.now + self.params.retention_s, _READY, retire_old)
+            s.at(s.now + self.params.retention_s, retire_old)
 
-        sim.at(ready, _READY, move)
+        sim.at(ready, move)
 
 
-def replay(workload: Workload, strategy: str, config: ControllerConfig,
+def replay(workload: Workload, strategy: str, config: ControllerConfig, platform: Platform | None = None,
            progress: Callable[[float], None] | None = None,
            prototype: PrototypeParams = PrototypeParams()) -> Result:
+    """One workload under one strategy (default platform: pro with its defaults)."""
+    platform = platform or simulator.platform(simulator.PRO)
+    prices = {policy.CPU: config.price_cpu, policy.GPU: config.price_gpu}
+
+    def simulation(start: str, deployed: Iterable[str]) -> Simulation:
+        return Simulation(workload, strategy, start, platform, frozenset(deployed), prices, config.slo_ms,
+                          config.slo_percentile, progress)
+
     if strategy == "static-cpu":
-        return Simulation(workload, config, strategy, policy.CPU, progress).run(None, 0.0, 0.0)
+        return simulation(policy.CPU, [policy.CPU]).run(None, 0.0, 0.0)
     if strategy == "static-gpu":
-        return Simulation(workload, config, strategy, policy.GPU, progress).run(None, 0.0, 0.0)
+        return simulation(policy.GPU, [policy.GPU]).run(None, 0.0, 0.0)
     if strategy == "prototype":
-        sim = Simulation(workload, config, strategy, policy.CPU, progress)
-        return sim.run(PrototypeStrategy(prototype).tick, prototype.interval_s, prototype.interval_s)
+        return simulation(policy.CPU, VARIANTS).run(PrototypeStrategy(prototype).tick, prototype.interval_s,
+                                                    prototype.interval_s)
     if strategy == "gaia":
         start = policy.start_variant(config, frozenset(VARIANTS))
-        sim = Simulation(workload, config, strategy, start, progress)
-        return sim.run(GaiaStrategy(config).tick, config.interval_s, config.interval_s)
+        return simulation(start, VARIANTS).run(GaiaStrategy(config).tick, config.interval_s, config.interval_s)
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
-def workload_config(workload: Workload, overrides: dict[str, str]) -> ControllerConfig:
-    return ControllerConfig.from_annotations({**workload.annotations, **overrides})
+def check_overrides(overrides: Mapping[str, str]) -> None:
+    known = set(ANNOTATIONS.values())
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def workload_config(workload: Workload, overrides: Mapping[str, str], platform: str = simulator.PRO) -> ControllerConfig:
+    """The function's configuration: its annotations, the platform it runs on (com.gaia.platform: what the
+    policy may release there), then the overrides."""
+    return ControllerConfig.from_annotations({**workload.annotations, PLATFORM_ANNOTATION: platform, **overrides})
+
+
+def replay_workload(workload: Workload, platform: str | Platform = simulator.PRO,
+                    strategies: Iterable[str] = STRATEGIES, overrides: Mapping[str, str] | None = None) -> dict[str, Result]:
+    """Every strategy on one workload: {strategy: Result}."""
+    overrides = dict(overrides or {})
+    check_overrides(overrides)
+    model = simulator.platform(platform) if isinstance(platform, str) else platform
+    config = workload_config(workload, overrides, model.name)
+    return {strategy: replay(workload, strategy, config, model) for strategy in strategies}
+
+
+def replay_pair(cpu_csv: Path, gpu_csv: Path, platform: str | Platform = simulator.PRO,
+                strategies: Iterable[str] = STRATEGIES, overrides: Mapping[str, str] | None = None,
+                failure: str | None = None, cold_start: Mapping[str, float] | None = None) -> dict[str, dict]:
+    """One pair of traces under every strategy: {strategy: summary} (the shape of ``gaia replay --json``)."""
+    workload = load_pair(Path(cpu_csv), Path(gpu_csv), failure=failure,
+                         cold_start_s=dict(cold_start) if cold_start else None)
+    return {s: r.summary() for s, r in replay_workload(workload, platform, strategies, overrides).items()}
 
 
 # --- presentation ------------------------------------------------------------------------------------
 
+def _cell(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def format_table(results: dict[str, dict[str, Result]]) -> str:
-    header = ("workload", "strategy", "mean ms", "p95 ms", "SLO viol %", "cost", "switches", "to switch s", "GPU s")
+    header = ("workload", "strategy", "mean ms", "p95 ms", "SLO viol %", "failed", "cost", "switches",
+              "to switch s", "GPU s")
     rows = [header]
     for workload, by_strategy in results.items():
         for strategy, result in by_strategy.items():
             s = result.summary()
-            delay = "-" if s["first_switch_delay_s"] is None else f"{s['first_switch_delay_s']:.1f}"
-            rows.append((workload, strategy, f"{s['mean_ms']:.0f}", f"{s['p95_ms']:.0f}", f"{s['slo_violation_pct']:.1f}",
-                         f"{s['cost']:.5f}", str(s["switches"]), delay, f"{s['gpu_seconds']:.0f}"))
+            rows.append((workload, strategy, _cell(s["mean_ms"], ".0f"), _cell(s["p95_ms"], ".0f"),
+                         f"{s['slo_violation_pct']:.1f}", str(s["failed"]), f"{s['cost']:.5f}", str(s["switches"]),
+                         _cell(s["first_switch_delay_s"], ".1f"), f"{s['gpu_seconds']:.0f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
@@ -371,7 +240,8 @@ def format_table(results: dict[str, dict[str, Result]]) -> str:
 
 
 def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
-    """Latency per request over time, one panel per (workload, strategy), the active variant shaded."""
+    """Latency per request over time, one panel per (workload, strategy), the active variant shaded,
+    failed requests as red crosses at their time of failure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -382,8 +252,7 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
     colours = {policy.CPU: "tab:blue", policy.GPU: "tab:green"}
     for ax, (workload, strategy, result) in zip(axes[:, 0], panels):
         end = max(s.done_s for s in result.served)
-        spans, route_at = [], result.served[0].variant if not result.switches else result.switches[0][1]
-        t0 = 0.0
+        spans, route_at, t0 = [], result.start_variant, 0.0
         for t, _, to, _ in result.switches:
             spans.append((t0, t, route_at))
             t0, route_at = t, to
@@ -391,9 +260,12 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
         for start, stop, variant in spans:
             ax.axvspan(start, stop, color=colours[variant], alpha=0.08, lw=0)
         for variant in VARIANTS:
-            points = [(s.done_s, s.latency_ms) for s in result.served if s.variant == variant]
+            points = [(s.done_s, max(s.latency_ms, 0.1)) for s in result.served if s.variant == variant and not s.failed]
             if points:
                 ax.scatter(*zip(*points), s=6, color=colours[variant], label=f"served on {variant.upper()}")
+        failed = [(s.done_s, max(s.latency_ms, 0.1)) for s in result.served if s.failed]
+        if failed:
+            ax.scatter(*zip(*failed), s=10, marker="x", color="tab:red", label="failed")
         for t, _, to, reason in result.switches:
             ax.axvline(t, color="black", lw=0.8, ls="--")
             ax.annotate(f"→{to}", (t, 1), xycoords=("data", "axes fraction"), fontsize=7, va="top")
@@ -401,7 +273,7 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
             ax.axhline(result.slo_ms, color="tab:red", lw=0.8, label="SLO")
         ax.set_yscale("log")
         ax.set_ylabel("latency ms")
-        ax.set_title(f"{workload} — {strategy}", fontsize=9, loc="left")
+        ax.set_title(f"{workload} — {strategy} ({result.platform})", fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("seconds since start (virtual time)")
     fig.tight_layout()
@@ -413,18 +285,44 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help="workloads to replay (default: all; see --list)")
+                        help="built-in workloads to replay (default without --pair/--pairs: the synthetic ones, "
+                             "plus the thesis ones when their traces are found; see --list)")
+    parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CPU.csv", "GPU.csv"), type=Path,
+                        help="replay a pair of traces (name: the CPU file's stem without -cpu; repeatable)")
+    parser.add_argument("--pairs", action="append", default=[], metavar="DIR", type=Path,
+                        help="replay every NAME-cpu.csv / NAME-gpu.csv pair in DIR (repeatable)")
+    parser.add_argument("--platform", choices=PLATFORMS, default=simulator.PRO,
+                        help="what may scale to zero and be released: ce (nothing), pro (idle variants after the "
+                             "zero duration, releases), knative (idle variants after the stable window + grace); "
+                             "default pro")
+    parser.add_argument("--failure", choices=FAILURES, default=None,
+                        help="how -1 rows without an error column fail (default: the pair's NAME.json, else 5xx)")
+    parser.add_argument("--cold-start", metavar="cpu=S,gpu=S", default=None,
+                        help="cold start of each variant in seconds (overrides NAME.json and the trace)")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default 1)")
+    parser.add_argument("--concurrency", metavar="cpu=N,gpu=N", default=None,
+                        help="requests one replica serves at once (default: the template's workers x GAIA_THREADS, "
+                             "cpu=8,gpu=4)")
+    parser.add_argument("--timeout", type=float, default=simulator.DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument("--scale-to-zero-after", type=float, default=None, metavar="S",
+                        help=f"idle seconds before pro/knative remove a variant (default pro "
+                             f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
+                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
+                        help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
+                             "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
     parser.add_argument("--strategy", action="append", choices=STRATEGIES,
                         help="strategy to run (repeatable; default: all four)")
     parser.add_argument("--traces", type=Path, default=None,
-                        help="folder with the thesis traces (default: $GAIA_TRACES or ../shared/traces)")
+                        help=f"folder with the thesis traces (default: ${TRACES_ENV} or ../shared/traces)")
     parser.add_argument("--set", action="append", default=[], metavar="ANNOTATION=VALUE",
                         help="override a com.gaia.* annotation for every workload, e.g. com.gaia.slo-ms=800")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object {WORKLOAD: {STRATEGY: {...}}} instead of the table")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw latency per request over time")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--list", action="store_true", help="list the built-in workloads and exit")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -434,29 +332,91 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
         if not sep or not key.startswith("com.gaia."):
             raise ConfigError(f"--set expects com.gaia.NAME=VALUE, got {pair!r}")
         overrides[key.strip()] = value.strip()
+    check_overrides(overrides)
     return overrides
+
+
+def _per_variant(option: str, text: str | None, kind: type) -> dict:
+    """``cpu=2,gpu=75`` -> {"cpu": 2.0, "gpu": 75.0}."""
+    if text is None:
+        return {}
+    values = {}
+    for part in text.split(","):
+        key, sep, raw = part.partition("=")
+        key = key.strip()
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            value = None
+        if not sep or key not in VARIANTS or value is None or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{option} expects cpu=VALUE,gpu=VALUE with {kind.__name__} values of at least 0, "
+                              f"got {text!r}")
+        values[key] = value
+    return values
+
+
+def _platform(args) -> Platform:
+    try:
+        return simulator.platform(args.platform, replicas=args.replicas,
+                                  concurrency=_per_variant("--concurrency", args.concurrency, int),
+                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
+    """What to replay: named built-ins, pairs and pair folders; without any, the default set."""
+    explicit = bool(args.workloads or args.pair or args.pairs)
+    unknown = [n for n in args.workloads if n not in WORKLOADS]
+    if unknown:
+        raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    names = list(args.workloads)
+    if not explicit:
+        names = list(SYNTHETIC)
+        directory = args.traces or default_traces_dir()
+        if directory.is_dir():
+            names += THESIS
+        else:
+            print(f"gaia replay: thesis workloads skipped: no traces at {directory} (they are {THESIS_SOURCE}; "
+                  f"pass --traces DIR)", file=sys.stderr)
+    workloads = []
+    for name in names:
+        workload = load_workload(name, args.traces)
+        if cold_start:
+            workload = Workload(workload.name, workload.description, workload.requests, workload.closed_loop,
+                                workload.annotations, {**workload.cold_start_s, **cold_start}, workload.warm_start)
+        workloads.append(workload)
+    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
+    for directory in args.pairs:
+        pairs += find_pairs(directory)
+    for _, cpu, gpu in pairs:
+        workloads.append(load_pair(cpu, gpu, failure=args.failure, cold_start_s=cold_start or None))
+    seen: set[str] = set()
+    for workload in workloads:
+        if workload.name in seen:
+            raise TraceError(f"workload name {workload.name!r} appears twice; replay those pairs separately")
+        seen.add(workload.name)
+    return workloads
 
 
 def run(args) -> int:
     if args.list:
         for name, (needs_traces, _) in WORKLOADS.items():
-            print(f"{name:24s} {'trace' if needs_traces else 'synthetic'}")
+            print(f"{name:24s} {'thesis trace' if needs_traces else 'synthetic'}")
         return 0
-    names = args.workloads or list(WORKLOADS)
     strategies = args.strategy or list(STRATEGIES)
     try:
         overrides = _overrides(args.set)
-        unknown = [n for n in names if n not in WORKLOADS]
-        if unknown:
-            raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+        cold_start = _per_variant("--cold-start", args.cold_start, float)
+        model = _platform(args)
         results: dict[str, dict[str, Result]] = {}
-        for name in names:
-            workload = load_workload(name, args.traces)
-            config = workload_config(workload, overrides)
-            results[name] = {}
+        for workload in _workloads(args, cold_start):
+            config = workload_config(workload, overrides, model.name)
+            results[workload.name] = {}
             for strategy in strategies:
-                progress = None if args.quiet else _progress_printer(name, strategy)
-                results[name][strategy] = replay(workload, strategy, config, progress)
+                progress = None if args.quiet else _progress_printer(workload.name, strategy)
+                results[workload.name][strategy] = replay(workload, strategy, config, model, progress)
                 if progress is not None:
                     print(file=sys.stderr)
     except (ConfigError, TraceError) as exc:
@@ -473,6 +433,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({w: {s: r.summary() for s, r in by.items()} for w, by in results.items()}))
     else:
+        print(f"platform: {model.name}")
         print(format_table(results))
     return 0
 

@@ -11,6 +11,7 @@ ms, so a second read earlier could still be missing calls of some replica.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,31 +25,49 @@ DEFAULT_FLUSH_LAG_S = 0.3
 
 @dataclass
 class BucketSeries:
-    """One variant's per-second buckets (unix or virtual seconds -> bucket)."""
+    """One variant's per-second buckets (unix or virtual seconds -> bucket). Seconds are only ever added."""
 
     buckets: dict[int, BucketAggregate] = field(default_factory=dict)
+    # The seconds present, ascending, so a window visits only those (a replay evaluates a sparse day of
+    # seconds tens of thousands of times); rebuilt whenever seconds were added other than at the end.
+    _seconds: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def add(self, second: int, bucket: BucketAggregate) -> None:
         """Merge a bucket into second ``second`` (several replicas, or one request at a time)."""
-        self.buckets.setdefault(second, BucketAggregate()).add(bucket)
+        self._bucket(second).add(bucket)
 
-    def record(self, second: int, latency_ms: float, status: int) -> None:
-        """One finished call, as the recorder would aggregate it (errors: 5xx or no response)."""
+    def _bucket(self, second: int) -> BucketAggregate:
         mine = self.buckets.get(second)
         if mine is None:
+            in_order = len(self._seconds) == len(self.buckets) and (not self._seconds or second > self._seconds[-1])
             self.buckets[second] = mine = BucketAggregate()
+            if in_order:
+                self._seconds.append(second)
+        return mine
+
+    def seconds(self) -> list[int]:
+        """The seconds that have a bucket, ascending."""
+        if len(self._seconds) != len(self.buckets):
+            self._seconds = sorted(self.buckets)
+        return self._seconds
+
+    def record(self, second: int, latency_ms: float, status: int, platform_fault: bool = False) -> None:
+        """One finished call, as the recorder would aggregate it (errors: 5xx or no response; a platform
+        fault: the variant failed as a platform, e.g. refused the connection, see proxy.py)."""
+        mine = self._bucket(second)
         mine.histogram.add(latency_ms)
         mine.status_counts[status] = mine.status_counts.get(status, 0) + 1
         if status >= 500 or status == 0:
             mine.errors += 1
+        if platform_fault:
+            mine.platform_faults += 1
 
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
         merged = BucketAggregate()
-        for second in range(start_s, end_s):
-            bucket = self.buckets.get(second)
-            if bucket is not None:
-                merged.add(bucket)
+        seconds = self.seconds()
+        for second in seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]:
+            merged.add(self.buckets[second])
         return merged
 
 

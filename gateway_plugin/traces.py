@@ -24,12 +24,21 @@ Cold starts: the first request of a run includes its variant's cold start. That 
 taken as the median of the next five, and the difference is the variant's cold start (scale-up to first
 answer), which the replay charges whenever a variant is asked to serve while it is not ready. A trace with
 no run on a variant uses the other variant's cold start.
+
+Paired traces (``load_pair``: ``NAME-cpu.csv`` + ``NAME-gpu.csv``, the benchmarks' scenarios and anything
+``benchmarks/gpu_check.py`` measured) are replayed open loop: request ``seq`` is sent at the CPU row's
+completion time minus its latency (the GPU row's where the CPU one failed), and is served in
+``latency_ms`` of the row of the variant that serves it. A ``-1`` row, or a row with an ``error`` column
+(``5xx``, ``refused``, ``timeout``), is a request that fails on that variant. An optional ``NAME.json``
+beside the pair gives a description, ``com.gaia.*`` annotations, cold starts, the failure mode of ``-1``
+rows and whether the run starts warm.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import json
 import math
 import os
 import random
@@ -40,6 +49,13 @@ from datetime import datetime
 from pathlib import Path
 
 TRACES_ENV = "GAIA_TRACES"
+# Where the thesis workloads' traces come from, for the one line that says they are missing.
+THESIS_SOURCE = ("the Gaia thesis' measured traces (public repository github.com/polaris-slo-cloud/gaia, "
+                 "reformatted as in ../shared/traces/SOURCES.md)")
+FAILURES = ("5xx", "refused", "timeout")
+DEFAULT_FAILURE = "5xx"
+# What a sidecar NAME.json may hold (gpu_check.py also writes "timestamps": "completion").
+SIDECAR_KEYS = {"description", "annotations", "cold_start_s", "failure", "warm_start", "timestamps"}
 
 
 class TraceError(ValueError):
@@ -48,11 +64,21 @@ class TraceError(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    cpu_ms: float
-    gpu_ms: float
+    cpu_ms: float | None
+    gpu_ms: float | None
     think_s: float = 0.0  # closed loop: pause between the previous completion and this send
     send_s: float = 0.0  # open loop: send time from the start
     param: str = ""  # e.g. the matrix size
+    # How the request fails on each variant (one of FAILURES), None: it succeeds. A failing request's
+    # cpu_ms/gpu_ms is how long the failure took where the trace shows it, else None.
+    cpu_error: str | None = None
+    gpu_error: str | None = None
+
+    def on(self, variant: str) -> tuple[float | None, str | None]:
+        """(service ms, failure) on a variant; a request without a latency there fails (as a 5xx unless
+        its failure says otherwise)."""
+        ms, error = (self.cpu_ms, self.cpu_error) if variant == "cpu" else (self.gpu_ms, self.gpu_error)
+        return ms, error or (DEFAULT_FAILURE if ms is None else None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,7 @@ class TraceRow:
     completed_at: float  # unix seconds (send time for the async matmul run)
     param: str
     latency_ms: float | None  # None: the request failed (-1 in the file)
+    error: str | None = None  # the optional `error` column: how the request failed (one of FAILURES)
 
 
 def default_traces_dir() -> Path:
@@ -95,10 +122,15 @@ def read_trace(path: Path) -> list[TraceRow]:
         if missing:
             raise TraceError(f"{path}: not a trace in the uniform format (missing columns: {', '.join(sorted(missing))})")
         for line, row in enumerate(reader, start=2):
+            error = (row.get("error") or "").strip() or None
+            if error is not None and error not in FAILURES:
+                raise TraceError(f"{path}:{line}: error {error!r} is not one of {', '.join(FAILURES)} (or empty)")
             try:
                 latency = float(row["latency_ms"])
+                if not math.isfinite(latency):
+                    raise ValueError(f"latency_ms {row['latency_ms']!r} is not a finite number")
                 rows.append(TraceRow(seq=int(row["seq"]), completed_at=datetime.fromisoformat(row["timestamp"]).timestamp(),
-                                     param=row["param"] or "", latency_ms=None if latency < 0 else latency))
+                                     param=row["param"] or "", latency_ms=None if latency < 0 else latency, error=error))
             except (TypeError, ValueError) as exc:
                 raise TraceError(f"{path}:{line}: bad row ({exc})") from None
     if not rows:
@@ -340,5 +372,151 @@ def load_workload(name: str, directory: Path | None = None) -> Workload:
     needs_traces, build = WORKLOADS[name]
     directory = directory or default_traces_dir()
     if needs_traces and not directory.is_dir():
-        raise TraceError(f"trace folder not found: {directory} (set {TRACES_ENV} or pass --traces DIR)")
+        raise TraceError(f"{name} needs the thesis traces, not found at {directory}: they are {THESIS_SOURCE}; "
+                         f"pass --traces DIR or set {TRACES_ENV}")
     return build(directory)
+
+
+# --- paired traces (gaia replay --pair / --pairs) ------------------------------------------------------
+
+def pair_name(cpu_path: Path) -> str:
+    """The workload name of a pair: the CPU file's stem without ``-cpu``."""
+    stem = Path(cpu_path).stem
+    return stem[: -len("-cpu")] if stem.endswith("-cpu") else stem
+
+
+def find_pairs(directory: Path) -> list[tuple[str, Path, Path]]:
+    """Every ``NAME-cpu.csv`` / ``NAME-gpu.csv`` pair in a folder, by name; a lone half is an error."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TraceError(f"pair folder not found: {directory}")
+    halves = {variant: {p.name[: -len(f"-{variant}.csv")]: p for p in directory.glob(f"*-{variant}.csv")}
+              for variant in ("cpu", "gpu")}
+    for variant, other in (("cpu", "gpu"), ("gpu", "cpu")):
+        lone = sorted(set(halves[variant]) - set(halves[other]))
+        if lone:
+            raise TraceError(f"{halves[variant][lone[0]]} has no {lone[0]}-{other}.csv beside it"
+                             + (f" (nor {len(lone) - 1} more {variant} traces)" if len(lone) > 1 else ""))
+    if not halves["cpu"]:
+        raise TraceError(f"no NAME-cpu.csv / NAME-gpu.csv pairs in {directory}")
+    return [(name, halves["cpu"][name], halves["gpu"][name]) for name in sorted(halves["cpu"])]
+
+
+def read_sidecar(path: Path) -> dict:
+    """A pair's NAME.json, checked strictly (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TraceError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise TraceError(f"{path}: expected a JSON object")
+    unknown = sorted(set(data) - SIDECAR_KEYS)
+    if unknown:
+        raise TraceError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(SIDECAR_KEYS))}")
+
+    def bad(key: str, expected: str) -> TraceError:
+        return TraceError(f"{path}: {key!r} must be {expected}, got {data[key]!r}")
+
+    if "description" in data and not isinstance(data["description"], str):
+        raise bad("description", "a string")
+    annotations = data.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
+                                                    and not isinstance(v, bool) for k, v in annotations.items()):
+        raise bad("annotations", 'an object of strings, e.g. {"com.gaia.slo-ms": "800"}')
+    cold = data.get("cold_start_s", {})
+    if (not isinstance(cold, dict) or not set(cold) <= {"cpu", "gpu"}
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                       for v in cold.values())):
+        raise bad("cold_start_s", 'an object like {"cpu": 2.0, "gpu": 75.0} (seconds, at least 0)')
+    if "failure" in data and data["failure"] not in FAILURES:
+        raise bad("failure", f"one of {', '.join(FAILURES)}")
+    if "warm_start" in data and not isinstance(data["warm_start"], bool):
+        raise bad("warm_start", "true or false")
+    if "timestamps" in data and data["timestamps"] not in ("completion", "send"):
+        raise bad("timestamps", '"completion" or "send"')
+    return {**data, "annotations": {k: str(v) for k, v in annotations.items()}, "cold_start_s": dict(cold)}
+
+
+def _indexed(rows: list[TraceRow], path: Path) -> dict[int, TraceRow]:
+    by_seq: dict[int, TraceRow] = {}
+    for row in rows:
+        if row.seq in by_seq:
+            raise TraceError(f"{path}: seq {row.seq} appears twice")
+        by_seq[row.seq] = row
+    return by_seq
+
+
+def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
+              cold_start_s: dict[str, float] | None = None) -> Workload:
+    """An open-loop workload from a CPU and a GPU trace of the same requests, paired by ``seq``.
+
+    ``failure``: how ``-1`` rows without an ``error`` value fail (default: the sidecar's, else 5xx);
+    ``cold_start_s``: per variant, overrides the sidecar's and the trace's.
+    """
+    cpu_path, gpu_path = Path(cpu_path), Path(gpu_path)
+    if failure is not None and failure not in FAILURES:
+        raise TraceError(f"failure mode {failure!r} is not one of {', '.join(FAILURES)}")
+    cpu_rows, gpu_rows = _indexed(read_trace(cpu_path), cpu_path), _indexed(read_trace(gpu_path), gpu_path)
+    for mine, theirs, path, other in ((cpu_rows, gpu_rows, cpu_path, gpu_path), (gpu_rows, cpu_rows, gpu_path, cpu_path)):
+        alone = sorted(set(mine) - set(theirs))
+        if alone:
+            raise TraceError(f"{path} and {other} do not pair: seq {alone[0]} is only in {path.name}"
+                             + (f" ({len(alone)} rows in all)" if len(alone) > 1 else ""))
+    name = pair_name(cpu_path)
+    side = read_sidecar(cpu_path.parent / f"{name}.json")
+    failure = failure or side.get("failure") or DEFAULT_FAILURE
+    send_times = side.get("timestamps", "completion") == "send"
+
+    def own_send(row: TraceRow) -> float | None:
+        if send_times:
+            return row.completed_at
+        return None if row.latency_ms is None else row.completed_at - row.latency_ms / 1000.0
+
+    seqs = sorted(cpu_rows)
+    cpu_sends = {seq: own_send(cpu_rows[seq]) for seq in seqs}
+    gpu_sends = {seq: own_send(gpu_rows[seq]) for seq in seqs}
+    # Where the CPU row failed, the GPU row's send time is carried onto the CPU file's clock through the nearest
+    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces).
+    common = [seq for seq in seqs if cpu_sends[seq] is not None and gpu_sends[seq] is not None]
+
+    def sent_at(seq: int) -> float:
+        if cpu_sends[seq] is not None:
+            return cpu_sends[seq]
+        if gpu_sends[seq] is not None:
+            if not common:
+                return gpu_sends[seq]
+            at = bisect.bisect_right(common, seq)
+            anchor = common[at - 1] if at else common[0]
+            return gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor]
+        return cpu_rows[seq].completed_at  # failed on both: its answer time is all the trace knows
+
+    def outcome(row: TraceRow) -> tuple[float | None, str | None]:
+        return row.latency_ms, row.error or (failure if row.latency_ms is None else None)
+
+    sends = {seq: sent_at(seq) for seq in seqs}
+    start = min(sends.values())
+    cold = dict(SYNTHETIC_COLD_START_S)
+    warm_start = bool(side.get("warm_start", False))
+    service = {"cpu": [outcome(cpu_rows[s]) for s in seqs], "gpu": [outcome(gpu_rows[s]) for s in seqs]}
+    for variant in ("cpu", "gpu"):
+        if cold_start_s and variant in cold_start_s:
+            cold[variant] = float(cold_start_s[variant])
+        elif variant in side.get("cold_start_s", {}):
+            cold[variant] = float(side["cold_start_s"][variant])
+        elif not warm_start:
+            # The trace shows a start: its first request's latency over the warm ones that follow.
+            first, error = service[variant][0]
+            warm = [ms for ms, err in service[variant][1:6] if err is None and ms is not None]
+            if first is not None and error is None and warm:
+                warm0, cold[variant] = cold_start([first, *warm])
+                service[variant][0] = (warm0, None)
+    requests = tuple(
+        Request(cpu_ms=cpu_ms, gpu_ms=gpu_ms, send_s=sends[seq] - start, param=cpu_rows[seq].param,
+                cpu_error=cpu_error, gpu_error=gpu_error)
+        for seq, (cpu_ms, cpu_error), (gpu_ms, gpu_error) in zip(seqs, service["cpu"], service["gpu"]))
+    requests = tuple(sorted(requests, key=lambda r: r.send_s))
+    description = side.get("description") or f"{cpu_path.name} / {gpu_path.name}: {len(requests)} requests, open loop"
+    return Workload(name, description, requests, closed_loop=False, annotations=side.get("annotations", {}),
+                    cold_start_s=cold, warm_start=warm_start)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gaia_faas.gateway_plugin import policy, replay, traces
+from gaia_faas.gateway_plugin import policy, replay, simulator, traces
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
 
 TRACES = traces.default_traces_dir()
@@ -90,7 +90,9 @@ def test_noisy_traces_stay_within_the_switch_bound(seed, gpu_factor):
 
 def test_clients_never_pay_the_gpu_cold_start():
     workload = traces.synthetic_step()  # the GPU takes 8 s to start
-    result = run("step", "gaia", workload)
+    # Slots enough that nothing queues: every latency is then the service time alone.
+    roomy = simulator.platform(simulator.PRO, concurrency={"cpu": 1000, "gpu": 1000})
+    result = replay.replay(workload, "gaia", replay.workload_config(workload, {}), roomy)
     assert result.switches
     for served, request in zip(sorted(result.served, key=lambda s: s.send_s), workload.requests):
         expected = request.cpu_ms if served.variant == policy.CPU else request.gpu_ms
@@ -113,9 +115,9 @@ def test_cost_counts_provisioned_time_times_price():
 
 
 def test_first_switch_delay_counts_from_the_first_request_of_the_sustained_violation():
-    result = replay.Result("w", "s", 1000.0, prices={})
+    result = simulator.Result("w", "s", 1000.0, 95.0, simulator.PRO, prices={})
     latencies = [100, 1500, 100, 1500, 1500, 1500, 1500]
-    result.served = [replay.Served(float(i), float(i) + l / 1000, policy.CPU, float(l)) for i, l in enumerate(latencies)]
+    result.served = [simulator.Served(float(i), float(i) + l / 1000, policy.CPU, float(l)) for i, l in enumerate(latencies)]
     result.switches = [(9.5, policy.CPU, policy.GPU, "x")]
     assert result.first_switch_delay_s() == 6.5  # the run of three starts with the request sent at 3 s
     result.switches = []

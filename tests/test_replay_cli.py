@@ -10,7 +10,8 @@ import pytest
 
 from gaia_faas.gateway_plugin import traces
 
-KEYS = {"mean_ms", "p95_ms", "slo_violation_pct", "cost", "switches", "first_switch_delay_s", "gpu_seconds"}
+KEYS = {"requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
+        "first_switch_delay_s", "gpu_seconds", "cpu_seconds"}
 
 
 def gaia(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
@@ -35,9 +36,10 @@ def test_json_has_every_strategy_and_exactly_the_documented_keys():
 def test_table_progress_and_strategy_selection():
     proc = gaia("step", "--strategy", "gaia", "--strategy", "static-gpu")
     lines = proc.stdout.strip().splitlines()
-    assert lines[0].split()[:4] == ["workload", "strategy", "mean", "ms"]
-    assert [line.split()[1] for line in lines[2:]] == ["static-gpu", "gaia"] or \
-           [line.split()[1] for line in lines[2:]] == ["gaia", "static-gpu"]
+    assert lines[0] == "platform: pro"
+    assert lines[1].split()[:4] == ["workload", "strategy", "mean", "ms"]
+    assert [line.split()[1] for line in lines[3:]] == ["static-gpu", "gaia"] or \
+           [line.split()[1] for line in lines[3:]] == ["gaia", "static-gpu"]
     assert "replaying step / gaia: 100%" in proc.stderr
 
 
@@ -51,6 +53,10 @@ def test_plot_writes_a_png(tmp_path):
     (["no-such-workload"], "unknown workload(s) no-such-workload"),
     (["step", "--set", "slo=5"], "--set expects com.gaia.NAME=VALUE"),
     (["step", "--set", "com.gaia.slo-ms=fast"], "com.gaia.slo-ms: 'fast' is not a number"),
+    (["step", "--set", "com.gaia.slo=5"], "unknown setting(s) com.gaia.slo; known: com.gaia.backoff-max-seconds"),
+    (["step", "--cold-start", "cpu=2,tpu=3"], "--cold-start expects cpu=VALUE,gpu=VALUE"),
+    (["step", "--concurrency", "cpu=0"], "concurrency must be at least 1"),
+    (["step", "--platform", "lambda"], "invalid choice: 'lambda'"),
 ])
 def test_bad_input_gives_a_clear_message_not_a_traceback(args, message):
     proc = gaia(*args, check_rc=2)
@@ -62,9 +68,18 @@ def test_unwritable_plot_path_is_a_clear_error(tmp_path):
     assert "cannot write the plot to" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_missing_trace_folder_is_a_clear_error(tmp_path):
+def test_a_named_thesis_workload_without_its_traces_says_where_they_come_from(tmp_path):
     proc = gaia("idle-wait", "--traces", str(tmp_path / "nowhere"), check_rc=2)
-    assert "trace folder not found" in proc.stderr and "Traceback" not in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "idle-wait needs the thesis traces" in line and "polaris-slo-cloud/gaia" in line and "--traces DIR" in line
+
+
+def test_the_default_set_without_thesis_traces_replays_the_synthetic_ones_and_exits_0(tmp_path):
+    proc = gaia("--json", "--quiet", "--traces", str(tmp_path / "nowhere"))
+    [line] = proc.stderr.strip().splitlines()
+    assert "thesis workloads skipped" in line and "polaris-slo-cloud/gaia" in line
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert list(data) == [name for name, (needs, _) in traces.WORKLOADS.items() if not needs]
 
 
 def test_list_names_every_workload():
