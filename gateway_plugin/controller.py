@@ -54,6 +54,7 @@ class _Function:
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     busy: asyncio.Task | None = None
     hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
+    standby: hybrid.Standby = hybrid.Standby()  # its learn_until (the held standby itself is read from Redis)
 
 
 def state_to_json(state: policy.PolicyState) -> str:
@@ -177,20 +178,23 @@ class Controller:
 
     async def _hybrid_standby(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
                               route: str, decision: policy.Decision) -> policy.Decision:
-        """Hold the standby variant up while hybrid dispatch is worth it (hybrid.standby_action), and give it
-        back when it is not; returns the policy's decision with a release of a held standby taken out."""
+        """Hold the standby variant up while hybrid dispatch is worth it or still learning
+        (hybrid.standby_action), and give it back when not; returns the policy's decision with a release of
+        a held standby taken out."""
         redis, name = self.gateway.redis, spec.name
         held = await hybrid.held_standby(redis, name)
-        action = hybrid.standby_action(plan.worth, route, held, entry.state.standby_released)
+        now = time.time()
+        action, entry.standby = hybrid.standby_action(plan, route, hybrid.Standby(held, entry.standby.learn_until),
+                                                      entry.state.standby_released, now)
         standby = policy.other(route)
         ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader
         if action == hybrid.KEEP:
             await hybrid.set_warm(redis, name, standby, ttl_s)
             if held is None:
-                await self._record(name, "hybrid_on", route, standby, "sizes-split-between-variants",
+                await self._record(name, "hybrid_on", route, standby, _hybrid_reason(plan),
                                    {"crossover_size": plan.model.crossover_size()})
             return hybrid.keep_standby(decision, standby)
-        if action == hybrid.WARM_UP and decision.action == policy.HOLD and time.time() >= entry.hybrid_retry_at:
+        if action == hybrid.WARM_UP and decision.action == policy.HOLD and now >= entry.hybrid_retry_at:
             entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
                                              name=f"gaia-hybrid-{name}")
         elif action in (hybrid.RELEASE_HELD, hybrid.FORGET):
@@ -198,7 +202,8 @@ class Controller:
             detail = "the route is on it now"
             if action == hybrid.RELEASE_HELD:
                 detail = (await self.actuator.release(spec, held)).detail
-            await self._record(name, "hybrid_off", held, None, "sizes-no-longer-split", {"detail": detail})
+            await self._record(name, "hybrid_off", held, None, "sizes-not-split" if plan.model.complete else "not-learned",
+                               {"detail": detail})
         return decision
 
     async def _hybrid_warm_up(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
@@ -209,7 +214,7 @@ class Controller:
             await self._record(spec.name, "hybrid_warmup_failed", None, standby, warm.detail, {"warmup_s": round(warm.waited_s, 3)})
             return
         await hybrid.set_warm(self.gateway.redis, spec.name, standby, ttl_s)
-        await self._record(spec.name, "hybrid_on", policy.other(standby), standby, "sizes-split-between-variants",
+        await self._record(spec.name, "hybrid_on", policy.other(standby), standby, _hybrid_reason(plan),
                            {"crossover_size": plan.model.crossover_size(), "warmup_s": round(warm.waited_s, 3)})
 
     async def _switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
@@ -259,6 +264,10 @@ class Controller:
         await self.decisions.append(DecisionRecord(time=time.time(), function=function, action=action,
                                                    from_variant=origin, to_variant=target, reason=reason,
                                                    numbers=clean, by=self.lease.identity))
+
+
+def _hybrid_reason(plan: hybrid.Plan) -> str:
+    return "sizes-split-between-variants" if plan.worth else "learning-the-standby-curve"
 
 
 def controller_task(options: ControllerOptions = ControllerOptions()):

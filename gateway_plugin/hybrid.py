@@ -35,6 +35,7 @@ from gaia_faas.gateway_plugin.size_feature import (
     JSON_PREFIX_BYTES, SIZE_FROM, PrefixedContent, SizeFromError, SizeSource, parse_size_from, read_prefix,
     size_from_head, size_from_json_prefix)
 from gaia_faas.gateway_plugin.size_model import CPU, GPU, SizeModel
+from gaia_faas.gateway_plugin.stats import LatencyHistogram
 
 WARM_KEY_PREFIX = "gaia:hybrid:warm:"
 BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read part of it (proxy._client_body)
@@ -71,23 +72,45 @@ def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
 KEEP, WARM_UP, RELEASE_HELD, FORGET, NOTHING = "keep", "warm-up", "release-held", "forget", "nothing"
 
 
-def standby_action(worth: bool, route: str, held: str | None, standby_released: bool) -> str:
-    """The controller's side of hybrid mode for one function (pure).
+LEARNING_S = 300.0  # how long the standby is held, after a move to the GPU, to learn its curve
 
-    Hybrid mode needs the variant the route is not on (the standby) up. It is worth holding it when the
-    function runs on the GPU and the model sends a real share of the calls to each variant
-    (`size_model.hybrid_worth`): ``KEEP`` (hold it: no release of it, the warm flag renewed), or ``WARM_UP``
-    when the policy released it already. When that stops being true (the model now sends (almost)
-    everything to one variant, or the route went back to the CPU), ``RELEASE_HELD`` gives back a standby
-    held for hybrid mode, so whole-function routing costs what it did before (``FORGET`` when the route is
-    on that variant now: only the flag goes); otherwise ``NOTHING``.
-    ``held``: the standby this controller holds for hybrid mode (the warm flag's value), or None.
+
+@dataclass(frozen=True)
+class Standby:
+    """The controller's hybrid-mode state of one function: the standby it holds up (None: none) and until
+    when it may hold it to learn a missing curve (None: no learning stretch started)."""
+
+    held: str | None = None
+    learn_until: float | None = None
+
+
+def standby_action(plan: "Plan", route: str, standby: Standby, standby_released: bool, now: float) -> tuple[str, Standby]:
+    """The controller's side of hybrid mode for one function (pure); returns the action and the new state.
+
+    Hybrid mode needs the variant the route is not on (the standby) up. The controller holds it while the
+    function runs on the GPU and either the model sends a real share of the calls to each variant
+    (``plan.worth``), or a curve is still missing and the learning stretch (`LEARNING_S` from the move to
+    the GPU, once per stay there) has not run out: ``KEEP`` (no release of it, the warm flag renewed), or
+    ``WARM_UP`` when the policy released it already. Otherwise ``RELEASE_HELD`` gives back a standby held
+    for hybrid mode, so whole-function routing costs what it did before (``FORGET`` when the route is on
+    that variant now: only the flag goes), or ``NOTHING``.
     """
-    if worth and route == GPU:
-        return WARM_UP if standby_released and held is None else KEEP
-    if held is not None:
-        return FORGET if held == route else RELEASE_HELD
-    return NOTHING
+    if route != GPU:
+        state = Standby()
+        if standby.held is None:
+            return NOTHING, state
+        return (FORGET if standby.held == route else RELEASE_HELD), state
+    learn_until = standby.learn_until
+    if learn_until is None and not plan.model.complete:
+        learn_until = now + LEARNING_S
+    learning = not plan.model.complete and learn_until is not None and now < learn_until
+    if plan.worth or learning:
+        if standby_released and standby.held is None:
+            return WARM_UP, Standby(None, learn_until)
+        return KEEP, Standby(CPU, learn_until)
+    if standby.held is not None:
+        return RELEASE_HELD, Standby(None, learn_until)
+    return NOTHING, Standby(None, learn_until)
 
 
 def keep_standby(decision, standby: str):
@@ -113,6 +136,19 @@ class Plan:
         return {"size_from": self.source.kind + (f":{self.source.name}" if self.source.name else ""), "mode": self.mode,
                 "both_warm": self.warm, "worth_it": self.worth, "refreshed_at": round(self.refreshed_at, 3),
                 **self.model.describe()}
+
+
+def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[str, Mapping[int, LatencyHistogram]],
+              warm: bool, now: float) -> Plan:
+    """The plan of one function from its recorded per-variant, per-bucket histograms (pure)."""
+    model = size_model.fit(histograms, slo_ms=config.slo_ms, slo_percentile=config.slo_percentile,
+                           prices={CPU: config.price_cpu, GPU: config.price_gpu})
+    observed: dict[int, int] = {}
+    for buckets in histograms.values():
+        for bucket, histogram in buckets.items():
+            observed[bucket] = observed.get(bucket, 0) + histogram.count
+    worth = size_model.hybrid_worth(model, observed)
+    return Plan(source, model, plan_mode(model, warm, worth), warm, now, worth)
 
 
 @dataclass
@@ -186,10 +222,7 @@ class Sizing:
     def end(self, call: SizedCall, response) -> None:
         """The call is done: release its share of the work in flight; record its latency by size when the
         variant answered for itself (no platform fault, no 5xx)."""
-        if call.counted:
-            held = self._in_flight[(call.function, call.variant)]
-            held[0] -= 1
-            held[1] = max(0.0, held[1] - call.queued_ms) if held[0] else 0.0
+        self.release(call)
         if response is None:  # the call raised: nothing to learn from it
             return
         served = response.headers.get("X-Gaia-Variant")
@@ -197,6 +230,13 @@ class Sizing:
             return
         self.recorder.record_size(call.function, served, size_model.bucket_of(call.size),
                                   (time.perf_counter() - call.started) * 1000.0)
+
+    def release(self, call: SizedCall) -> None:
+        """Take a finished call out of its variant's calls in flight."""
+        if call.counted:
+            held = self._in_flight[(call.function, call.variant)]
+            held[0] -= 1
+            held[1] = max(0.0, held[1] - call.queued_ms) if held[0] else 0.0
 
     # -- the refresh (I/O) --------------------------------------------------------------------------------
     def read_sources(self) -> dict[str, tuple[SizeSource, ControllerConfig]]:
@@ -230,14 +270,7 @@ class Sizing:
             except Exception as exc:  # Redis away: keep dispatching on the last plan
                 log.debug("hybrid dispatch: %s keeps its plan: %s", name, exc)
                 continue
-            model = size_model.fit(histograms, slo_ms=config.slo_ms, slo_percentile=config.slo_percentile,
-                                   prices={CPU: config.price_cpu, GPU: config.price_gpu})
-            observed: dict[int, int] = {}
-            for buckets in histograms.values():
-                for bucket, histogram in buckets.items():
-                    observed[bucket] = observed.get(bucket, 0) + histogram.count
-            worth = size_model.hybrid_worth(model, observed)
-            self.plans[name] = Plan(source, model, plan_mode(model, warm, worth), warm, now, worth)
+            self.plans[name] = make_plan(source, config, histograms, warm, now)
 
     async def run(self) -> None:
         while True:

@@ -3,8 +3,9 @@
 Sizes fall into log-spaced buckets, `BUCKETS_PER_OCTAVE` per doubling (bucket b holds sizes in
 [2**(b/4), 2**((b+1)/4)), about 19 % wide; sizes below 1 share bucket 0). For each variant and bucket the
 recorder keeps a latency histogram (stats.LatencyHistogram); `fit` turns them into a `SizeModel`: at each
-populated bucket (at least ``min_samples`` calls) the SLO quantile and the mean latency, linearly
-interpolated in log-size between bucket centres and held flat beyond the first and last one.
+bucket with at least ``min_samples`` calls (sparser ones pooled with their neighbours, `fit_curve`) the SLO
+quantile and the mean latency, linearly interpolated in log-size between bucket centres and held flat
+beyond the first and last one.
 
 `SizeModel.choose` is the dispatch rule: the variants predicted to meet the SLO (the quantile plus the
 expected wait behind the calls this replica already has in flight on that variant), the cheapest of them
@@ -73,14 +74,33 @@ class Curve:
 
 
 def fit_curve(buckets: Mapping[int, LatencyHistogram], quantile: float, min_samples: int = MIN_SAMPLES) -> Curve | None:
-    """The curve of one variant from its per-bucket histograms; None when no bucket has enough calls."""
-    kept = sorted((b, h) for b, h in buckets.items() if h.count >= min_samples)
-    if not kept:
+    """The curve of one variant from its per-bucket histograms; None with fewer than ``min_samples`` calls.
+
+    A bucket with fewer calls is pooled with its larger neighbours until the pool has enough (the pool's
+    centre: the calls' mean bucket position), so sparse sizes still make a curve and dense ones keep full
+    resolution; calls left over at the top join the last pool."""
+    pools: list[tuple[float, LatencyHistogram]] = []
+    histogram, weighted = LatencyHistogram(), 0.0
+    for bucket in sorted(buckets):
+        h = buckets[bucket]
+        if not h.count:
+            continue
+        histogram.merge(h)
+        weighted += (bucket + 0.5) * h.count
+        if histogram.count >= min_samples:
+            pools.append((weighted, histogram))
+            histogram, weighted = LatencyHistogram(), 0.0
+    if histogram.count:
+        if not pools:
+            return None
+        last_weighted, last = pools[-1]
+        pools[-1] = (last_weighted + weighted, last.merge(histogram))
+    if not pools:
         return None
-    return Curve(centres=tuple(b + 0.5 for b, _ in kept),
-                 quantile_ms=tuple(h.quantile(quantile) for _, h in kept),
-                 mean_ms=tuple(h.mean_ms for _, h in kept),
-                 samples=sum(h.count for _, h in kept))
+    return Curve(centres=tuple(w / h.count for w, h in pools),
+                 quantile_ms=tuple(h.quantile(quantile) for _, h in pools),
+                 mean_ms=tuple(h.mean_ms for _, h in pools),
+                 samples=sum(h.count for _, h in pools))
 
 
 @dataclass(frozen=True)

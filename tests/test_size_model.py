@@ -85,20 +85,39 @@ def test_plan_modes():
     assert plan_mode(both, warm=True, worth=False) == WHOLE
 
 
-def test_the_controller_holds_the_standby_only_while_hybrid_mode_is_worth_it():
-    assert standby_action(worth=True, route=GPU, held=None, standby_released=False) == KEEP
-    assert standby_action(worth=True, route=GPU, held=None, standby_released=True) == WARM_UP
-    assert standby_action(worth=True, route=GPU, held=CPU, standby_released=True) == KEEP
-    assert standby_action(worth=False, route=GPU, held=CPU, standby_released=True) == RELEASE_HELD
-    assert standby_action(worth=True, route=CPU, held=CPU, standby_released=False) == FORGET
-    assert standby_action(worth=True, route=CPU, held=GPU, standby_released=False) == RELEASE_HELD
-    assert standby_action(worth=False, route=GPU, held=None, standby_released=False) == NOTHING
+def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still_learning():
+    from gaia_faas.gateway_plugin.hybrid import LEARNING_S, Plan, Standby, make_plan
+    from gaia_faas.gateway_plugin.size_feature import SizeSource
+    from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+
+    source, config = SizeSource("body-bytes"), ControllerConfig(price_cpu=1.0, price_gpu=1.0)
+    split = make_plan(source, config, histograms(STEEP_CPU, SIZES), True, 0.0)
+    one_sided = make_plan(source, config, histograms({CPU: lambda s: 20.0, GPU: lambda s: 60.0}, SIZES), True, 0.0)
+    gpu_only = make_plan(source, config, histograms({GPU: STEEP_CPU[GPU]}, SIZES), True, 0.0)
+    assert split.worth and not one_sided.worth and not gpu_only.model.complete
+    assert standby_action(split, GPU, Standby(), False, 0.0) == (KEEP, Standby(CPU, None))
+    assert standby_action(split, GPU, Standby(), True, 0.0) == (WARM_UP, Standby(None, None))
+    assert standby_action(split, GPU, Standby(CPU), True, 0.0)[0] == KEEP
+    assert standby_action(one_sided, GPU, Standby(CPU), True, 0.0) == (RELEASE_HELD, Standby(None, None))
+    assert standby_action(one_sided, GPU, Standby(), True, 0.0)[0] == NOTHING
+    # A missing curve is learned for LEARNING_S from the move to the GPU, once per stay there.
+    action, state = standby_action(gpu_only, GPU, Standby(), False, 100.0)
+    assert (action, state) == (KEEP, Standby(CPU, 100.0 + LEARNING_S))
+    assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S - 1)[0] == KEEP
+    assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S) == (RELEASE_HELD, Standby(None, 100.0 + LEARNING_S))
+    assert standby_action(gpu_only, GPU, Standby(None, 100.0 + LEARNING_S), True, 1e6)[0] == NOTHING
+    # Back on the CPU: the held CPU is the route now (only the flag goes); a held GPU is released.
+    assert standby_action(split, CPU, Standby(CPU, 5.0), False, 0.0) == (FORGET, Standby())
+    assert standby_action(split, CPU, Standby(GPU), False, 0.0) == (RELEASE_HELD, Standby())
 
 
-def test_sparse_buckets_are_ignored():
-    model = fit({CPU: {4: LatencyHistogram.of([5, 5]), 8: LatencyHistogram.of([7, 7, 7])}}, slo_ms=None,
-                slo_percentile=95, prices=EQUAL)
-    assert model.curves[CPU].centres == (8.5,) and not model.complete
+def test_sparse_buckets_are_pooled_with_their_neighbours():
+    model = fit({CPU: {4: LatencyHistogram.of([5, 5]), 8: LatencyHistogram.of([7]), 12: LatencyHistogram.of([9, 9, 9]),
+                       20: LatencyHistogram.of([30])}}, slo_ms=None, slo_percentile=95, prices=EQUAL)
+    curve = model.curves[CPU]
+    assert curve.centres == pytest.approx(((4.5 * 2 + 8.5) / 3, (12.5 * 3 + 20.5) / 4)) and curve.samples == 7
+    assert curve.mean_ms == pytest.approx((17 / 3, 57 / 4), rel=0.03) and not model.complete
+    assert fit({GPU: {4: LatencyHistogram.of([5, 5])}}, slo_ms=None, slo_percentile=95, prices=EQUAL).curves == {}
 
 
 def test_recorded_sizes_round_trip_through_redis_and_two_recorders_merge(redis_url):
