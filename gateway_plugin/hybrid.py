@@ -13,7 +13,8 @@ Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's var
 variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
 calls still explore the other one); ``learning`` — both warm, a curve still missing: the route's variant
 serves, `LEARNING_EXPLORE` of the calls go to the other to learn it; ``hybrid`` — per-call choice by
-`SizeModel.choose`, `explore` of the calls going to the other variant to keep both curves fresh.
+`SizeModel.choose`, `explore` of the calls going to the other variant to keep both curves fresh, where that
+costs little (`SizeModel.worth_exploring`: not a big matrix to the CPU far beyond the crossover).
 
 Both variants are warm in static mode (the routes file names running services, nothing scales them) and,
 in OpenFaaS mode, while the controller holds both up: it says so with `set_warm` (Redis key
@@ -206,7 +207,7 @@ class Sizing:
             gpu = in_flight.get((function, GPU))
             variant = plan.model.choose(x, expected_wait_ms(cpu[0], cpu[1], SLOTS[CPU]) if cpu else 0.0,
                                         expected_wait_ms(gpu[0], gpu[1], SLOTS[GPU]) if gpu else 0.0)
-            if self._rng() < self.explore:
+            if self._rng() < self.explore and plan.model.worth_exploring(x, OTHER[variant]):
                 variant = OTHER[variant]
             predicted = plan.model.curves[variant].at(x)[1]
             held = in_flight.get((function, variant))

@@ -4,8 +4,8 @@ Sizes fall into log-spaced buckets, `BUCKETS_PER_OCTAVE` per doubling (bucket b 
 [2**(b/4), 2**((b+1)/4)), about 19 % wide; sizes below 1 share bucket 0). For each variant and bucket the
 recorder keeps a latency histogram (stats.LatencyHistogram); `fit` turns them into a `SizeModel`: at each
 bucket with at least ``min_samples`` calls (sparser ones pooled with their neighbours, `fit_curve`) the SLO
-quantile and the mean latency, linearly interpolated in log-size between bucket centres and held flat
-beyond the first and last one.
+quantile and the mean latency, linearly interpolated in log-size between bucket centres, held flat below
+the smallest observed size and growing beyond the largest as it grew between the last two points.
 
 `SizeModel.choose` is the dispatch rule: the variants predicted to meet the SLO (the quantile plus the
 expected wait behind the calls this replica already has in flight on that variant), the cheapest of them
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from gaia_faas.gateway_plugin.stats import LatencyHistogram
 
 CPU, GPU = "cpu", "gpu"
+OTHER = {CPU: GPU, GPU: CPU}
 BUCKETS_PER_OCTAVE = 4
 MIN_SAMPLES = 3  # calls a bucket needs before it counts
 _CROSSOVER_STEP = 0.05  # of a bucket: the resolution of the reported crossover (about 1 % in size)
@@ -50,6 +51,10 @@ class Curve:
     quantile_ms: tuple[float, ...]
     mean_ms: tuple[float, ...]
     samples: int
+    # Growth of log latency per bucket beyond the largest observed size (from the last two points, never
+    # negative): a variant is not assumed to get faster, nor to stay as fast, on sizes it has not served.
+    growth_q: float = 0.0
+    growth_mean: float = 0.0
 
     def at(self, x: float) -> tuple[float, float]:
         """(quantile ms, mean ms) at bucket-axis position ``x``."""
@@ -58,7 +63,9 @@ class Curve:
             return self.quantile_ms[0], self.mean_ms[0]
         last = len(centres) - 1
         if x >= centres[last]:
-            return self.quantile_ms[last], self.mean_ms[last]
+            beyond = x - centres[last]
+            return (self.quantile_ms[last] * math.exp(self.growth_q * beyond),
+                    self.mean_ms[last] * math.exp(self.growth_mean * beyond))
         # Few buckets (tens at most): a linear scan beats bisect's call overhead here.
         i = 1
         while centres[i] < x:
@@ -97,10 +104,17 @@ def fit_curve(buckets: Mapping[int, LatencyHistogram], quantile: float, min_samp
         pools[-1] = (last_weighted + weighted, last.merge(histogram))
     if not pools:
         return None
-    return Curve(centres=tuple(w / h.count for w, h in pools),
-                 quantile_ms=tuple(h.quantile(quantile) for _, h in pools),
-                 mean_ms=tuple(h.mean_ms for _, h in pools),
-                 samples=sum(h.count for _, h in pools))
+    centres = tuple(w / h.count for w, h in pools)
+    quantiles = tuple(h.quantile(quantile) for _, h in pools)
+    means = tuple(h.mean_ms for _, h in pools)
+    return Curve(centres=centres, quantile_ms=quantiles, mean_ms=means, samples=sum(h.count for _, h in pools),
+                 growth_q=_growth(centres, quantiles), growth_mean=_growth(centres, means))
+
+
+def _growth(centres: tuple[float, ...], values: tuple[float, ...]) -> float:
+    if len(centres) < 2 or min(values[-2:]) <= 0:
+        return 0.0
+    return max(0.0, math.log(values[-1] / values[-2]) / (centres[-1] - centres[-2]))
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,14 @@ class SizeModel:
             if not cpu_ok:  # neither meets it: the faster
                 return CPU if cpu_q <= gpu_q else GPU
         return CPU if cpu_cost <= gpu_cost else GPU
+
+    def worth_exploring(self, x: float, variant: str) -> bool:
+        """Whether a call at ``x`` may go to ``variant`` instead of the rule's pick, to keep its curve fresh:
+        when that variant is predicted to meet the SLO, or to take at most twice as long as the other."""
+        q = self.curves[variant].at(x)[0]
+        if self.slo_ms is not None and q <= self.slo_ms:
+            return True
+        return q <= 2.0 * self.curves[OTHER[variant]].at(x)[0]
 
     def crossover_size(self) -> float | None:
         """The smallest size from which `choose` (nothing in flight) picks the GPU up to the largest observed

@@ -150,7 +150,7 @@ def test_dispatch_explores_the_other_variant_at_its_rate():
     from gaia_faas.gateway_plugin.hybrid import Plan
     from gaia_faas.gateway_plugin.size_feature import SizeSource
     sizing.plans["mm"] = Plan(SizeSource("body-bytes"), model, HYBRID, True, 0.0)
-    picks = [sizing.dispatch("mm", GPU, 100).variant for _ in range(4)]
+    picks = [sizing.dispatch("mm", GPU, 400).variant for _ in range(4)]  # CPU 50 ms, GPU 60: worth exploring
     assert picks == [CPU, GPU, CPU, CPU]
     assert sizing.dispatch("mm", CPU, None).variant == CPU  # no size: the route
 
@@ -194,3 +194,12 @@ def test_calls_in_flight_at_this_worker_steer_new_calls_and_are_released():
         sizing.end(c, Answer())
     assert sizing.dispatch("mm", GPU, 1000).variant == CPU  # all released: the CPU is free again
     assert len(recorder._sized) == 40
+
+
+def test_exploring_stays_where_it_costs_little():
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL)
+    near, far = size_model.position(700), size_model.position(3500)  # CPU 80 vs 60 ms; 360 vs 60 ms
+    assert model.worth_exploring(near, CPU) and not model.worth_exploring(far, CPU)
+    assert model.worth_exploring(far, GPU)
+    with_slo = fit(histograms(STEEP_CPU, SIZES), slo_ms=400, slo_percentile=95, prices=EQUAL)
+    assert with_slo.worth_exploring(far, CPU)  # meets the SLO anyway
