@@ -110,6 +110,7 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, default=None, help="the thesis traces (default ../shared/traces)")
     parser.add_argument("--platform", choices=simulator.PLATFORMS, default=simulator.PRO)
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes of the Azure traces (default %(default)s)")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default %(default)s)")
     args = parser.parse_args()
     directory = args.traces or traces.default_traces_dir()
     azure_dir = directory / "public" / "azure-llm-2023"
@@ -122,7 +123,8 @@ def main() -> int:
     workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE.items()]
     results, verdicts, shares, busy = {}, {}, {}, {}
     for workload in workloads:
-        replayed = replay.replay_workload(workload, args.platform, strategies=STRATEGIES)
+        replayed = replay.replay_workload(workload, simulator.platform(args.platform, replicas=args.replicas),
+                                          strategies=STRATEGIES)
         results[workload.name] = replayed
         summaries = {s: r.summary() for s, r in replayed.items()}
         verdicts[workload.name] = verdict(summaries)
@@ -130,7 +132,7 @@ def main() -> int:
         shares[workload.name] = round(sum(1 for s in served if s.variant == "cpu") / max(1, len(served)), 3)
         prices = replayed["hybrid"].prices
         busy[workload.name] = {s: round(busy_cost(workload, r, prices), 6) for s, r in replayed.items()}
-    print(f"platform: {args.platform}")
+    print(f"platform: {args.platform}, {args.replicas} replica(s) per running variant")
     print(replay.format_table(results))
     print()
     print("busy cost (price x service seconds of the answered requests: billing that follows the load):")
@@ -144,6 +146,7 @@ def main() -> int:
     keys = ("slo_violation_pct", "p95_ms", "cost", "gpu_seconds", "cpu_seconds", "switches")
     summary = {
         "platform": args.platform,
+        "replicas": args.replicas,
         "figures": {w: {s: {k: r.summary()[k] for k in keys} for s, r in by.items()} for w, by in results.items()},
         "hybrid_cpu_share": shares,
         "cost_hybrid_vs_static_gpu": {w: round(by["hybrid"].cost / by["static-gpu"].cost, 3) for w, by in results.items()},

@@ -42,6 +42,9 @@ WARM_KEY_PREFIX = "gaia:hybrid:warm:"
 BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read part of it (proxy._client_body)
 EXPLORE = 0.03  # share of hybrid calls sent to the variant the model did not pick
 LEARNING_EXPLORE = 0.1  # share of calls sent to the variant with no curve yet, while both are warm
+# Hybrid mode starts when the model sends at least 5 % of the recent calls to each variant
+# (size_model.hybrid_worth) and, once on, lasts while it still sends 2.5 %.
+KEEP_SHARE = 0.025
 OTHER = {CPU: GPU, GPU: CPU}
 # Calls one replica serves at once: the gaia-python template's defaults (templates/gaia-python/index.py:
 # CPU 2 gunicorn workers, GPU one per GPU, each running GAIA_THREADS=4 handlers at once).
@@ -61,12 +64,13 @@ def expected_wait_ms(in_flight: int, work_ms: float, slots: int) -> float:
 
 
 def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
-    """The dispatch mode of one function (see the module docstring; pure). ``worth``: `hybrid_worth`."""
+    """The dispatch mode of one function (see the module docstring; pure). ``worth``: `hybrid_worth` (at
+    `KEEP_SHARE`: the controller, not this, decides when hybrid mode starts)."""
     if not warm:
         return WHOLE
     if not model.complete:
         return LEARNING
-    return HYBRID if worth else WHOLE
+    return HYBRID if worth else WHOLE  # worth: Plan.worth_keeping
 
 
 # What the controller does about hybrid mode at one evaluation (`standby_action`).
@@ -105,7 +109,7 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
     if learn_until is None and not plan.model.complete:
         learn_until = now + LEARNING_S
     learning = not plan.model.complete and learn_until is not None and now < learn_until
-    if plan.worth or learning:
+    if plan.worth or (standby.held is not None and plan.worth_keeping) or learning:
         if standby_released and standby.held is None:
             return WARM_UP, Standby(None, learn_until)
         return KEEP, Standby(CPU, learn_until)
@@ -131,11 +135,13 @@ class Plan:
     mode: str
     warm: bool
     refreshed_at: float
-    worth: bool = False  # size_model.hybrid_worth over the recent calls
+    worth: bool = False  # size_model.hybrid_worth over the recent calls: worth starting hybrid mode
+    worth_keeping: bool = False  # the same at KEEP_SHARE: worth staying in it (hysteresis against flapping)
 
     def describe(self) -> dict:
         return {"size_from": self.source.kind + (f":{self.source.name}" if self.source.name else ""), "mode": self.mode,
-                "both_warm": self.warm, "worth_it": self.worth, "refreshed_at": round(self.refreshed_at, 3),
+                "both_warm": self.warm, "worth_it": self.worth, "worth_keeping": self.worth_keeping,
+                "refreshed_at": round(self.refreshed_at, 3),
                 **self.model.describe()}
 
 
@@ -149,7 +155,8 @@ def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[
         for bucket, histogram in buckets.items():
             observed[bucket] = observed.get(bucket, 0) + histogram.count
     worth = size_model.hybrid_worth(model, observed)
-    return Plan(source, model, plan_mode(model, warm, worth), warm, now, worth)
+    keep = worth or size_model.hybrid_worth(model, observed, min_share=KEEP_SHARE)
+    return Plan(source, model, plan_mode(model, warm, keep), warm, now, worth, keep)
 
 
 @dataclass

@@ -5,9 +5,11 @@ Sizes fall into log-spaced buckets, `BUCKETS_PER_OCTAVE` per doubling (bucket b 
 recorder keeps a latency histogram (stats.LatencyHistogram); `fit` turns them into a `SizeModel`: at each
 bucket with at least ``min_samples`` calls (sparser ones pooled with their neighbours, `fit_curve`) the SLO
 quantile and the mean latency, linearly interpolated in log-size between bucket centres, held flat below
-the smallest observed size and growing beyond the largest as it grew between the last two points.
+the smallest observed size and growing beyond the largest as it grew between the last two points, at least
+in proportion to the size (`MIN_GROWTH`).
 
-`SizeModel.choose` is the dispatch rule: the variants predicted to meet the SLO (the quantile plus the
+`SizeModel.choose` is the dispatch rule: a size more than an octave beyond all that one variant has served
+goes to the other one if that one has served it; otherwise the variants predicted to meet the SLO (the quantile plus the
 expected wait behind the calls this replica already has in flight on that variant), the cheapest of them
 by price x mean latency (the replica-seconds a call occupies); when none meets it, the fastest. Without an
 SLO, the cheapest. `crossover_size` is the smallest size from which the rule, with nothing in flight,
@@ -51,8 +53,8 @@ class Curve:
     quantile_ms: tuple[float, ...]
     mean_ms: tuple[float, ...]
     samples: int
-    # Growth of log latency per bucket beyond the largest observed size (from the last two points, never
-    # negative): a variant is not assumed to get faster, nor to stay as fast, on sizes it has not served.
+    # Growth of log latency per bucket beyond the largest observed size: as between the last two points, at
+    # least MIN_GROWTH.
     growth_q: float = 0.0
     growth_mean: float = 0.0
 
@@ -111,10 +113,15 @@ def fit_curve(buckets: Mapping[int, LatencyHistogram], quantile: float, min_samp
                  growth_q=_growth(centres, quantiles), growth_mean=_growth(centres, means))
 
 
+# Beyond the largest size a variant served, its latency grows at least in proportion to the size (log
+# latency by ln 2 per octave): a variant never looks best for sizes it has not been seen to handle.
+MIN_GROWTH = math.log(2.0) / BUCKETS_PER_OCTAVE
+
+
 def _growth(centres: tuple[float, ...], values: tuple[float, ...]) -> float:
     if len(centres) < 2 or min(values[-2:]) <= 0:
-        return 0.0
-    return max(0.0, math.log(values[-1] / values[-2]) / (centres[-1] - centres[-2]))
+        return MIN_GROWTH
+    return max(MIN_GROWTH, math.log(values[-1] / values[-2]) / (centres[-1] - centres[-2]))
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,14 @@ class SizeModel:
     def choose(self, x: float, wait_cpu_ms: float = 0.0, wait_gpu_ms: float = 0.0) -> str:
         """The variant for a call at bucket-axis position ``x`` (see the module docstring); needs `complete`.
         ``wait_*_ms``: the expected wait behind calls already in flight on each variant."""
-        cpu_q, cpu_mean = self.curves[CPU].at(x)
-        gpu_q, gpu_mean = self.curves[GPU].at(x)
+        cpu_curve, gpu_curve = self.curves[CPU], self.curves[GPU]
+        # Sizes over an octave beyond all that a variant has served go to the one that has served them.
+        cpu_seen = x <= cpu_curve.centres[-1] + BUCKETS_PER_OCTAVE
+        gpu_seen = x <= gpu_curve.centres[-1] + BUCKETS_PER_OCTAVE
+        if cpu_seen != gpu_seen:
+            return CPU if cpu_seen else GPU
+        cpu_q, cpu_mean = cpu_curve.at(x)
+        gpu_q, gpu_mean = gpu_curve.at(x)
         cpu_q += wait_cpu_ms
         gpu_q += wait_gpu_ms
         slo = self.slo_ms

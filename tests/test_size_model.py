@@ -203,3 +203,11 @@ def test_exploring_stays_where_it_costs_little():
     assert model.worth_exploring(far, GPU)
     with_slo = fit(histograms(STEEP_CPU, SIZES), slo_ms=400, slo_percentile=95, prices=EQUAL)
     assert with_slo.worth_exploring(far, CPU)  # meets the SLO anyway
+
+
+def test_sizes_far_beyond_what_a_variant_served_go_to_the_one_that_served_them():
+    small_cpu = {CPU: {b: h for b, h in histograms(STEEP_CPU, SIZES)[CPU].items() if b <= bucket_of(600)},
+                 GPU: histograms(STEEP_CPU, SIZES)[GPU]}
+    model = fit(small_cpu, slo_ms=None, slo_percentile=95, prices={CPU: 1.0, GPU: 10.0})  # the CPU much cheaper
+    assert model.choose(size_model.position(1100)) == CPU  # within an octave of 600: the cheaper
+    assert model.choose(size_model.position(1300)) == GPU  # beyond: only the GPU was seen there
