@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
 
-from gaia_faas.gateway_plugin import hybrid, policy, snapshot
+from gaia_faas.gateway_plugin import policy, snapshot
 from gaia_faas.gateway_plugin.actuator import DEFAULT_WARMUP_PATH, Actuator
 from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.registry import FunctionSpec
 from gaia_faas.gateway_plugin.routes import RoutePinned
+from gaia_faas.gateway_plugin import hybrid
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
 
@@ -52,9 +53,9 @@ class _Function:
     state: policy.PolicyState
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
-    busy: asyncio.Task | None = None
     hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
     standby: hybrid.Standby = hybrid.Standby()  # its learn_until (the held standby itself is read from Redis)
+    busy: asyncio.Task | None = None
 
 
 def state_to_json(state: policy.PolicyState) -> str:

@@ -385,6 +385,11 @@ class StatsReader:
             fetched[variant] = {second: parse_bucket(fields) for second, fields in zip(seconds, replies) if fields}
         return fetched
 
+    async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
+        """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""
+        end_s = int(time.time() if now is None else now)
+        return await self.window(function, variant, end_s - seconds, end_s)
+
     async def sized(self, function: str, variants: Iterable[str], now: float, window_s: int) -> dict[str, dict[int, LatencyHistogram]]:
         """Per variant, the latency histogram of each size bucket over the minutes that overlap the last
         ``window_s`` seconds, merged over all replicas, in one pipeline (raises on Redis errors)."""
@@ -402,8 +407,3 @@ class StatsReader:
             for _ in slices:
                 parse_sized(next(replies), buckets)
         return result
-
-    async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
-        """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""
-        end_s = int(time.time() if now is None else now)
-        return await self.window(function, variant, end_s - seconds, end_s)
