@@ -225,7 +225,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
             await refresh_registry(state)
         state.sizing = Sizing(state.registry, state.recorder, state.stats, state.redis, static_mode=config.mode == "static",
                               body_idle_s=config.body_idle_timeout_s)
-        state.sizing.sources = {name: source for name, (source, _) in state.sizing.read_sources().items()}
+        state.sizing.load_sources()  # the first calls already know which functions are sized
         state.tasks = [asyncio.create_task(state.recorder.run(), name="gaia-recorder"),
                        asyncio.create_task(state.routes.run(), name="gaia-route-sync"),
                        asyncio.create_task(_discovery_loop(state), name="gaia-discovery"),

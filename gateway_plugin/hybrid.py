@@ -247,7 +247,8 @@ class Sizing:
             held[1] = max(0.0, held[1] - call.queued_ms) if held[0] else 0.0
 
     # -- the refresh (I/O) --------------------------------------------------------------------------------
-    def read_sources(self) -> dict[str, tuple[SizeSource, ControllerConfig]]:
+    def load_sources(self) -> dict[str, tuple[SizeSource, ControllerConfig]]:
+        """Set `sources` from the registry; returns each sized function's source and configuration."""
         found = {}
         for name in self.registry.names():
             spec = self.registry.get(name)
@@ -261,14 +262,14 @@ class Sizing:
                 if self._errors.get(name) != str(exc):
                     log.error("hybrid dispatch: %s is routed whole until its annotations are fixed: %s", name, exc)
                     self._errors[name] = str(exc)
+        self.sources = {name: source for name, (source, _) in found.items()}
         return found
 
     async def refresh(self, now: float | None = None) -> None:
         """Rebuild the sources from the registry and each plan from Redis (a function whose read fails keeps
         its previous plan)."""
         now = time.time() if now is None else now
-        found = self.read_sources()
-        self.sources = {name: source for name, (source, _) in found.items()}
+        found = self.load_sources()
         for name in [n for n in self.plans if n not in found]:
             del self.plans[name]
         for name, (source, config) in found.items():
