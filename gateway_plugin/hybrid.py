@@ -64,13 +64,12 @@ def expected_wait_ms(in_flight: int, work_ms: float, slots: int) -> float:
 
 
 def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
-    """The dispatch mode of one function (see the module docstring; pure). ``worth``: `hybrid_worth` (at
-    `KEEP_SHARE`: the controller, not this, decides when hybrid mode starts)."""
+    """The dispatch mode of one function (see the module docstring; pure). ``worth``: `hybrid_worth`."""
     if not warm:
         return WHOLE
     if not model.complete:
         return LEARNING
-    return HYBRID if worth else WHOLE  # worth: Plan.worth_keeping
+    return HYBRID if worth else WHOLE
 
 
 # What the controller does about hybrid mode at one evaluation (`standby_action`).
@@ -146,8 +145,9 @@ class Plan:
 
 
 def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[str, Mapping[int, LatencyHistogram]],
-              warm: bool, now: float) -> Plan:
-    """The plan of one function from its recorded per-variant, per-bucket histograms (pure)."""
+              warm: bool, now: float, previous: Plan | None = None) -> Plan:
+    """The plan of one function from its recorded per-variant, per-bucket histograms (pure); ``previous``:
+    the plan it replaces (hybrid mode, once on, lasts while `worth_keeping`)."""
     model = size_model.fit(histograms, slo_ms=config.slo_ms, slo_percentile=config.slo_percentile,
                            prices={CPU: config.price_cpu, GPU: config.price_gpu})
     observed: dict[int, int] = {}
@@ -156,7 +156,8 @@ def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[
             observed[bucket] = observed.get(bucket, 0) + histogram.count
     worth = size_model.hybrid_worth(model, observed)
     keep = worth or size_model.hybrid_worth(model, observed, min_share=KEEP_SHARE)
-    return Plan(source, model, plan_mode(model, warm, keep), warm, now, worth, keep)
+    was_hybrid = previous is not None and previous.mode == HYBRID
+    return Plan(source, model, plan_mode(model, warm, keep if was_hybrid else worth), warm, now, worth, keep)
 
 
 @dataclass
@@ -279,7 +280,7 @@ class Sizing:
             except Exception as exc:  # Redis away: keep dispatching on the last plan
                 log.debug("hybrid dispatch: %s keeps its plan: %s", name, exc)
                 continue
-            self.plans[name] = make_plan(source, config, histograms, warm, now)
+            self.plans[name] = make_plan(source, config, histograms, warm, now, self.plans.get(name))
 
     async def run(self) -> None:
         while True:

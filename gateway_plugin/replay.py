@@ -173,7 +173,7 @@ class HybridStrategy(GaiaStrategy):
                 for bucket, histogram in buckets.items():
                     into.setdefault(bucket, LatencyHistogram()).merge(histogram)
         warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
-        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now)
+        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
         self.sizing.plans[self.FUNCTION] = plan
         return plan
 

@@ -111,7 +111,12 @@ def test_small_requests_go_to_the_cpu_big_ones_to_the_gpu_and_the_crossover_is_l
             small = [send(url, n) for n in (120, 200, 300, 450) * 8]
             big = [send(url, n, padding=150_000 if i == 0 else 0) for i, n in enumerate((1300, 1800, 2400, 2900) * 8)]
             listed = json.loads(call(gateway.url + "/gaia/v1/functions")[2])["functions"][0]["hybrid"]
-            decisions = json.loads(call(gateway.url + "/gaia/v1/decisions?function=mm")[2])["decisions"]
+            deadline = time.monotonic() + 6  # the leader records it at its next evaluation of mm
+            while True:
+                decisions = json.loads(call(gateway.url + "/gaia/v1/decisions?function=mm")[2])["decisions"]
+                if any(d["action"] == "hybrid_on" for d in decisions) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         finally:
             gateway.stop()
     assert hybrid["mode"] == "hybrid" and hybrid["size_from"] == "json:n" and hybrid["both_warm"]

@@ -85,6 +85,22 @@ def test_plan_modes():
     assert plan_mode(both, warm=True, worth=False) == WHOLE
 
 
+def test_hybrid_mode_starts_at_five_percent_and_lasts_down_to_two_and_a_half():
+    from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+    from gaia_faas.gateway_plugin.hybrid import make_plan
+    from gaia_faas.gateway_plugin.size_feature import SizeSource
+
+    config = ControllerConfig(price_cpu=1.0, price_gpu=1.0)
+    # 4 % of the calls are big enough for the GPU (the curves cross at 500).
+    sizes = [100.0] * 96 * 5 + [3000.0] * 4 * 5
+    recorded = histograms(STEEP_CPU, sizes)
+    fresh = make_plan(SizeSource("body-bytes"), config, recorded, True, 0.0)
+    assert not fresh.worth and fresh.worth_keeping and fresh.mode == WHOLE
+    was_on = make_plan(SizeSource("body-bytes"), config, histograms(STEEP_CPU, SIZES), True, 0.0)
+    assert was_on.mode == HYBRID
+    assert make_plan(SizeSource("body-bytes"), config, recorded, True, 1.0, previous=was_on).mode == HYBRID
+
+
 def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still_learning():
     from gaia_faas.gateway_plugin.hybrid import LEARNING_S, Plan, Standby, make_plan
     from gaia_faas.gateway_plugin.size_feature import SizeSource
