@@ -93,7 +93,7 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
 
     Hybrid mode needs the variant the route is not on (the standby) up. The controller holds it while the
     function runs on the GPU and either the model sends a real share of the calls to each variant
-    (``plan.worth``), or a curve is still missing and the learning stretch (`LEARNING_S` from the move to
+    (``plan.worth``), or sized calls come but one curve is still missing and the learning stretch (`LEARNING_S` from the move to
     the GPU, once per stay there) has not run out: ``KEEP`` (no release of it, the warm flag renewed), or
     ``WARM_UP`` when the policy released it already. Otherwise ``RELEASE_HELD`` gives back a standby held
     for hybrid mode, so whole-function routing costs what it did before (``FORGET`` when the route is on
@@ -105,9 +105,11 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
             return NOTHING, state
         return (FORGET if standby.held == route else RELEASE_HELD), state
     learn_until = standby.learn_until
-    if learn_until is None and not plan.model.complete:
+    # Learning needs sized calls coming (one curve there, the other missing); without sizes nothing is held.
+    missing_one = bool(plan.model.curves) and not plan.model.complete
+    if learn_until is None and missing_one:
         learn_until = now + LEARNING_S
-    learning = not plan.model.complete and learn_until is not None and now < learn_until
+    learning = missing_one and learn_until is not None and now < learn_until
     if plan.worth or (standby.held is not None and plan.worth_keeping) or learning:
         if standby_released and standby.held is None:
             return WARM_UP, Standby(None, learn_until)

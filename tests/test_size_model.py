@@ -122,6 +122,9 @@ def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still
     assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S - 1)[0] == KEEP
     assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S) == (RELEASE_HELD, Standby(None, 100.0 + LEARNING_S))
     assert standby_action(gpu_only, GPU, Standby(None, 100.0 + LEARNING_S), True, 1e6)[0] == NOTHING
+    # No sized calls at all (no curve): nothing to learn, nothing held.
+    unsized = make_plan(source, config, {CPU: {}, GPU: {}}, True, 0.0)
+    assert standby_action(unsized, GPU, Standby(), False, 0.0) == (NOTHING, Standby())
     # Back on the CPU: the held CPU is the route now (only the flag goes); a held GPU is released.
     assert standby_action(split, CPU, Standby(CPU, 5.0), False, 0.0) == (FORGET, Standby())
     assert standby_action(split, CPU, Standby(GPU), False, 0.0) == (RELEASE_HELD, Standby())
