@@ -5,7 +5,8 @@ Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from
 - its size source (size_feature.py), rebuilt from the registry at each refresh;
 - its `Plan`: the latency-by-size model (size_model.py, fitted from what all replicas recorded in Redis over
   the last ``window_s``) and the dispatch mode, both refreshed every ``refresh_s`` by `run` — the only
-  Redis I/O here; the call path reads dictionaries;
+  Redis I/O here (each minute is read until no replica records into it any more, then kept); the call path
+  reads dictionaries;
 - the calls in flight on each variant at this worker and their work (the sum of their predicted mean
   latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot.
 
@@ -36,7 +37,7 @@ from gaia_faas.gateway_plugin.size_feature import (
     JSON_PREFIX_BYTES, SIZE_FROM, PrefixedContent, SizeFromError, SizeSource, parse_size_from, read_prefix,
     size_from_head, size_from_json_prefix)
 from gaia_faas.gateway_plugin.size_model import CPU, GPU, SizeModel
-from gaia_faas.gateway_plugin.stats import LatencyHistogram
+from gaia_faas.gateway_plugin.stats import LatencyHistogram, merge_sized, size_slices
 
 WARM_KEY_PREFIX = "gaia:hybrid:warm:"
 BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read part of it (proxy._client_body)
@@ -186,6 +187,8 @@ class Sizing:
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
         self.plans: dict[str, Plan] = {}
         self._in_flight: dict[tuple[str, str], list] = {}  # (function, variant) -> [calls, predicted work ms]
+        # Size histograms of minutes no replica records into any more, as read: (function, variant, minute).
+        self._closed: dict[tuple[str, str, int], dict[int, LatencyHistogram]] = {}
         self._errors: dict[str, str] = {}
 
     # -- the call path -----------------------------------------------------------------------------------
@@ -275,13 +278,23 @@ class Sizing:
         found = self.load_sources()
         for name in [n for n in self.plans if n not in found]:
             del self.plans[name]
+        minutes = size_slices(now, self.window_s)
+        closed_before = minutes[-1] - 1  # a minute that ended over a minute ago gets no more records: read once
+        self._closed = {key: buckets for key, buckets in self._closed.items()
+                        if key[0] in found and key[2] >= minutes[0]}
         for name, (source, config) in found.items():
+            wanted = [(v, m) for v in (CPU, GPU) for m in minutes if m >= closed_before or (name, v, m) not in self._closed]
             try:
-                histograms = await self.stats.sized(name, (CPU, GPU), now, self.window_s)
+                read = await self.stats.sized_slices(name, wanted)
                 warm = self.static_mode or bool(await self.redis.exists(WARM_KEY_PREFIX + name))
             except Exception as exc:  # Redis away: keep dispatching on the last plan
                 log.debug("hybrid dispatch: %s keeps its plan: %s", name, exc)
                 continue
+            for (variant, minute), buckets in read.items():
+                if minute < closed_before:
+                    self._closed[(name, variant, minute)] = buckets
+            histograms = {v: merge_sized([self._closed[(name, v, m)] if (name, v, m) in self._closed else read[(v, m)]
+                                          for m in minutes]) for v in (CPU, GPU)}
             self.plans[name] = make_plan(source, config, histograms, warm, now, self.plans.get(name))
 
     async def run(self) -> None:

@@ -25,7 +25,7 @@ from gaia_faas.gateway_plugin import hybrid, policy, simulator, snapshot
 from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS, ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.size_feature import SizeSource, number
 from gaia_faas.gateway_plugin.size_model import bucket_of
-from gaia_faas.gateway_plugin.stats import SIZE_SLICE_S, LatencyHistogram
+from gaia_faas.gateway_plugin.stats import SIZE_SLICE_S, LatencyHistogram, merge_sized
 from gaia_faas.gateway_plugin.simulator import PLATFORMS, VARIANTS, Platform, Result, Simulation
 from gaia_faas.gateway_plugin.traces import (
     FAILURES, THESIS_SOURCE, TRACES_ENV, WORKLOADS, TraceError, Workload, default_traces_dir, find_pairs, load_pair,
@@ -166,12 +166,7 @@ class HybridStrategy(GaiaStrategy):
         first = last - max(1, math.ceil(self.window_s / SIZE_SLICE_S)) + 1
         for minute in [m for m in self.slices if m < first]:
             del self.slices[minute]
-        merged: dict[str, dict[int, LatencyHistogram]] = {policy.CPU: {}, policy.GPU: {}}
-        for by_variant in self.slices.values():
-            for variant, buckets in by_variant.items():
-                into = merged[variant]
-                for bucket, histogram in buckets.items():
-                    into.setdefault(bucket, LatencyHistogram()).merge(histogram)
+        merged = {v: merge_sized(by_variant.get(v, {}) for by_variant in self.slices.values()) for v in VARIANTS}
         warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
         plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
         self.sizing.plans[self.FUNCTION] = plan

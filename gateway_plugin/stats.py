@@ -171,6 +171,24 @@ def aggregate_sized(records: Iterable[SizedRecord]) -> dict[tuple[str, str, int]
     return hashes
 
 
+def size_slices(now: float, window_s: float) -> range:
+    """The minutes (size hashes) that overlap the last ``window_s`` seconds before ``now``."""
+    last = int(now // SIZE_SLICE_S)
+    return range(last - max(1, math.ceil(window_s / SIZE_SLICE_S)) + 1, last + 1)
+
+
+def merge_sized(slices: Iterable[Mapping[int, LatencyHistogram]]) -> dict[int, LatencyHistogram]:
+    """Per-bucket histograms of several minutes added into new ones (pure)."""
+    merged: dict[int, LatencyHistogram] = {}
+    for buckets in slices:
+        for bucket, histogram in buckets.items():
+            into = merged.get(bucket)
+            if into is None:
+                into = merged[bucket] = LatencyHistogram()
+            into.merge(histogram)
+    return merged
+
+
 def parse_sized(fields: Mapping[bytes | str, bytes | str], into: dict[int, LatencyHistogram]) -> None:
     """Add one size hash read back from Redis into per-bucket histograms (pure)."""
     for raw_key, raw_value in fields.items():
@@ -390,20 +408,21 @@ class StatsReader:
         end_s = int(time.time() if now is None else now)
         return await self.window(function, variant, end_s - seconds, end_s)
 
+    async def sized_slices(self, function: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[int, LatencyHistogram]]:
+        """The per-bucket latency histograms of each (variant, minute) asked for, merged over all replicas, in
+        one pipeline (raises on Redis errors); a minute without calls maps to {}."""
+        keys = list(keys)
+        pipe = self.redis.pipeline(transaction=False)
+        for variant, slice_ in keys:
+            pipe.hgetall(size_key(function, variant, slice_))
+        result: dict[tuple[str, int], dict[int, LatencyHistogram]] = {}
+        for key, fields in zip(keys, await pipe.execute() if keys else ()):
+            parse_sized(fields, result.setdefault(key, {}))
+        return result
+
     async def sized(self, function: str, variants: Iterable[str], now: float, window_s: int) -> dict[str, dict[int, LatencyHistogram]]:
         """Per variant, the latency histogram of each size bucket over the minutes that overlap the last
-        ``window_s`` seconds, merged over all replicas, in one pipeline (raises on Redis errors)."""
+        ``window_s`` seconds (`size_slices`), merged over all replicas (raises on Redis errors)."""
         variants = list(variants)
-        last = int(now // SIZE_SLICE_S)
-        slices = range(last - max(1, math.ceil(window_s / SIZE_SLICE_S)) + 1, last + 1)
-        pipe = self.redis.pipeline(transaction=False)
-        for variant in variants:
-            for slice_ in slices:
-                pipe.hgetall(size_key(function, variant, slice_))
-        replies = iter(await pipe.execute())
-        result: dict[str, dict[int, LatencyHistogram]] = {}
-        for variant in variants:
-            buckets = result[variant] = {}
-            for _ in slices:
-                parse_sized(next(replies), buckets)
-        return result
+        read = await self.sized_slices(function, [(v, m) for v in variants for m in size_slices(now, window_s)])
+        return {v: merge_sized(buckets for (variant, _), buckets in read.items() if variant == v) for v in variants}

@@ -230,3 +230,44 @@ def test_sizes_far_beyond_what_a_variant_served_go_to_the_one_that_served_them()
     model = fit(small_cpu, slo_ms=None, slo_percentile=95, prices={CPU: 1.0, GPU: 10.0})  # the CPU much cheaper
     assert model.choose(size_model.position(1100)) == CPU  # within an octave of 600: the cheaper
     assert model.choose(size_model.position(1300)) == GPU  # beyond: only the GPU was seen there
+
+
+def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_url, tmp_path):
+    from gaia_faas.gateway_plugin.registry import Registry, load_static_routes
+
+    routes = tmp_path / "routes.yml"
+    routes.write_text("functions:\n  mm:\n    variants: {cpu: 'http://127.0.0.1:1', gpu: 'http://127.0.0.1:2'}\n"
+                      "    annotations: {com.gaia.size-from: 'query:n', com.gaia.price-cpu: '1', com.gaia.price-gpu: '1'}\n"
+                      "  plain:\n    variants: {cpu: 'http://127.0.0.1:1', gpu: 'http://127.0.0.1:2'}\n")
+    registry = Registry(load_static_routes(routes))
+    now = 1_700_000_000.0
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            old = StatsRecorder(client, clock=lambda: now - 300)  # five minutes ago: a finished minute
+            for size in SIZES[:400]:
+                for variant, f in STEEP_CPU.items():
+                    old.record_size("mm", variant, bucket_of(size), f(size))
+            await old.flush()
+            sizing = Sizing(registry, None, StatsReader(client), client, static_mode=True, body_idle_s=1.0)
+            await sizing.refresh(now)
+            first = sizing.plans["mm"]
+            # A late write into that finished minute is not read again; the current minute is.
+            late = StatsRecorder(client, clock=lambda: now - 300)
+            late.record_size("mm", CPU, bucket_of(1000), 5.0)
+            await late.flush()
+            current = StatsRecorder(client, clock=lambda: now)
+            current.record_size("mm", GPU, bucket_of(1000), 60.0)
+            await current.flush()
+            await sizing.refresh(now + 1)
+            return sizing, first, sizing.plans["mm"]
+        finally:
+            await client.aclose()
+
+    sizing, first, second = asyncio.run(scenario())
+    assert set(sizing.sources) == {"mm"} and set(sizing.plans) == {"mm"}  # plain declares no size
+    assert first.mode == HYBRID and first.warm and first.model.crossover_size() == pytest.approx(500, rel=0.1)
+    assert second.model.curves[CPU].samples == first.model.curves[CPU].samples
+    assert second.model.curves[GPU].samples == first.model.curves[GPU].samples + 1
+    assert sizing.describe("mm")["size_from"] == "query:n" and sizing.describe("plain") is None
