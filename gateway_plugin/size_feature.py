@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl
 
 SIZE_FROM = "com.gaia.size-from"
 JSON_PREFIX_BYTES = 64 * 1024  # enough for a field near the top of any request object; never more is buffered
-KINDS = ("body-bytes", "header", "query", "json")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
 _FIELD = re.compile(r"^[^\s\"\\]{1,128}$")
 _DECODER = json.JSONDecoder()
@@ -37,7 +36,7 @@ class SizeFromError(ValueError):
 
 @dataclass(frozen=True)
 class SizeSource:
-    kind: str  # one of KINDS
+    kind: str  # "body-bytes", "header", "query" or "json"
     name: str = ""  # header, query parameter or JSON field name ("" for body-bytes)
 
 

@@ -137,10 +137,6 @@ class SizeModel:
         """Both variants have a curve: the rule can compare them."""
         return CPU in self.curves and GPU in self.curves
 
-    def predict(self, variant: str, size: float) -> tuple[float, float] | None:
-        curve = self.curves.get(variant)
-        return None if curve is None else curve.at(position(size))
-
     def choose(self, x: float, wait_cpu_ms: float = 0.0, wait_gpu_ms: float = 0.0) -> str:
         """The variant for a call at bucket-axis position ``x`` (see the module docstring); needs `complete`.
         ``wait_*_ms``: the expected wait behind calls already in flight on each variant."""
