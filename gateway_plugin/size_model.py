@@ -18,6 +18,7 @@ picks the GPU for good (None when it never does within the observed sizes).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,10 +69,7 @@ class Curve:
             beyond = x - centres[last]
             return (self.quantile_ms[last] * math.exp(self.growth_q * beyond),
                     self.mean_ms[last] * math.exp(self.growth_mean * beyond))
-        # Few buckets (tens at most): a linear scan beats bisect's call overhead here.
-        i = 1
-        while centres[i] < x:
-            i += 1
+        i = bisect.bisect_left(centres, x)
         left, right = centres[i - 1], centres[i]
         t = (x - left) / (right - left)
         q, m = self.quantile_ms, self.mean_ms
