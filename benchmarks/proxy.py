@@ -129,10 +129,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def worker_pids(parent: int) -> list[int]:
-    """The worker processes of a gunicorn arbiter or an nginx master."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children]
+def worker_pids(parent: int, count: int, timeout_s: float = 20.0) -> list[int]:
+    """The ``count`` worker processes of a gunicorn arbiter or an nginx master. Waits for all of them: the
+    first worker answers health checks while the arbiter still forks the others, whose CPU would go uncounted."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        children = [int(pid) for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        if len(children) >= count or time.monotonic() > deadline:
+            return children
+        time.sleep(0.05)
 
 
 def recorded_calls(redis_url: str, function: str) -> int:
@@ -252,14 +257,14 @@ def main() -> int:
                  "--bind", f"127.0.0.1:{gateway_port}", "--workers", str(args.workers), "--log-level", "warning"]))
             gateway = f"http://127.0.0.1:{gateway_port}"
             wait_for_http(gateway + "/gaia/v1/health", proc=processes[-1])
-            hops = {"direct": (upstream, []), "plugin": (gateway + "/function/bench", worker_pids(processes[-1].pid))}
+            hops = {"direct": (upstream, []), "plugin": (gateway + "/function/bench", worker_pids(processes[-1].pid, args.workers))}
             if nginx:
                 nginx_dir = Path(workdir.name) / "nginx"
                 nginx_dir.mkdir()
                 nginx_process, nginx_url = start_nginx(nginx, nginx_dir, upstream_port, args.workers)
                 processes.append(nginx_process)
                 wait_for_http(nginx_url + "/", proc=nginx_process)
-                hops["nginx"] = (nginx_url, worker_pids(nginx_process.pid))
+                hops["nginx"] = (nginx_url, worker_pids(nginx_process.pid, args.workers))
 
             results = {}
             for scenario, path, connections, threads in (("c1", "/", 1, 1), ("c32", "/", 32, 2), ("c1000", "/slow", 1000, 2)):

@@ -2,7 +2,7 @@
 
 `create_app(config, background_tasks=..., api_routes=...)` returns the app. Its `GatewayState` is at
 ``app[STATE]``: the registry, the route table, the recorder and the stats reader, the rotation, the metrics,
-the async Redis client and the shared aiohttp ClientSession (one connection pool per worker).
+the async Redis client, the shared aiohttp ClientSession and the proxy's upstream connection pool (one per worker).
 
 Background tasks: each entry of ``background_tasks`` is ``async def task(app) -> None``. It is started once
 the state is ready (Redis client, HTTP client, registry loaded, route sync running) and cancelled when the
@@ -36,6 +36,7 @@ from gaia_faas.gateway_plugin.routes import RouteTable
 from gaia_faas.gateway_plugin.server import ServerLimits, handler_args
 from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
 from gaia_faas.gateway_plugin.summaries import WindowCache
+from gaia_faas.gateway_plugin.upstream import UpstreamPool
 
 log = logging.getLogger("gaia.gateway")
 
@@ -101,7 +102,8 @@ class GatewayState:
     rotation: Rotation
     # The rest is created when the app starts (they need the running event loop) and set until it stops.
     redis: aioredis.Redis | None = None
-    client: aiohttp.ClientSession | None = None
+    client: aiohttp.ClientSession | None = None  # discovery, probes, the controller's gateway calls
+    upstream: UpstreamPool | None = None  # proxied calls (upstream.py: a lean client, aiohttp's parser)
     routes: RouteTable | None = None
     recorder: StatsRecorder | None = None
     stats: StatsReader | None = None
@@ -211,6 +213,8 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
+        state.upstream = UpstreamPool(limit=config.max_connections, connect_timeout_s=config.connect_timeout_s,
+                                      read_timeout_s=config.read_timeout_s)
         state.recorder = StatsRecorder(
             state.redis, ttl_s=config.stats_ttl_s, max_buffer=config.max_buffer, flush_interval_s=config.flush_interval_s,
             on_drop=lambda reason, n: metrics.records_dropped.labels(reason).inc(n),
@@ -244,6 +248,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
                 pass
             except Exception:
                 log.exception("background task %s failed", task.get_name())
+        await state.upstream.close()
         await state.client.close()
         await state.redis.aclose()
 

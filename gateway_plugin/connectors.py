@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from aiohttp import ClientError, ClientResponse, web
+from aiohttp import ClientError, web
 
 LABEL_FUNCTION = "com.gaia.function"
 LABEL_LOGICAL = "com.gaia.logical"  # marks the entries the plugin adds; nothing is deployed under that name
@@ -53,8 +53,9 @@ def with_logical_functions(listing) -> list:
     return listing + added
 
 
-async def listing_response(upstream: ClientResponse, headers) -> web.Response:
-    """The upstream's answer to GET /system/functions, with the logical entries added when it is a listing."""
+async def listing_response(upstream, headers) -> web.Response:
+    """The upstream's answer (an `upstream.UpstreamResponse`) to GET /system/functions, with the logical entries
+    added when it is a listing."""
     try:
         body = await upstream.read()
     except ClientError as exc:

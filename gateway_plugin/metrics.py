@@ -36,7 +36,7 @@ class Metrics:
                                        ["reason"], registry=r)
         self._call_children: dict[tuple[str, str, int], tuple] = {}
         self.rejected = Counter("gaia_rejected_requests", "Requests refused before routing (bad names, paths, "
-                                "methods, versions; stalled bodies)", ["reason"], registry=r)
+                                "methods, versions; stalled or broken bodies)", ["reason"], registry=r)
         self.discovery_failures = Counter("gaia_discovery_failures", "Function discoveries (or routes-file reloads) that failed",
                                           registry=r)
         # Gauges: the lowest (or highest) value over the live workers, so one failing worker shows.

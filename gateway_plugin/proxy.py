@@ -31,13 +31,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gaia_faas.gateway_plugin import connectors
+from gaia_faas.gateway_plugin.upstream import UpstreamResponse
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade",
 })
 # The upstream gets its own Host from its URL.
-NOT_FORWARDED = HOP_BY_HOP | {"host"}
+NOT_FORWARDED_RAW = frozenset(name.encode() for name in HOP_BY_HOP | {"host"})
+METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Raw (undecoded) function name segment: the OpenFaaS gateway's charset (`name` or `name.namespace`).
 RAW_NAME_RE = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$")
 MAX_NAME_LENGTH = 127  # 63 for the name, a dot, 63 for the namespace
@@ -101,27 +103,35 @@ def _dropped_headers(headers, always: frozenset[str]) -> frozenset[str]:
     return always | {token.strip().lower() for token in connection.split(",") if token.strip()}
 
 
-def forward_headers(request: web.Request, call_id: str | None) -> CIMultiDict:
-    """Request headers for the upstream: hop-by-hop ones removed, X-Forwarded-* added, Authorization kept."""
-    dropped = _dropped_headers(request.headers, NOT_FORWARDED)
-    headers = CIMultiDict()
-    for key, value in request.headers.items():
-        if key.lower() in dropped:
-            continue
-        headers.add(key, value)
+def forward_headers(request: web.Request, call_id: str | None) -> bytes:
+    """The request's header lines for the upstream (b"Name: value\\r\\n" each, bytes as the client sent them):
+    hop-by-hop ones and Host removed, X-Forwarded-* added, Authorization kept. A bodiless POST, PUT, PATCH or
+    DELETE gets Content-Length: 0 (as aiohttp's client sends it)."""
+    headers = request.headers
+    dropped = NOT_FORWARDED_RAW
+    connection = headers.get("Connection")
+    if connection:
+        dropped = dropped | {token.strip().lower().encode("utf-8", "surrogateescape")
+                             for token in connection.split(",") if token.strip()}
+    previous = headers.get("X-Forwarded-For") if b"x-forwarded-for" not in dropped else None
+    if previous is not None:
+        dropped = dropped | {b"x-forwarded-for"}  # replaced by one line with the peer appended
+    lines = [name + b": " + value + b"\r\n" for name, value in request.raw_headers if name.lower() not in dropped]
     peer = request.remote or ""
-    previous = headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
+    added = f"X-Forwarded-For: {previous}, {peer}\r\n" if previous else f"X-Forwarded-For: {peer}\r\n"
     if "X-Forwarded-Host" not in headers and request.host:
-        headers["X-Forwarded-Host"] = request.host
+        added += f"X-Forwarded-Host: {request.host}\r\n"
     if "X-Forwarded-Proto" not in headers:
-        headers["X-Forwarded-Proto"] = request.scheme
+        added += f"X-Forwarded-Proto: {request.scheme}\r\n"
     if call_id and "X-Call-Id" not in headers:
-        headers["X-Call-Id"] = call_id
-    return headers
+        added += f"X-Call-Id: {call_id}\r\n"
+    if request.method not in METHODS_WITHOUT_BODY and not request.body_exists and "Content-Length" not in headers:
+        added += "Content-Length: 0\r\n"
+    lines.append(added.encode("utf-8", "surrogateescape"))
+    return b"".join(lines)
 
 
-def response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict:
+def response_headers(upstream: UpstreamResponse) -> CIMultiDict:
     dropped = _dropped_headers(upstream.headers, HOP_BY_HOP)
     headers = CIMultiDict()
     for key, value in upstream.headers.items():
@@ -236,14 +246,16 @@ class ClientBody:
 
     The next bytes must come within ``idle_s``; and after the first ``idle_s`` the body must have kept an
     average of ``min_rate`` bytes per second (a client sending one byte a second defeats an idle timeout
-    alone). A refusal raises inside the upstream request and sets ``stalled``.
+    alone). A refusal raises inside the upstream request and sets ``stalled``; a body that breaks off (the
+    client hung up mid-upload) sets ``broken``. Either is the client's doing, never the variant's.
     """
 
-    __slots__ = ("content", "idle_s", "min_rate", "stalled")
+    __slots__ = ("content", "idle_s", "min_rate", "stalled", "broken")
 
     def __init__(self, content, idle_s: float, min_rate: float):
         self.content, self.idle_s, self.min_rate = content, idle_s, min_rate
         self.stalled = False
+        self.broken = False
 
     async def chunks(self):
         content, idle_s, min_rate = self.content, self.idle_s, self.min_rate
@@ -259,6 +271,9 @@ class ClientBody:
                     chunk = await content.readany()
             except TimeoutError:
                 self.stalled = True
+                raise
+            except Exception:
+                self.broken = True
                 raise
             if not chunk:
                 return
@@ -335,8 +350,8 @@ class Proxy:
         try:
             upstream = await self._send(request, url, None, body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if body is not None and body.stalled:
-                return self._stalled(request, "the upstream")
+            if body is not None and (body.stalled or body.broken):
+                return self._client_body_failed(request, body, "the upstream")
             self.state.metrics.passthrough.labels("502").inc()
             return _text(502, f"gaia: upstream {upstream_url} failed: {_describe(exc)}")
         if connectors.lists_functions(request.method, target.raw_path):  # event connectors see logical functions
@@ -403,8 +418,8 @@ class Proxy:
             try:
                 upstream = await self._send(request, url, call_id, body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if body is not None and body.stalled:
-                    return self._stalled(request, spec.name)
+                if body is not None and (body.stalled or body.broken):
+                    return self._client_body_failed(request, body, spec.name)
                 if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
                     # No connection, so nothing was sent: safe to try the other variant even with a body.
                     self._platform_fault(spec.name, variant, started, 0)
@@ -462,21 +477,28 @@ class Proxy:
         # hybrid.BODY_KEY: the size was read from the body's first bytes, which must go out first.
         return ClientBody(request.get("gaia_body", request.content), config.body_idle_timeout_s, config.body_min_rate)
 
-    def _stalled(self, request: web.Request, function: str) -> web.Response:
-        """The client stopped sending its body: 408, the connection closed, nothing recorded (not the function's doing)."""
+    def _client_body_failed(self, request: web.Request, body: ClientBody, function: str) -> web.Response:
+        """The client stopped sending its body (408) or broke it off (400): the connection closed, nothing
+        recorded, the variant stays in rotation (not the function's doing)."""
         config = self.state.config
+        if body.broken:
+            self.state.metrics.rejected.labels("body_broken").inc()
+            response = _text(400, f"gaia: the request body broke off; the call to {function} was abandoned")
+            response.force_close()
+            return response
         self.state.metrics.rejected.labels("body_stalled").inc()
         response = _text(408, f"gaia: the request body stalled (no bytes for {config.body_idle_timeout_s:g} s, or under "
                               f"{config.body_min_rate:g} bytes/s after that); the call to {function} was abandoned")
         response.force_close()  # the rest of that body must not be read as a next request
         return response
 
-    async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> aiohttp.ClientResponse:
-        return await self.state.client.request(
-            request.method, URL(url, encoded=True), headers=forward_headers(request, call_id),
-            data=body.chunks() if body is not None else None, allow_redirects=False, compress=None)
+    async def _send(self, request: web.Request, url: str, call_id: str | None, body: ClientBody | None) -> UpstreamResponse:
+        if body is None:
+            return await self.state.upstream.request(request.method, url, forward_headers(request, call_id))
+        return await self.state.upstream.request(request.method, url, forward_headers(request, call_id), body.chunks(),
+                                                 chunked="Content-Length" not in request.headers)
 
-    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, extra: dict) -> tuple[web.StreamResponse, int]:
+    async def _relay(self, request: web.Request, upstream: UpstreamResponse, extra: dict) -> tuple[web.StreamResponse, int]:
         """Send the upstream answer to the client; returns the response and the body bytes sent."""
         headers = response_headers(upstream)
         headers.update(extra)

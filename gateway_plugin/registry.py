@@ -138,6 +138,8 @@ def parse_static_routes(document, source: str = "routes file") -> dict[str, Func
                 raise RegistryError(f"{where}: unknown variant {variant!r} (expected cpu or gpu)")
             if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
                 raise RegistryError(f"{where}: variant {variant} needs an http(s) URL, got {url!r}")
+            if "@" in url.split("/")[2]:  # they would show in the API and 502 bodies; the proxy sends no URL credentials
+                raise RegistryError(f"{where}: variant {variant}'s URL must not carry credentials")
             variants[variant] = VariantTarget(variant=variant, sync_url=url.rstrip("/"), service=f"{name}-{variant}")
         functions[name] = FunctionSpec(name, variants, _check_annotations(entry.get("annotations"), where))
     return functions

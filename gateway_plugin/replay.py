@@ -39,8 +39,11 @@ ALL_STRATEGIES = STRATEGIES + ("hybrid",)
 PLATFORM_ANNOTATION = "com.gaia.platform"
 # The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
 WARMUP_POLL_S = 0.25
-# `gaia replay` without workloads: the synthetic patterns (a few seconds), plus the thesis workloads
-# when their traces are there.
+# `gaia replay` without workloads: one scenario of each kind from the project's synthetic pairs
+# (benchmarks/scenarios, made by its generate.py; about a second), or the built-in synthetic patterns where
+# the checkout's scenarios are not there (an installed package); plus the thesis workloads when their traces are.
+SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios"
+DEFAULT_SCENARIOS = ("drift-up-down", "spike-10x", "gpu-slower", "gpu-outage-5xx", "low-rate-1min")
 SYNTHETIC = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if not needs_traces)
 THESIS = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if needs_traces)
 
@@ -382,8 +385,9 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help="built-in workloads to replay (default without --pair/--pairs: the synthetic ones, "
-                             "plus the thesis ones when their traces are found; see --list)")
+                        help="built-in workloads to replay (see --list; without any, --pair or --pairs: "
+                             f"the scenarios {', '.join(DEFAULT_SCENARIOS)} of benchmarks/scenarios, plus the "
+                             "thesis workloads when their traces are found)")
     parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CPU.csv", "GPU.csv"), type=Path,
                         help="replay a pair of traces (name: the CPU file's stem without -cpu; repeatable)")
     parser.add_argument("--pairs", action="append", default=[], metavar="DIR", type=Path,
@@ -402,10 +406,14 @@ def add_arguments(parser) -> None:
                              "cpu=8,gpu=4)")
     parser.add_argument("--timeout", type=float, default=simulator.DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--scale-to-zero-after", type=float, default=None, metavar="S",
-                        help=f"idle seconds before pro/knative remove a variant (default pro "
-                             f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
-                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--scale-to-zero-after", default=None, metavar="S|cpu=S,gpu=S",
+                        help=f"idle seconds before pro/knative remove a variant, for both or per variant (default "
+                             f"pro {simulator.PRO_ZERO_DURATION_S:g}, knative "
+                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g}; gaia stack "
+                             "--knative's GPU retention: gpu=900)")
+    parser.add_argument("--ce-max-replicas", type=int, default=simulator.CE_MAX_REPLICAS, metavar="N",
+                        help="ce: the replicas CE's AlertManager rule may scale a variant out to (default "
+                             f"{simulator.CE_MAX_REPLICAS}, CE's cap; 1: no scale-out)")
     parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
                         help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
                              "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
@@ -452,12 +460,26 @@ def _per_variant(option: str, text: str | None, kind: type) -> dict:
     return values
 
 
+def _idle_times(text: str | None) -> float | dict[str, float] | None:
+    """``--scale-to-zero-after``: one number of seconds for both variants, or cpu=S,gpu=S."""
+    if text is None or "=" in text:
+        return _per_variant("--scale-to-zero-after", text, float) or None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--scale-to-zero-after expects seconds (at least 0) or cpu=S,gpu=S, got {text!r}")
+    return value
+
+
 def _platform(args) -> Platform:
     try:
         return simulator.platform(args.platform, replicas=args.replicas,
                                   concurrency=_per_variant("--concurrency", args.concurrency, int),
-                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
-                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
+                                  timeout_s=args.timeout, scale_to_zero_after_s=_idle_times(args.scale_to_zero_after),
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()},
+                                  ce_max_replicas=args.ce_max_replicas)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -469,8 +491,14 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
     if unknown:
         raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     names = list(args.workloads)
+    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     if not explicit:
-        names = list(SYNTHETIC)
+        scenarios = [(name, SCENARIOS_DIR / f"{name}-cpu.csv", SCENARIOS_DIR / f"{name}-gpu.csv")
+                     for name in DEFAULT_SCENARIOS]
+        if all(cpu.is_file() and gpu.is_file() for _, cpu, gpu in scenarios):
+            pairs = scenarios
+        else:
+            names = list(SYNTHETIC)
         directory = args.traces or default_traces_dir()
         if directory.is_dir():
             names += THESIS
@@ -484,7 +512,6 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
             workload = Workload(workload.name, workload.description, workload.requests, workload.closed_loop,
                                 workload.annotations, {**workload.cold_start_s, **cold_start}, workload.warm_start)
         workloads.append(workload)
-    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     for directory in args.pairs:
         pairs += find_pairs(directory)
     for _, cpu, gpu in pairs:

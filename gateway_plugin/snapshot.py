@@ -62,6 +62,12 @@ class BucketSeries:
         if platform_fault:
             mine.platform_faults += 1
 
+    def first_second(self, start_s: int, end_s: int) -> int | None:
+        """The earliest second start_s <= t < end_s that has a bucket, None when none has."""
+        seconds = self.seconds()
+        at = bisect.bisect_left(seconds, start_s)
+        return seconds[at] if at < len(seconds) and seconds[at] < end_s else None
+
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
         merged = BucketAggregate()

@@ -698,6 +698,21 @@ def test_stalled_or_trickled_body_gets_408_and_the_upstream_call_is_abandoned(gw
     assert status == 200 and json.loads(body)["size"] == 300_000
 
 
+def test_client_hanging_up_mid_upload_leaves_the_variant_in_rotation(gw, openfaas):
+    faults = _metric(gw, "gaia_platform_faults_total")
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+            sock.sendall(b"POST /function/matmul/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"y" * 5000)
+            time.sleep(0.2)  # the call is under way upstream
+    deadline = time.monotonic() + 5
+    while _metric(gw, 'gaia_rejected_requests_total{reason="body_broken"}') < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _metric(gw, 'gaia_rejected_requests_total{reason="body_broken"}') >= 3
+    assert _metric(gw, "gaia_platform_faults_total") == faults  # the client's doing, not the variant's
+    status, headers, _ = call(gw.url + "/function/matmul/x")
+    assert status == 200 and headers["X-Gaia-Variant"] == "cpu" and "X-Gaia-Failover-From" not in headers
+
+
 def test_discovery_garbage_conflicts_and_readiness(upstream, redis_url, tmp_path):
     upstream.raw_answer = b'\xff\xfe[{"name": "x"}]'  # not UTF-8
     log_path = tmp_path / "gateway.log"

@@ -34,6 +34,7 @@ functions:
     ({"functions": {"f": {}}}, "needs 'variants:'"),
     ({"functions": {"f": {"variants": {"tpu": "http://a"}}}}, "unknown variant 'tpu'"),
     ({"functions": {"f": {"variants": {"cpu": "ftp://a"}}}}, "needs an http(s) URL"),
+    ({"functions": {"f": {"variants": {"cpu": "http://user:pw@a:8080/x"}}}}, "must not carry credentials"),
     ({"functions": {"f": {"variants": {"cpu": "http://a"}, "annotations": ["x"]}}}, "must be a mapping"),
 ])
 def test_static_routes_errors_say_what_is_wrong(document, message):
