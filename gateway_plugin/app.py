@@ -228,7 +228,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
         if not config.routes_file:
             await refresh_registry(state)
         state.sizing = Sizing(state.registry, state.recorder, state.stats, state.redis, static_mode=config.mode == "static",
-                              body_idle_s=config.body_idle_timeout_s)
+                              body_idle_s=config.body_idle_timeout_s, body_min_rate=config.body_min_rate)
         state.sizing.load_sources()  # the first calls already know which functions are sized
         state.tasks = [asyncio.create_task(state.recorder.run(), name="gaia-recorder"),
                        asyncio.create_task(state.routes.run(), name="gaia-route-sync"),

@@ -172,16 +172,20 @@ class SizedCall:
     size: float | None
     queued_ms: float = 0.0  # what this call added to its variant's work in flight
     counted: bool = False  # in the variant's calls in flight (hybrid mode) until `end`
-    stalled: bool = False  # the client stalled while the size was read from its body
+    # The client stalled, or broke its body off, while the size was read from it (proxy._client_body_failed
+    # reads these two as it reads them on a ClientBody).
+    stalled: bool = False
+    broken: bool = False
     started: float = field(default_factory=time.perf_counter)
 
 
 class Sizing:
     def __init__(self, registry, recorder, stats, redis, *, static_mode: bool, body_idle_s: float,
-                 refresh_s: float = 1.0, window_s: int = 600, explore: float = EXPLORE, rng=random.random):
+                 body_min_rate: float = 0.0, refresh_s: float = 1.0, window_s: int = 600, explore: float = EXPLORE,
+                 rng=random.random):
         self.registry, self.recorder, self.stats, self.redis = registry, recorder, stats, redis
         self.static_mode = static_mode
-        self.body_idle_s = body_idle_s
+        self.body_idle_s, self.body_min_rate = body_idle_s, body_min_rate
         self.refresh_s, self.window_s, self.explore = refresh_s, window_s, explore
         self._rng = rng
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
@@ -201,9 +205,11 @@ class Sizing:
             size = size_from_head(source, request.headers, request.query_string)
         elif request.body_exists:
             try:
-                prefix, complete = await read_prefix(request.content, JSON_PREFIX_BYTES, self.body_idle_s)
+                prefix, complete = await read_prefix(request.content, JSON_PREFIX_BYTES, self.body_idle_s, self.body_min_rate)
             except TimeoutError:
                 return SizedCall(spec.name, routed, None, stalled=True)
+            except Exception:  # the client hung up mid-body: its doing, answered as proxy.ClientBody's breaks
+                return SizedCall(spec.name, routed, None, broken=True)
             request[BODY_KEY] = PrefixedContent(prefix, request.content)
             size = size_from_json_prefix(source.name, prefix, complete)
         return self.dispatch(spec.name, routed, size)

@@ -372,8 +372,8 @@ class Proxy:
         if spec.name not in sizing.sources:
             return await self._invoke(request, target, spec, namespace, None)
         call = await sizing.begin(spec, request, self._routed(spec))
-        if call.stalled:
-            return self._stalled(request, spec.name)
+        if call.stalled or call.broken:
+            return self._client_body_failed(request, call, spec.name)
         response = None
         try:
             response = await self._invoke(request, target, spec, namespace, call.variant)
@@ -477,9 +477,10 @@ class Proxy:
         # hybrid.BODY_KEY: the size was read from the body's first bytes, which must go out first.
         return ClientBody(request.get("gaia_body", request.content), config.body_idle_timeout_s, config.body_min_rate)
 
-    def _client_body_failed(self, request: web.Request, body: ClientBody, function: str) -> web.Response:
+    def _client_body_failed(self, request: web.Request, body, function: str) -> web.Response:
         """The client stopped sending its body (408) or broke it off (400): the connection closed, nothing
-        recorded, the variant stays in rotation (not the function's doing)."""
+        recorded, the variant stays in rotation (not the function's doing). ``body``: the ClientBody, or the
+        hybrid.SizedCall whose size was being read from the body (both say ``broken``)."""
         config = self.state.config
         if body.broken:
             self.state.metrics.rejected.labels("body_broken").inc()

@@ -149,12 +149,18 @@ class PrefixedContent:
         return await self.content.readany()
 
 
-async def read_prefix(content, limit: int, idle_s: float) -> tuple[bytes, bool]:
+async def read_prefix(content, limit: int, idle_s: float, min_rate: float = 0.0) -> tuple[bytes, bool]:
     """Read up to ``limit`` bytes of a request body; returns (bytes, whether that is the whole body). Never
-    holds more than ``limit`` bytes. Raises TimeoutError when the client sends nothing for ``idle_s``."""
+    holds more than ``limit`` bytes. Raises TimeoutError when the client stalls as proxy.ClientBody defines
+    it (no bytes for ``idle_s``, or under ``min_rate`` bytes/s on average after the first ``idle_s``)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     chunks, size = [], 0
     while size < limit:
-        async with asyncio.timeout(idle_s):
+        deadline = loop.time() + idle_s
+        if min_rate > 0:
+            deadline = min(deadline, start + idle_s + size / min_rate)
+        async with asyncio.timeout_at(deadline):
             chunk = await content.read(limit - size)
         if not chunk:
             return b"".join(chunks), True

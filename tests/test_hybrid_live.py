@@ -137,7 +137,8 @@ def test_bodies_without_a_size_chunked_bodies_and_stalled_bodies(tmp_path, redis
         routes.write_text("functions:\n  mm:\n    variants: {"
                           + ", ".join(f"{v}: 'http://127.0.0.1:{p}'" for v, p in upstreams.ports.items()) + "}\n"
                           "    annotations: {com.gaia.size-from: 'json:n'}\n")
-        gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "1", "--body-timeout", "1"])
+        gateway = Gateway(["--routes", str(routes), "--redis-url", redis_url, "--workers", "1", "--body-timeout", "1",
+                           "--body-min-rate", "2000"])
         try:
             # {"n": ...} parses for the upstream, but the field comes after a value cut by the 64 KiB prefix.
             late = json.dumps({"pad": "x" * 100_000, "n": 5}).encode()
@@ -154,9 +155,25 @@ def test_bodies_without_a_size_chunked_bodies_and_stalled_bodies(tmp_path, redis
                 started = time.monotonic()
                 stalled = sock.recv(65536)
                 stalled_after_s = time.monotonic() - started
+            # A trickle (a byte every 0.2 s) is refused by the minimum rate while the size is still being read.
+            with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+                sock.sendall(b"POST /function/mm HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+                started = time.monotonic()
+                sock.settimeout(0.2)
+                trickled = b""
+                while not trickled and time.monotonic() - started < 8:
+                    try:
+                        sock.sendall(b" ")
+                        trickled = sock.recv(65536)
+                    except socket.timeout:
+                        continue
+                    except OSError:  # the plugin closed the connection after its answer
+                        break
+                trickled_after_s = time.monotonic() - started
         finally:
             gateway.stop()
     assert status == 200 and headers["X-Gaia-Variant"] == "cpu"  # no size: the route
     assert json.loads(answer)["sha256"] == hashlib.sha256(late).hexdigest()
     assert chunked.status == 200 and chunked_answer["sha256"] == hashlib.sha256(body).hexdigest()
     assert stalled.startswith(b"HTTP/1.1 408") and stalled_after_s < 5
+    assert trickled.startswith(b"HTTP/1.1 408") and trickled_after_s < 5, trickled
