@@ -39,6 +39,7 @@ from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.registry import FunctionSpec
 from gaia_faas.gateway_plugin.routes import RoutePinned
+from gaia_faas.gateway_plugin import hybrid
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
 DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
@@ -60,6 +61,8 @@ class _Function:
     stored: policy.PolicyState | None = None  # what Redis has (worth_storing)
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
+    hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
+    standby: hybrid.Standby = hybrid.Standby()  # its learn_until (the held standby itself is read from Redis)
     busy: asyncio.Task | None = None
     busy_target: str | None = None  # the variant the switch in flight goes to
     # The per-second buckets read so far, for seconds read_from_s <= t < read_until_s.
@@ -212,6 +215,9 @@ class Controller:
             entry.state = new_state
             if worth_storing(new_state, entry.stored):
                 changed[spec.name] = new_state
+            plan = self.gateway.sizing.plans.get(spec.name) if self.gateway.sizing is not None else None
+            if plan is not None:
+                decision = await self._hybrid_standby(spec, config, entry, plan, snap.route, decision)
             entry.last_snapshot = snap
             if snap.route == policy.CPU and snap.window(policy.CPU).count:
                 entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
@@ -326,7 +332,8 @@ class Controller:
             routed = self.gateway.routes.current(spec.name).variant == policy.GPU
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \
                 and entry.busy_target == policy.GPU
-            if spec.name not in stored and (routed or switching or spec.name in self._held):
+            standby = entry is not None and entry.standby.held == policy.GPU  # hybrid dispatch holds it up
+            if spec.name not in stored and (routed or switching or standby or spec.name in self._held):
                 observed[spec.name] = self._held.get(spec.name) or Holding(
                     since=now, reserved=self._reserved(spec), by="observed")
         if observed or not known:
@@ -507,6 +514,48 @@ class Controller:
         entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snap),
                                          name=f"gaia-switch-{spec.name}")
 
+    async def _hybrid_standby(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
+                              route: str, decision: policy.Decision) -> policy.Decision:
+        """Hold the standby variant up while hybrid dispatch is worth it or still learning
+        (hybrid.standby_action), and give it back when not; returns the policy's decision with a release of
+        a held standby taken out."""
+        redis, name = self.gateway.redis, spec.name
+        held = await hybrid.held_standby(redis, name)
+        now = time.time()
+        action, entry.standby = hybrid.standby_action(plan, route, hybrid.Standby(held, entry.standby.learn_until),
+                                                      entry.state.standby_released, now)
+        standby = policy.other(route)
+        ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader
+        if action == hybrid.KEEP:
+            await hybrid.set_warm(redis, name, standby, ttl_s)
+            if held is None:
+                await self._record(name, "hybrid_on", route, standby, _hybrid_reason(plan),
+                                   {"crossover_size": plan.model.crossover_size()})
+            return hybrid.keep_standby(decision, standby)
+        if action == hybrid.WARM_UP and decision.action == policy.HOLD and now >= entry.hybrid_retry_at:
+            entry.busy_target = standby  # a GPU standby warming up counts in the pool (_current_holdings)
+            entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
+                                             name=f"gaia-hybrid-{name}")
+        elif action in (hybrid.RELEASE_HELD, hybrid.FORGET):
+            await hybrid.clear_warm(redis, name)
+            detail = "the route is on it now"
+            if action == hybrid.RELEASE_HELD:
+                detail = (await self.actuator.release(spec, held)).detail
+            await self._record(name, "hybrid_off", held, None, "sizes-not-split" if plan.model.complete else "not-learned",
+                               {"detail": detail})
+        return decision
+
+    async def _hybrid_warm_up(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
+                              standby: str, ttl_s: float) -> None:
+        warm = await self.actuator.warm_up(spec, standby, config.warmup_timeout_s)
+        if not warm.ok or not self.lease.is_leader:
+            entry.hybrid_retry_at = time.time() + config.warmup_retry_s
+            await self._record(spec.name, "hybrid_warmup_failed", None, standby, warm.detail, {"warmup_s": round(warm.waited_s, 3)})
+            return
+        await hybrid.set_warm(self.gateway.redis, spec.name, standby, ttl_s)
+        await self._record(spec.name, "hybrid_on", policy.other(standby), standby, _hybrid_reason(plan),
+                           {"crossover_size": plan.model.crossover_size(), "warmup_s": round(warm.waited_s, 3)})
+
     async def _switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
                       decision: policy.Decision, snapshot: policy.Snapshot) -> None:
         name, target, origin = spec.name, decision.target, snapshot.route
@@ -560,6 +609,10 @@ class Controller:
         await self.decisions.append(DecisionRecord(time=time.time(), function=function, action=action,
                                                    from_variant=origin, to_variant=target, reason=reason,
                                                    numbers=clean, by=self.lease.identity))
+
+
+def _hybrid_reason(plan: hybrid.Plan) -> str:
+    return "sizes-split-between-variants" if plan.worth else "learning-the-standby-curve"
 
 
 def controller_task(options: ControllerOptions = ControllerOptions()):

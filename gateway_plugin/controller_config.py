@@ -53,7 +53,7 @@ class ControllerConfig:
     payback_s: float = 600.0  # one-off switch costs (warm-up, release delay) are spread over this long
     release_delay_s: float = 60.0  # knative: how long a released variant stays billed (the stable window)
     horizon_requests: int = 1000  # memory of the per-rate latency knowledge, in requests
-    knowledge_ttl_s: float = 3600.0  # older knowledge of a variant is stale: explore instead of trusting it
+    knowledge_ttl_s: float = 7200.0  # older knowledge of a variant is stale: explore instead of trusting it
     explore_backoff_s: float = 300.0  # after a failed CPU trial, wait this long before another (doubles)
     idle_gaps: float = 10.0  # idle = no request for this many of the function's own typical gaps
     capacity_retry_s: float = 10.0  # a promotion refused for lack of GPU capacity is asked again after this

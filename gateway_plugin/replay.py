@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gaia_faas.gateway_plugin import policy, simulator, snapshot
+from gaia_faas.gateway_plugin import hybrid, policy, simulator, snapshot
 from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS, ConfigError, ControllerConfig
+from gaia_faas.gateway_plugin.size_feature import SizeSource, number
+from gaia_faas.gateway_plugin.size_model import bucket_of
+from gaia_faas.gateway_plugin.stats import SIZE_SLICE_S, LatencyHistogram, merge_sized
 from gaia_faas.gateway_plugin.simulator import PLATFORMS, VARIANTS, Platform, Result, Simulation
 from gaia_faas.gateway_plugin.traces import (
     FAILURES, THESIS_SOURCE, TRACES_ENV, WORKLOADS, TraceError, Workload, default_traces_dir, find_pairs, load_pair,
@@ -29,6 +33,8 @@ from gaia_faas.gateway_plugin.traces import (
 )
 
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
+# hybrid: gaia plus per-request dispatch by size (requests' param); asked for by name (--strategy hybrid).
+ALL_STRATEGIES = STRATEGIES + ("hybrid",)
 # The policy's view of the platform (what it may release); ignored by a ControllerConfig without that field.
 PLATFORM_ANNOTATION = "com.gaia.platform"
 # The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
@@ -83,6 +89,9 @@ class GaiaStrategy:
             return
         taken = self.snapshot(sim)
         decision, self.state = policy.decide(taken, self.config, self.state, sim.now)
+        self.act(sim, decision, taken)
+
+    def act(self, sim: Simulation, decision: policy.Decision, taken: policy.Snapshot) -> None:
         if decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)
         elif decision.action == policy.SWITCH:
@@ -115,6 +124,88 @@ class GaiaStrategy:
             self.pending = False
 
         sim.at(answered, move)
+
+
+class HybridStrategy(GaiaStrategy):
+    """Hybrid dispatch on top of the gaia strategy, with the live code (hybrid.py, size_model.py): each request
+    with a size (its ``param``) goes where `hybrid.Sizing.dispatch` sends it; every answered one is recorded
+    by size bucket into per-minute slices, as the recorder writes them to Redis; each evaluation refits the
+    plan from the last ``window_s`` of slices (`hybrid.make_plan`) and applies the controller's standby rule
+    (`hybrid.standby_action`, `hybrid.keep_standby`). The flush lag of the size records is not modelled."""
+
+    FUNCTION = "replayed"
+
+    def __init__(self, config: ControllerConfig, sizes: list[float | None], seed: int = 0, window_s: int = 600):
+        super().__init__(config)
+        self.sizes = sizes
+        self.window_s = window_s
+        self.sizing = hybrid.Sizing(None, None, None, None, static_mode=False, body_idle_s=0.0,
+                                    rng=random.Random(seed).random)
+        self.source = SizeSource("json", "param")
+        self.slices: dict[int, dict[str, dict[int, LatencyHistogram]]] = {}  # minute -> variant -> bucket
+        self.calls: dict[int, hybrid.SizedCall] = {}
+        self.standby = hybrid.Standby()  # the standby held up for hybrid dispatch, the learning stretch
+        self.warming = False
+
+    # -- the dispatcher the simulation calls ---------------------------------------------------------------
+    def choose(self, sim: Simulation, i: int) -> str:
+        call = self.sizing.dispatch(self.FUNCTION, sim.route, self.sizes[i])
+        self.calls[i] = call
+        return call.variant
+
+    def finished(self, sim: Simulation, i: int, variant: str, latency_ms: float, failure: str | None) -> None:
+        call = self.calls.pop(i, None)
+        if call is not None:
+            self.sizing.release(call)
+        size = self.sizes[i]
+        if failure is None and size is not None:
+            buckets = self.slices.setdefault(int(sim.now // SIZE_SLICE_S), {}).setdefault(variant, {})
+            bucket = bucket_of(size)
+            histogram = buckets.get(bucket)
+            if histogram is None:
+                histogram = buckets[bucket] = LatencyHistogram()
+            histogram.add(latency_ms)
+
+    # -- the evaluation -------------------------------------------------------------------------------------
+    def refit(self, sim: Simulation) -> hybrid.Plan:
+        last = int(sim.now // SIZE_SLICE_S)
+        first = last - max(1, math.ceil(self.window_s / SIZE_SLICE_S)) + 1
+        for minute in [m for m in self.slices if m < first]:
+            del self.slices[minute]
+        merged = {v: merge_sized(by_variant.get(v, {}) for by_variant in self.slices.values()) for v in VARIANTS}
+        warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
+        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
+        self.sizing.plans[self.FUNCTION] = plan
+        return plan
+
+    def tick(self, sim: Simulation) -> None:
+        plan = self.refit(sim)
+        if self.pending:
+            return
+        taken = self.snapshot(sim)
+        decision, self.state = policy.decide(taken, self.config, self.state, sim.now)
+        held = self.standby.held
+        action, self.standby = hybrid.standby_action(plan, sim.route, self.standby, self.state.standby_released, sim.now)
+        standby = policy.other(sim.route)
+        if action == hybrid.KEEP:
+            decision = hybrid.keep_standby(decision, standby)
+        elif action == hybrid.WARM_UP and decision.action == policy.HOLD and not self.warming:
+            self.warming = True
+
+            def warmed(s: Simulation) -> None:
+                self.warming = False
+                if s.route != standby:
+                    self.standby = replace(self.standby, held=standby)
+
+            sim.at(sim.scale_up(standby), warmed)
+        elif action == hybrid.RELEASE_HELD:
+            sim.release(held)
+        self.act(sim, decision, taken)
+
+
+def request_sizes(workload: Workload) -> list[float | None]:
+    """Each request's size: its ``param`` as a number (the matrix size, the prompt's tokens), else None."""
+    return [number(r.param) if r.param else None for r in workload.requests]
 
 
 class PrototypeStrategy:
@@ -187,7 +278,13 @@ def replay(workload: Workload, strategy: str, config: ControllerConfig, platform
     if strategy == "gaia":
         start = policy.start_variant(config, frozenset(VARIANTS))
         return simulation(start, VARIANTS).run(GaiaStrategy(config).tick, config.interval_s, config.interval_s)
-    raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    if strategy == "hybrid":
+        start = policy.start_variant(config, frozenset(VARIANTS))
+        sim = simulation(start, VARIANTS)
+        dispatcher = HybridStrategy(config, request_sizes(workload))
+        sim.dispatcher = dispatcher
+        return sim.run(dispatcher.tick, config.interval_s, config.interval_s)
+    raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(ALL_STRATEGIES)}")
 
 
 def check_overrides(overrides: Mapping[str, str]) -> None:
@@ -323,7 +420,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
                         help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
                              "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
-    parser.add_argument("--strategy", action="append", choices=STRATEGIES,
+    parser.add_argument("--strategy", action="append", choices=ALL_STRATEGIES,
                         help="strategy to run (repeatable; default: all four)")
     parser.add_argument("--traces", type=Path, default=None,
                         help=f"folder with the thesis traces (default: ${TRACES_ENV} or ../shared/traces)")

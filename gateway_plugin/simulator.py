@@ -9,7 +9,8 @@ The strategies (replay.py) only point the route, ask for a variant (`scale_up`) 
   request ``think_s`` after the previous answer.
 * **Replicas and queues.** A running variant has ``replicas`` replicas of ``concurrency`` slots each
   (default: the template's gunicorn workers x GAIA_THREADS: CPU 2 x 4, GPU one worker per GPU x 4). A
-  request is served by the variant the route points at when it is sent; it takes a free slot or waits
+  request is served by the variant the route points at when it is sent (or, under hybrid dispatch, the
+  one the strategy's ``dispatcher`` picks for it); it takes a free slot or waits
   in the variant's FIFO queue. Latency = wait (queue, cold start) + service time, the service time being
   the trace's latency for that request on that variant. Service times do not grow with concurrency.
 * **Failures.** A request that fails on the serving variant (a ``-1`` row or an ``error`` column): ``5xx``
@@ -272,6 +273,9 @@ class Simulation:
         self.result = Result(workload.name, strategy, slo_ms, slo_percentile, platform_model.name,
                              platform_model.replicas, prices=dict(prices), start_variant=start)
         self.route = start
+        # Per-request dispatch (replay.HybridStrategy): .choose(sim, i) -> variant when request i is sent,
+        # .finished(sim, i, variant, latency_ms, failure) when it is done; None: every request follows the route.
+        self.dispatcher = None
         self.now = 0.0
         # What the live recorder would hold: per variant, per completion second, every finished call.
         self.series = {v: BucketSeries() for v in VARIANTS}
@@ -318,6 +322,11 @@ class Simulation:
     def switch(self, target: str, reason: str) -> None:
         self.result.switches.append((self.now, self.route, target, reason))
         self.route = target
+
+    def is_ready(self, name: str) -> bool:
+        """The variant runs and answers now (not at zero, not starting, not on its way down)."""
+        variant = self._variants.get(name)
+        return variant is not None and variant.up and not variant.stopping and variant.ready_at <= self.now
 
     def answered_after(self, variant: str, start: float) -> list[float]:
         """Latencies of the variant's requests answered (not failed) in (start, now]."""
@@ -366,7 +375,9 @@ class Simulation:
             self.now, kind, _, payload = heapq.heappop(events)
             if kind == _SEND:
                 self._sent[payload] = self.now
-                self._dispatch(payload, self.route, may_fail_over=True)
+                dispatcher = self.dispatcher
+                self._dispatch(payload, self.route if dispatcher is None else dispatcher.choose(self, payload),
+                               may_fail_over=True)
             elif kind == _COMPLETE:
                 self._complete(*payload)
             elif kind == _TICK:
@@ -475,6 +486,8 @@ class Simulation:
             self._ok_done[name].append(self.now)
             self._ok_latency[name].append(latency_ms)
         self.result.served.append(Served(self._sent[i], self.now, name, latency_ms, failure))
+        if self.dispatcher is not None:
+            self.dispatcher.finished(self, i, name, latency_ms, failure)
         if self.workload.closed_loop and i + 1 < len(self.workload.requests):
             self._push(self.now + self.workload.requests[i + 1].think_s, _SEND, i + 1)
 

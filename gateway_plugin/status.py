@@ -103,15 +103,18 @@ def _ms(value) -> str:
 
 def format_functions(doc: dict) -> list[str]:
     lines = [f"functions (last {doc.get('window_s')} s):"]
-    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms", "gpu pool")]
+    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms", "dispatch", "crossover",
+             "gpu pool")]
     for fn in doc.get("functions", []):
         stats = fn.get("stats") or {}
         cpu, gpu = stats.get("cpu") or {}, stats.get("gpu") or {}
         route = fn.get("route") or {}
+        hybrid = fn.get("hybrid") or {}
+        crossover = hybrid.get("crossover_size")
         place = (fn.get("gpu_pool") or {}).get("state") or "-"
         rows.append((fn["name"], str(fn.get("mode") or "-"), route.get("variant", "-"), "yes" if route.get("pinned") else "no",
                      str(cpu.get("count", "-")), _ms(cpu.get("p95_ms")), str(gpu.get("count", "-")), _ms(gpu.get("p95_ms")),
-                     place))
+                     hybrid.get("mode", "-"), "-" if crossover is None else f"{crossover:g}", place))
     return lines + _table(rows)
 
 
