@@ -199,6 +199,8 @@ class Controller:
                 continue
             entry.next_eval = now + config.interval_s
             due.append((spec, config, entry))
+        if not due:  # nothing evaluated, nothing to allocate anew (ticks between evaluations cost no Redis call)
+            return
         snapshots = await self._snapshots(due, now)
         snapshots_done = time.perf_counter()
         with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
@@ -286,9 +288,12 @@ class Controller:
             start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
             if entry.fresh_from_s is not None:
                 start_s = min(start_s, entry.fresh_from_s)
-            if entry.read_from_s is None or start_s < entry.read_from_s or entry.read_until_s > end_s:
+            if entry.read_from_s is None or entry.read_until_s > end_s:
                 entry.series = {v: snapshot.BucketSeries() for v in (policy.CPU, policy.GPU)}
                 entry.read_until_s = start_s
+            elif start_s < entry.read_from_s:  # the horizon reaches further back: read only the seconds missing
+                requests.append((spec.name, (policy.CPU, policy.GPU), start_s, entry.read_from_s))
+                readers.append(entry)
             else:
                 entry.read_until_s = max(entry.read_until_s, start_s)
                 for series in entry.series.values():  # seconds the horizon left behind
