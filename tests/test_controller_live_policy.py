@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from aiohttp import web
@@ -53,27 +51,6 @@ class ControlledUpstreams(Upstreams):
         return web.Response(text=f"served by {name}")
 
 
-class PacedClients(Clients):
-    """Clients that pause between their calls (``pause_s``, changeable while they run)."""
-
-    def __init__(self, base_url: str, function: str, threads: int = 1, pause_s: float = 0.0):
-        super().__init__(base_url, function, threads)
-        self.pause_s = pause_s
-
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/function/{self.function}", data=b"x", timeout=30) as r:
-                    r.read()
-                    self.results.append((time.time(), r.status, r.headers.get("X-Gaia-Variant", "")))
-            except urllib.error.HTTPError as exc:
-                self.results.append((time.time(), exc.code, exc.read().decode(errors="replace")[:200]))
-            except OSError as exc:
-                self.results.append((time.time(), -1, repr(exc)))
-            if self.pause_s:
-                self._stop.wait(self.pause_s)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     upstreams = ControlledUpstreams({"flaky-cpu": 0.4, "flaky-gpu": 0.02, "drift-cpu": 0.06, "drift-gpu": 0.01,
@@ -91,7 +68,7 @@ def live(tmp_path_factory):
     server = RedisServer().start()
     plugin = Plugin(routes, server.url)
     # The sparse function's slow "minute" runs while the other tests do (see test_sparse_...).
-    sparse = PacedClients(plugin.url, "sparse", pause_s=SPARSE_EVERY_S).start()
+    sparse = Clients(plugin.url, "sparse", threads=1, pause_s=SPARSE_EVERY_S).start()
     try:
         yield upstreams, plugin, sparse
     finally:
@@ -135,12 +112,12 @@ def test_a_gpu_answering_500s_loses_the_route_within_seconds_and_returns_when_he
 
 def test_a_cpu_that_queues_under_load_is_promoted_then_demoted_when_the_load_falls(live):
     upstreams, plugin, _ = live
-    low = PacedClients(plugin.url, "drift", pause_s=0.2).start()  # ~4 req/s: the CPU meets its SLO
-    high: PacedClients | None = None
+    low = Clients(plugin.url, "drift", threads=1, pause_s=0.2).start()  # ~4 req/s: the CPU meets its SLO
+    high: Clients | None = None
     try:
         time.sleep(8.0)  # ~30 requests at this rate: more than the 20 a p95 needs to be "known to meet"
         assert not [d for d in decisions(plugin, "drift") if d["action"] == "switch"]
-        high = PacedClients(plugin.url, "drift", threads=6).start()  # the CPU serves one at a time: it queues
+        high = Clients(plugin.url, "drift", threads=6).start()  # the CPU serves one at a time: it queues
         up = wait_for(lambda: first(decisions(plugin, "drift"), action="switch", to="gpu"), 15, "the promotion")
         assert up["reason"] == "cpu-violates-slo"
         time.sleep(2.0)

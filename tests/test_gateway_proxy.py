@@ -817,7 +817,8 @@ def test_api_stats_cost_is_bounded_cached_and_paced(gw, module_redis):
         before = hgetalls()
         statuses.append(call(gw.url + "/gaia/v1/functions/matmul?window=3600")[0])
         costs.append(hgetalls() - before)
-    cheap = [cost for cost in costs if cost <= 2 * 8]
+    # (the last few seconds of two variants, plus what the controller reads meanwhile; a fill reads 7,200)
+    cheap = [cost for cost in costs if cost <= 64]
     assert set(statuses) <= {200, 429} and len(cheap) >= len(costs) - 1, costs
     assert call(gw.url + "/gaia/v1/functions/matmul?window=3601")[0] == 400
     client.close()
