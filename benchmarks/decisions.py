@@ -28,7 +28,7 @@ The bar (issue 9), per scenario. "Meets" = SLO violations (failed requests inclu
   1. If some static choice meets the SLO, gaia meets it too, at <= 1.1x the cost of the cheapest static
      choice that meets it; where only static GPU meets it, gaia's cost is below static GPU's.
   2. If no static choice meets it (our rule; the issue leaves it open): gaia's violations are at most the
-     best static choice's + a margin (1 point, or 3 requests on a trace under 300 requests: a policy must see
+     best static choice's + a margin (1 point, or 5 requests on a trace under 500 requests: a policy must see
      a few slow requests before it acts); and unless gaia is better than that by at least the margin (it
      bought fewer violations with its cost), it costs <= 1.1x the cheapest static choice within the margin
      (an SLO nobody can meet must not cost more than the cheap variant). And gaia fails at most the
@@ -60,10 +60,11 @@ PLATFORMS = ("ce", "pro", "knative")
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
 STATICS = ("static-cpu", "static-gpu")
 COST_FACTOR = 1.1  # gaia may cost this much more than the cheapest static choice that meets the SLO
-# Violations that count as "as good as" when no static choice meets the SLO: 1 point, or 3 requests on a short
-# trace (a policy must see a few slow requests before it acts; 3 is the default min-samples).
+# Violations that count as "as good as" when no static choice meets the SLO: 1 point, or 5 requests on a short
+# trace (before a switch takes effect a policy must see a few slow requests, 3 by default, evaluate, and wait
+# for the target's warm-up while requests keep arriving).
 MARGIN_PCT = 1.0
-MARGIN_REQUESTS = 3
+MARGIN_REQUESTS = 5
 FAILED_MARGIN_PCT = 3.0  # failed requests beyond the fewest-failing static choice's, in % of the requests
 EPS = 1e-9
 THESIS_PAIRS = {
@@ -86,6 +87,16 @@ def _figure(results: dict, strategy: str, key: str) -> float:
     return value
 
 
+def _violation_pct(results: dict, strategy: str) -> float:
+    """The strategy's violations in %, exact: the replay rounds the percentage to 2 decimals, which on traces up
+    to 5,000 requests still names one whole number of requests (so two rounded figures compare exactly)."""
+    pct = _figure(results, strategy, "slo_violation_pct")
+    requests = results[strategy].get("requests")
+    if not requests:
+        return pct
+    return 100.0 * round(pct * requests / 100.0) / requests
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}x" if b > 0 else ("1.000x" if a == 0 else "inf x")
 
@@ -105,7 +116,7 @@ def bar_verdict(results: dict, platform: str) -> tuple[bool, str]:
     missing = [s for s in STRATEGIES if s not in results]
     if missing:
         return False, f"no result for {', '.join(missing)}"
-    viol = {s: _figure(results, s, "slo_violation_pct") for s in STRATEGIES}
+    viol = {s: _violation_pct(results, s) for s in STRATEGIES}
     cost = {s: _figure(results, s, "cost") for s in STRATEGIES}
     failed = {s: _figure(results, s, "failed") for s in STRATEGIES}
     percentile = float(results["gaia"].get("slo_percentile") or 95)

@@ -14,6 +14,12 @@ during the run, divided by the calls wrk completed.
 
 Bars (issue 12, same run, quiet machine): c32 throughput >= 25 % of nginx's, added p50 at c1 <= 0.3 ms,
 recording on, 0 errors. The last line printed is one JSON object with the figures.
+
+Hybrid dispatch (issue 11): the per-call work the plugin adds for a function that declares
+`com.gaia.size-from`, in hybrid mode, measured in-process on the plugin's own objects (`hybrid_decision`):
+reading the size (a header; a JSON field from a 1 KB body's prefix), choosing the variant with the work in
+flight and exploration, and recording the sized sample at the end. Bar: <= 20 us per call.
+`--hybrid-only` runs just that (seconds, no wrk).
 """
 
 from __future__ import annotations
@@ -143,12 +149,91 @@ def recorded_calls(redis_url: str, function: str) -> int:
     return total
 
 
+def hybrid_decision(calls: int = 200_000) -> dict:
+    """Microseconds per call of hybrid dispatch's work on the call path (see the module docstring)."""
+    import math
+    import random
+
+    from multidict import CIMultiDict
+
+    from gaia_faas.gateway_plugin.hybrid import HYBRID, Plan, Sizing
+    from gaia_faas.gateway_plugin.size_feature import SizeSource, size_from_json_prefix
+    from gaia_faas.gateway_plugin.size_model import CPU, GPU, bucket_of, fit
+    from gaia_faas.gateway_plugin.stats import LatencyHistogram, StatsRecorder
+
+    rng = random.Random(3)
+    sizes = [math.exp(rng.uniform(math.log(100), math.log(8000))) for _ in range(4096)]
+    histograms = {CPU: {}, GPU: {}}
+    for size in sizes:  # a matmul-like pair: the CPU steep, the GPU flat with a higher floor (22 buckets)
+        histograms[CPU].setdefault(bucket_of(size), LatencyHistogram()).add(5 + size / 20)
+        histograms[GPU].setdefault(bucket_of(size), LatencyHistogram()).add(120.0)
+    model = fit(histograms, slo_ms=300, slo_percentile=95, prices={CPU: 0.000038, GPU: 0.000133})
+    recorder = StatsRecorder(None, max_buffer=calls + 1)
+    sizing = Sizing(None, recorder, None, None, static_mode=True, body_idle_s=10.0)
+    sizing.sources["bench"] = SizeSource("header", "X-Size")
+    sizing.plans["bench"] = Plan(SizeSource("header", "X-Size"), model, HYBRID, True, 0.0)
+
+    class Request:  # what Sizing.begin reads of an aiohttp request
+        body_exists = False
+        query_string = ""
+
+        def __init__(self, size):
+            self.headers = CIMultiDict({"Host": "x", "User-Agent": "wrk", "X-Size": f"{size:.0f}"})
+
+    class Response:
+        status = 200
+
+        def __init__(self, variant):
+            self.headers = CIMultiDict({"X-Gaia-Variant": variant, "Content-Type": "text/plain"})
+
+    class Spec:
+        name = "bench"
+
+    requests = [Request(size) for size in sizes]
+    answers = {v: Response(v) for v in (CPU, GPU)}
+    spec = Spec()
+
+    async def loop() -> tuple[float, int]:
+        on_gpu = 0
+        started = time.perf_counter()
+        for i in range(calls):
+            call = await sizing.begin(spec, requests[i & 4095], "gpu")
+            on_gpu += call.variant == GPU
+            sizing.end(call, answers[call.variant])
+        return time.perf_counter() - started, on_gpu
+
+    header_s, on_gpu = asyncio.run(loop())
+    body = json.dumps({"model": "m", "options": {"temperature": 0.2}, "tokens": 517, "prompt": "x" * 900}).encode()
+    started = time.perf_counter()
+    for _ in range(calls // 4):
+        size_from_json_prefix("tokens", body, complete=True)
+    json_us = (time.perf_counter() - started) / (calls // 4) * 1e6
+    return {"hybrid_decision_us": round(header_s / calls * 1e6, 2), "hybrid_json_size_us": round(json_us, 2),
+            "hybrid_crossover_size": round(model.crossover_size(), 1), "hybrid_calls": calls,
+            "hybrid_share_on_gpu": round(on_gpu / calls, 3)}
+
+
+def print_hybrid(figures: dict) -> None:
+    print(f"hybrid dispatch, per call (in-process, {figures['hybrid_calls']} calls): size from a header + choice + "
+          f"record {figures['hybrid_decision_us']:.2f} us; size from a 1 KB JSON body {figures['hybrid_json_size_us']:.2f} us "
+          f"(bar <= 20 us); learned crossover {figures['hybrid_crossover_size']:g}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="plugin (and nginx) worker processes (default %(default)s)")
     parser.add_argument("--no-nginx", action="store_true", help="leave out the nginx reference row")
+    parser.add_argument("--hybrid-only", action="store_true", help="only the in-process hybrid dispatch measurement")
     args = parser.parse_args()
+    if args.hybrid_only:
+        load_before = os.getloadavg()[0]
+        figures = hybrid_decision()
+        print_hybrid(figures)
+        figures["bars_met"] = figures["hybrid_decision_us"] + figures["hybrid_json_size_us"] <= 20.0
+        print(f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(json.dumps(figures))
+        return 0
     nginx = None if args.no_nginx else (shutil.which("nginx") or next((b for b in ("/usr/sbin/nginx",) if os.path.exists(b)), None))
     if not shutil.which("wrk"):
         print("benchmarks/proxy.py needs wrk: apt-get install -y wrk", file=sys.stderr)
@@ -207,8 +292,11 @@ def main() -> int:
                 process.wait(timeout=20)
             workdir.cleanup()
 
+    hybrid = hybrid_decision()
+    print_hybrid(hybrid)
     c1, c32, c1000 = results["c1"], results["c32"], results["c1000"]
     summary = {
+        **hybrid,
         "c1_added_p50_ms": round(c1["plugin"]["p50_ms"] - c1["direct"]["p50_ms"], 3),
         "c1_added_p99_ms": round(c1["plugin"]["p99_ms"] - c1["direct"]["p99_ms"], 3),
         "c32_rps": round(c32["plugin"]["rps"]),
@@ -229,6 +317,7 @@ def main() -> int:
             "nginx_errors": sum(r["nginx"]["errors"] for r in results.values()),
         })
     summary["bars_met"] = (summary["c1_added_p50_ms"] <= 0.3 and summary["errors"] == 0
+                           and summary["hybrid_decision_us"] + summary["hybrid_json_size_us"] <= 20.0
                            and (not nginx or summary["c32_rps_vs_nginx"] >= 0.25))
     print(f"load generator: wrk; plugin workers: {args.workers}; recording on (redis-server); "
           f"{args.duration} s per run; load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "

@@ -102,8 +102,9 @@ def known_annotations() -> set[str]:
     """Every com.gaia.* annotation something reads: the controller's knobs (read from controller_config, so a
     knob added there is known here) and the ones `gaia stack` itself writes or reads."""
     from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS
+    from gaia_faas.gateway_plugin.size_feature import SIZE_FROM
 
-    return set(ANNOTATIONS.values()) | set(STACK_ANNOTATIONS) | set(EVENT_ANNOTATIONS.values())
+    return set(ANNOTATIONS.values()) | set(STACK_ANNOTATIONS) | set(EVENT_ANNOTATIONS.values()) | {SIZE_FROM}
 
 
 def _closest(word: str, choices) -> str:
@@ -189,6 +190,13 @@ def _check_gaia_annotations(annotations: dict[str, str], where: str) -> None:
         if not (number > low and (high is None or number < high)) and not (key.startswith("com.gaia.price") and number == 0):
             bounds = f"between {low} and {high}" if high is not None else f"greater than {low}"
             raise StackError(f"{where}.annotations.{key} must be a number {bounds}, got {annotations[key]!r}")
+    from gaia_faas.gateway_plugin.size_feature import SIZE_FROM, SizeFromError, parse_size_from
+
+    if SIZE_FROM in annotations:
+        try:
+            parse_size_from(annotations[SIZE_FROM])
+        except SizeFromError as exc:
+            raise StackError(f"{where}.annotations.{exc}") from None
     idle = annotations.get(GPU_IDLE)
     if idle is not None and not GO_DURATION.match(idle):
         raise StackError(f"{where}.annotations.{GPU_IDLE} must be a duration like 15m or 90s, got {idle!r}")

@@ -63,6 +63,7 @@ async def _describe(state, specs: list, window_s: int) -> list[dict]:
         doc = spec.to_json()
         doc["route"] = state.routes.current(spec.name).to_json()
         doc["out_of_rotation"] = [v for v in sorted(spec.variants) if state.rotation.is_out(spec.name, v)]
+        doc["hybrid"] = state.sizing.describe(spec.name)  # None unless it declares com.gaia.size-from
         docs.append(doc)
     keys = [(spec.name, v) for spec in specs for v in sorted(spec.variants)]
     error = None

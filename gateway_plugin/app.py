@@ -28,6 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from aiohttp import web
 
+from gaia_faas.gateway_plugin.hybrid import Sizing
 from gaia_faas.gateway_plugin.metrics import Metrics
 from gaia_faas.gateway_plugin.proxy import Prober, Proxy, Rotation
 from gaia_faas.gateway_plugin.registry import BasicAuth, Registry, RegistryError, discover_openfaas, load_static_routes
@@ -107,6 +108,7 @@ class GatewayState:
     recorder: StatsRecorder | None = None
     stats: StatsReader | None = None
     summaries: WindowCache | None = None
+    sizing: Sizing | None = None  # hybrid dispatch of the functions that declare com.gaia.size-from
     registry_error: str | None = None  # last discovery failure, shown by the API
     registry_loaded: bool = False  # a discovery (or the routes file) succeeded once: the plugin can route
     redis_error: str | None = None  # None while Redis answers the health watch
@@ -225,11 +227,15 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
             on_redis_error=lambda: metrics.redis_errors.labels("route_sync").inc())
         if not config.routes_file:
             await refresh_registry(state)
+        state.sizing = Sizing(state.registry, state.recorder, state.stats, state.redis, static_mode=config.mode == "static",
+                              body_idle_s=config.body_idle_timeout_s, body_min_rate=config.body_min_rate)
+        state.sizing.load_sources()  # the first calls already know which functions are sized
         state.tasks = [asyncio.create_task(state.recorder.run(), name="gaia-recorder"),
                        asyncio.create_task(state.routes.run(), name="gaia-route-sync"),
                        asyncio.create_task(_discovery_loop(state), name="gaia-discovery"),
                        asyncio.create_task(_redis_watch(state), name="gaia-redis-watch"),
-                       asyncio.create_task(Prober(state).run(), name="gaia-prober")]
+                       asyncio.create_task(Prober(state).run(), name="gaia-prober"),
+                       asyncio.create_task(state.sizing.run(), name="gaia-sizing")]
         await _wait_for_first_route_load(state)
         state.tasks += [asyncio.create_task(task(app), name=f"gaia-{getattr(task, '__name__', 'task')}") for task in extra_tasks]
         yield

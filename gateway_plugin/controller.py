@@ -33,6 +33,7 @@ from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.registry import FunctionSpec
 from gaia_faas.gateway_plugin.routes import RoutePinned
+from gaia_faas.gateway_plugin import hybrid
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
 
@@ -52,11 +53,24 @@ class _Function:
     state: policy.PolicyState
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
+    hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
+    standby: hybrid.Standby = hybrid.Standby()  # its learn_until (the held standby itself is read from Redis)
     busy: asyncio.Task | None = None
 
 
 def state_to_json(state: policy.PolicyState) -> str:
     return json.dumps(asdict(state))
+
+
+def _known(cls, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _memory_from_json(data: dict) -> policy.VariantMemory:
+    values = _known(policy.VariantMemory, data)
+    values["bands"] = tuple(policy.Band(**_known(policy.Band, band)) for band in values.get("bands", ()))
+    return policy.VariantMemory(**values)
 
 
 def state_from_json(text: str | bytes | None) -> policy.PolicyState:
@@ -65,9 +79,10 @@ def state_from_json(text: str | bytes | None) -> policy.PolicyState:
         return policy.PolicyState()
     try:
         data = json.loads(text)
-        known = {f.name for f in fields(policy.PolicyState)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = _known(policy.PolicyState, data)
         values["switch_times"] = tuple(values.get("switch_times", ()))
+        for variant in (policy.CPU, policy.GPU):
+            values[variant] = _memory_from_json(values.get(variant) or {})
         return policy.PolicyState(**values)
     except (ValueError, TypeError, AttributeError) as exc:
         log.warning("ignoring a damaged stored policy state: %s", exc)
@@ -163,6 +178,9 @@ class Controller:
         if new_state != entry.state:
             entry.state = new_state
             await self._save_state(spec.name, new_state)
+        plan = self.gateway.sizing.plans.get(spec.name)
+        if plan is not None:
+            decision = await self._hybrid_standby(spec, config, entry, plan, snapshot.route, decision)
         if decision.action == policy.SWITCH:
             entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snapshot),
                                              name=f"gaia-switch-{spec.name}")
@@ -171,16 +189,59 @@ class Controller:
             await self._record(spec.name, "scale_down", decision.target, None, decision.reason,
                                {**decision.numbers, "detail": outcome.detail})
 
+    async def _hybrid_standby(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
+                              route: str, decision: policy.Decision) -> policy.Decision:
+        """Hold the standby variant up while hybrid dispatch is worth it or still learning
+        (hybrid.standby_action), and give it back when not; returns the policy's decision with a release of
+        a held standby taken out."""
+        redis, name = self.gateway.redis, spec.name
+        held = await hybrid.held_standby(redis, name)
+        now = time.time()
+        action, entry.standby = hybrid.standby_action(plan, route, hybrid.Standby(held, entry.standby.learn_until),
+                                                      entry.state.standby_released, now)
+        standby = policy.other(route)
+        ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader
+        if action == hybrid.KEEP:
+            await hybrid.set_warm(redis, name, standby, ttl_s)
+            if held is None:
+                await self._record(name, "hybrid_on", route, standby, _hybrid_reason(plan),
+                                   {"crossover_size": plan.model.crossover_size()})
+            return hybrid.keep_standby(decision, standby)
+        if action == hybrid.WARM_UP and decision.action == policy.HOLD and now >= entry.hybrid_retry_at:
+            entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
+                                             name=f"gaia-hybrid-{name}")
+        elif action in (hybrid.RELEASE_HELD, hybrid.FORGET):
+            await hybrid.clear_warm(redis, name)
+            detail = "the route is on it now"
+            if action == hybrid.RELEASE_HELD:
+                detail = (await self.actuator.release(spec, held)).detail
+            await self._record(name, "hybrid_off", held, None, "sizes-not-split" if plan.model.complete else "not-learned",
+                               {"detail": detail})
+        return decision
+
+    async def _hybrid_warm_up(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
+                              standby: str, ttl_s: float) -> None:
+        warm = await self.actuator.warm_up(spec, standby, config.warmup_timeout_s)
+        if not warm.ok or not self.lease.is_leader:
+            entry.hybrid_retry_at = time.time() + config.warmup_retry_s
+            await self._record(spec.name, "hybrid_warmup_failed", None, standby, warm.detail, {"warmup_s": round(warm.waited_s, 3)})
+            return
+        await hybrid.set_warm(self.gateway.redis, spec.name, standby, ttl_s)
+        await self._record(spec.name, "hybrid_on", policy.other(standby), standby, _hybrid_reason(plan),
+                           {"crossover_size": plan.model.crossover_size(), "warmup_s": round(warm.waited_s, 3)})
+
     async def _switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
                       decision: policy.Decision, snapshot: policy.Snapshot) -> None:
         name, target, origin = spec.name, decision.target, snapshot.route
         numbers = dict(decision.numbers)
         try:
-            warm = await self.actuator.warm_up(spec, target, config.warmup_timeout_s)
+            timeout_s = decision.warmup_timeout_s or config.warmup_timeout_s
+            warm = await self.actuator.warm_up(spec, target, timeout_s)
             numbers["warmup_s"] = round(warm.waited_s, 3)
             if not warm.ok:
                 await self.actuator.release(spec, target)
-                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers)
+                await self._failed(name, config, entry, "warmup_failed", origin, target, warm.detail, numbers,
+                                   waited_s=warm.waited_s)
                 return
             if not self.lease.is_leader:
                 return  # lost the lease while warming up: the new leader decides afresh
@@ -189,7 +250,7 @@ class Controller:
             except RoutePinned as exc:
                 await self._failed(name, config, entry, "switch_refused", origin, target, str(exc), numbers)
                 return
-            entry.state = policy.switched(entry.state, decision, snapshot, time.time())
+            entry.state = policy.switched(entry.state, decision, snapshot, time.time(), warmup_s=warm.waited_s)
             entry.fresh_from_s = None
             await self._save_state(name, entry.state)
             await self._record(name, "switch", origin, target, decision.reason, numbers)
@@ -203,9 +264,9 @@ class Controller:
         except Exception as exc:  # Redis away mid-switch: retry later like a failed warm-up
             await self._failed(name, config, entry, "switch_failed", origin, target, f"{type(exc).__name__}: {exc}", numbers)
 
-    async def _failed(self, name, config, entry, action, origin, target, detail, numbers) -> None:
+    async def _failed(self, name, config, entry, action, origin, target, detail, numbers, waited_s=None) -> None:
         log.warning("controller: %s %s -> %s not switched: %s", name, origin, target, detail)
-        entry.state = policy.switch_failed(entry.state, config, time.time())
+        entry.state = policy.switch_failed(entry.state, config, time.time(), target=target, waited_s=waited_s)
         try:
             await self._save_state(name, entry.state)
             await self._record(name, action, origin, target, detail, numbers)
@@ -218,6 +279,10 @@ class Controller:
         await self.decisions.append(DecisionRecord(time=time.time(), function=function, action=action,
                                                    from_variant=origin, to_variant=target, reason=reason,
                                                    numbers=clean, by=self.lease.identity))
+
+
+def _hybrid_reason(plan: hybrid.Plan) -> str:
+    return "sizes-split-between-variants" if plan.worth else "learning-the-standby-curve"
 
 
 def controller_task(options: ControllerOptions = ControllerOptions()):

@@ -2,33 +2,49 @@
 
 Pure: ``decide(snapshot, config, state, now)`` returns ``(Decision, new state)`` and reads nothing else (no
 I/O, no clock, no globals), so the live controller and ``gaia replay`` run the same code and the unit tests
-drive it with synthetic snapshots. The caller acts on the decision and reports the outcome of a switch back
-through ``switched`` or ``switch_failed`` (also pure).
+drive it with synthetic snapshots. The caller acts on the decision and reports back through ``switched``,
+``switch_failed`` or ``promotion_denied`` (also pure).
 
-A switch is always "scale the target up, wait until it answers, then move the route" (see actuator.py);
-the policy only says which variant and why, with the numbers behind the choice.
+A switch is always "scale the target up, wait until it answers (``Decision.warmup_timeout_s``), then move
+the route" (see actuator.py); the policy only says which variant and why, with the numbers behind it.
 
-Behaviour, per function (knobs in controller_config.py, documented in docs/controller.md):
+What counts is what the SLO is about: a request is *bad* when it is slower than ``slo_ms`` or failed (a
+5xx or no answer); a variant meets the SLO when its share of bad requests is at most the allowed share
+(5% for a p95). Per variant the state keeps:
+
+* evidence of a violation: a CUSUM of the bad-request indicator testing "the bad share is the allowed one"
+  against "it is four times that" (``_EVIDENCE_RATIO``). It grows by ln 4 ~ 1.39 per bad request and
+  shrinks by a little per good one, so a step to "everything slow" alarms after ``min_samples`` bad
+  requests, while a variant that hovers at its allowance rarely does;
+* knowledge per request-rate band (octaves): the bad share over the last ``horizon_requests``
+  requests seen at that rate, with when it was last seen. The SLO percentile is judged on it only with a
+  confidence bound (Wilson, 95% one-sided): "violates" when even the lower bound is above the allowance,
+  "meets" when enough requests for that percentile were seen and the share is within the allowance;
+* an error sketch (the last ``_ERROR_MEMORY`` requests): a variant with at least ``error_min`` failures
+  and ``error_rate`` of its requests failing is *failing*; it loses the route at once, whatever its
+  latency, and is tried again (a real switch, judged on its first requests) after an exponential
+  back-off. That is the probe: it works the same live and in replay, and costs a few requests per try;
+* observed warm-up time, warm-up failures, and a back-off for failed attempts.
+
+Per function, every evaluation (knobs in controller_config.py, documented in docs/controller.md):
 
 * ``cpu``/``gpu`` modes, a single variant, no SLO, or a manual pin: hold.
-* ``cpu_preferred`` on CPU: promote when the CPU violates the SLO for a sustained stretch: every evaluation
-  for at least ``sustain_s`` saw the SLO percentile above the objective (an empty window keeps the
-  stretch), and at least ``min_samples`` requests slower than the objective completed during it (one slow
-  request is not a trend). Not while the GPU is known not to help (after a failed attempt: exponential
-  back-off, unless the CPU's median stayed ``retry_growth`` times above the level at which the GPU was
-  tried for a whole window).
-* After every switch, verify: once the new variant served ``verify_samples`` requests (and ``verify_s``
-  passed), and at every evaluation of its probation (``scale_down_after_s``), the GPU's median must be
-  ``gpu_margin`` below the CPU's median over the violation stretch; a CPU we demoted to must not violate
-  the SLO. Otherwise switch back, releasing the failed variant at once.
-* After the probation the variant not in use is released (scaled down).
-* ``gpu_preferred`` on GPU: demote when the CPU's known latency met the SLO with ``cpu_headroom`` at a
-  request rate at least the current one (and never at a rate where it violated); with no knowledge of the
-  CPU, try it when the rate falls to ``explore_rate_per_s``. Promote back on violation as above.
-* Either preferred mode on GPU: demote after ``idle_demote_s`` without a request (the GPU is not needed).
-* At most ``max_switches_per_hour`` switches in any hour; a promotion needs room for its possible
-  return trip, so a failed attempt can always be undone. At least ``cooldown_s`` between switches that
-  are not verification outcomes.
+* On CPU: promote when the CPU is failing, or violates (evidence over ``sustain_s`` with ``min_samples``
+  bad requests, or the confident bad share at this rate), the GPU is not backing off or known not to help,
+  and the violations avoided are worth the GPU's cost on this platform (``violation_cost``).
+* On GPU: re-judged at every evaluation. Leave at once when it is failing; demote when it violates and the
+  CPU is not known to be worse, when the CPU is known to meet the SLO at this rate, when the violations it
+  avoids are not worth its cost, when the function is silent for its own rate (idle, or the GPU hangs),
+  or (exploration, within a quarter of the allowance) when what we know of the CPU at this rate is stale
+  or unknown at a low rate.
+* After every switch, verify by requests, not by time: once the new variant served ``verify_samples``
+  requests (and ``verify_s`` passed) its bad share must beat the bar set when switching (GPU: the CPU's
+  share times ``1 - gpu_margin``; CPU: its allowance or its predicted share); otherwise back at once.
+  After ``scale_down_after_s`` of probation the other variant is released (not on CE, where nothing can be).
+* At most ``max_switches_per_hour`` switches in any hour, never more: a promotion needs room for its way
+  back, a demotion room for a promotion and its way back, so a failed attempt can always be undone and a
+  violating CPU always promoted. At least ``cooldown_s`` between switches that are not verification or
+  failure outcomes.
 """
 
 from __future__ import annotations
@@ -47,22 +63,38 @@ HOLD = "hold"
 SWITCH = "switch"
 SCALE_DOWN = "scale_down"
 
+_EVIDENCE_RATIO = 4.0  # the CUSUM's alternative: the bad share is this many times the allowed one
+_Z = 1.645  # one-sided 95% confidence for the Wilson bounds
+_ERROR_MEMORY = 20.0  # requests the error sketch remembers
+_RATE_MEMORY = 20.0  # requests the request-rate estimate remembers
+_RATE_WINDOW_MIN = 5  # requests in the window before its rate is trusted over the long estimate
+_MIN_RATE = 1e-4
+_COUNT_SLACK = 0.05
+_RHYTHM_GAPS = 2.0  # a function that came back from a silence is idle only after twice that silence  # decayed counts are a little below the whole requests they stand for
+
 
 @dataclass(frozen=True)
 class VariantWindow:
-    """Recent requests of one variant over the controller's window (``config.window_s``)."""
+    """Requests of one variant over a stretch of time (the window since ``window_start``, or the fresh ones)."""
 
     count: int = 0
     slow: int = 0  # requests slower than the SLO's milliseconds
     latency_ms: float | None = None  # latency at the SLO percentile; None without requests
-    median_ms: float | None = None  # the level switches are judged by (stable with few samples)
-    rate_per_s: float = 0.0
+    median_ms: float | None = None
+    rate_per_s: float = 0.0  # count over the time actually observed
+    errors: int = 0  # failed requests (status >= 500 or no answer)
+    span_s: float = 0.0  # the time actually observed
+
+    @property
+    def bad(self) -> int:
+        """Requests that violate the SLO: slow or failed (a slow failure counts once)."""
+        return min(self.count, self.slow + self.errors)
 
     @classmethod
-    def of(cls, latencies_ms: list[float], window_s: float, config: ControllerConfig) -> "VariantWindow":
-        """Exact window of individual latencies (replay, tests); nearest-rank quantiles as in stats.py."""
+    def of(cls, latencies_ms: list[float], span_s: float, config: ControllerConfig, errors: int = 0) -> "VariantWindow":
+        """Exact window of individual latencies (tests); nearest-rank quantiles as in stats.py."""
         if not latencies_ms:
-            return cls()
+            return cls(span_s=span_s)
         ordered = sorted(latencies_ms)
 
         def at(percentile: float) -> float:
@@ -70,7 +102,7 @@ class VariantWindow:
 
         slow = 0 if config.slo_ms is None else sum(1 for value in ordered if value > config.slo_ms)
         return cls(count=len(ordered), slow=slow, latency_ms=at(config.slo_percentile), median_ms=at(50.0),
-                   rate_per_s=len(ordered) / window_s)
+                   rate_per_s=len(ordered) / max(span_s, 1e-9), errors=min(errors, len(ordered)), span_s=span_s)
 
 
 @dataclass(frozen=True)
@@ -78,7 +110,8 @@ class Snapshot:
     """What the policy sees of a function at one evaluation.
 
     ``windows``: per variant, the requests completed since ``window_start(...)``; ``fresh``: per variant,
-    the requests completed since the previous evaluation (so slow requests are counted once).
+    the requests completed since the previous evaluation (each request is fresh once: what the policy
+    accumulates in its state comes from these).
     """
 
     route: str  # the variant traffic goes to now
@@ -86,6 +119,7 @@ class Snapshot:
     windows: Mapping[str, VariantWindow] = field(default_factory=dict)
     fresh: Mapping[str, VariantWindow] = field(default_factory=dict)
     pinned: bool = False
+    active_span_s: float | None = None  # from the window's first recorded second to its end (None: unknown)
 
     def window(self, variant: str) -> VariantWindow:
         return self.windows.get(variant, VariantWindow())
@@ -95,29 +129,72 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Band:
+    """What a variant showed at one request-rate band: decayed request and bad-request counts."""
+
+    band: int  # round(log2(rate))
+    n: float
+    bad: float
+    seen_at: float
+
+    @property
+    def share(self) -> float:
+        return self.bad / self.n if self.n else 0.0
+
+
+@dataclass(frozen=True)
+class VariantMemory:
+    """What the policy remembers about one variant."""
+
+    evidence: float = 0.0  # CUSUM of "violates the SLO", in nats
+    stretch_n: float = 0.0  # requests since the evidence was last zero
+    stretch_bad: float = 0.0
+    stretch_since: float | None = None  # when the evidence last left zero
+    bands: tuple[Band, ...] = ()  # per request-rate band
+    error_n: float = 0.0  # error sketch: decayed requests and failures
+    error_bad: float = 0.0
+    start_s: float | None = None  # how long its last successful warm-up took
+    warmup_failures: int = 0  # consecutive warm-ups that timed out
+    failures: int = 0  # consecutive failed attempts on it (verification failed, failing by errors)
+    retry_after: float | None = None  # not tried again before this
+    failed_at_level_ms: float | None = None  # GPU: the CPU's median when it last failed to help
+
+    def band(self, index: int) -> Band | None:
+        return next((b for b in self.bands if b.band == index), None)
+
+
+@dataclass(frozen=True)
 class PolicyState:
     """What the policy remembers between evaluations of one function."""
 
-    violation_since: float | None = None  # first evaluation of the current violation stretch
-    violation_slow: int = 0  # slow requests seen during that stretch
+    cpu: VariantMemory = field(default_factory=VariantMemory)
+    gpu: VariantMemory = field(default_factory=VariantMemory)
     switch_times: tuple[float, ...] = ()  # route switches within the last hour
     last_switch_at: float | None = None
     verifying: bool = False  # the last switch is not verified yet
     verified_at: float | None = None  # when the current variant first passed verification (probation start)
-    previous_level_ms: float | None = None  # the replaced variant's median when we switched away from it
+    served: int = 0  # requests the route's variant served since the last switch
+    served_bad: int = 0
+    served_errors: int = 0
+    bar_share: float | None = None  # the bad share the new variant must stay below (set when switching)
+    returning: bool = False  # the last switch went back to the variant we had (nothing to judge but errors)
+    previous_level_ms: float | None = None  # the replaced variant's median when we left it
     standby_released: bool = False  # the variant not in use was scaled down
-    # What we learnt about the GPU: the CPU level at which it failed to help, and when to try again.
-    gpu_failed_at_level_ms: float | None = None
-    gpu_failures: int = 0
-    retry_after: float | None = None
-    grown_since: float | None = None  # since when the CPU stays retry_growth times above that level
-    # What we learnt about the CPU (gpu_preferred demotion): highest rate it met the SLO with headroom at,
-    # lowest rate it violated at.
-    cpu_ok_rate: float | None = None
-    cpu_ok_level_ms: float | None = None
-    cpu_bad_rate: float | None = None
+    pending_target: str | None = None  # the target of the last SWITCH decision, until it is carried out
     last_request_at: float | None = None
+    long_gap_s: float = 0.0  # the longest silence the function recently came back from
+    last_eval_at: float | None = None
+    observed_since: float | None = None  # where the first evaluation's view began (rates count from there)
+    rate_n: float = 0.0  # request-rate estimate: decayed requests over decayed observed seconds
+    rate_t: float = 0.0
     warmup_retry_after: float | None = None  # the last switch failed to warm its target up
+    capacity_retry_after: float | None = None  # the caller had no GPU capacity for the last promotion
+
+    def memory(self, variant: str) -> VariantMemory:
+        return self.cpu if variant == CPU else self.gpu
+
+    def with_memory(self, variant: str, memory: VariantMemory) -> "PolicyState":
+        return replace(self, cpu=memory) if variant == CPU else replace(self, gpu=memory)
 
 
 @dataclass(frozen=True)
@@ -126,22 +203,21 @@ class Decision:
     reason: str  # a short slug, e.g. "cpu-violates-slo"
     target: str | None = None  # SWITCH: the variant to move to; SCALE_DOWN: the variant to release
     release: str | None = None  # SWITCH: the variant to scale down right after the switch
-    numbers: Mapping[str, float | int | None] = field(default_factory=dict)
+    numbers: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    warmup_timeout_s: float | None = None  # SWITCH: how long to wait for the target to answer
 
     def to_json(self) -> dict:
         return {"action": self.action, "reason": self.reason, "target": self.target, "release": self.release,
-                "numbers": dict(self.numbers)}
+                "warmup_timeout_s": self.warmup_timeout_s, "numbers": dict(self.numbers)}
 
 
 def window_start(state: PolicyState, config: ControllerConfig, now: float) -> float:
-    """Where the windows of a snapshot begin: ``window_s`` back, but never before the last switch nor
-    before the current violation stretch began. So a variant is judged on what it did since it serves,
-    and the level a promotion is measured against is the violation's own (a cold start or the fast
-    requests before the stretch do not blur it)."""
+    """Where the windows of a snapshot begin: ``window_s`` back, but never before the last switch, so a
+    variant is judged on what it did since it serves. (What needs a longer horizon is accumulated in the
+    state from the fresh requests of every evaluation.)"""
     start = now - config.window_s
-    for bound in (state.last_switch_at, state.violation_since):
-        if bound is not None:
-            start = max(start, bound)
+    if state.last_switch_at is not None:
+        start = max(start, state.last_switch_at)
     return start
 
 
@@ -155,18 +231,267 @@ def other(variant: str) -> str:
     return GPU if variant == CPU else CPU
 
 
-def violates(window: VariantWindow, config: ControllerConfig) -> bool:
-    return (config.slo_ms is not None and window.latency_ms is not None and window.latency_ms > config.slo_ms)
+def band_of(rate_per_s: float) -> int:
+    """Rate bands are octaves: what a variant showed at 3 req/s says something about 2 and 5 req/s."""
+    return round(math.log2(max(rate_per_s, _MIN_RATE)))
 
 
-def _numbers(snapshot: Snapshot, config: ControllerConfig, **extra) -> dict:
+def wilson(bad: float, n: float) -> tuple[float, float]:
+    """One-sided 95% Wilson bounds (lower, upper) of a share ``bad / n``; (0, 1) without requests."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(1.0, bad / n)
+    z2 = _Z * _Z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def enough_samples(config: ControllerConfig) -> int:
+    """Requests a bad share must rest on before it says the SLO is met: one allowed violation's worth
+    (20 for a p95, 100 for a p99), at least ``min_samples``."""
+    return max(config.min_samples, math.ceil(1.0 / config.allowed_share))
+
+
+# --- accumulating what the snapshot shows into the state ---------------------------------------------
+
+def _decay(value: float, requests: float, memory: float) -> float:
+    return value * (1.0 - 1.0 / memory) ** requests
+
+
+def _evidence_steps(config: ControllerConfig) -> tuple[float, float]:
+    """CUSUM increments for a bad and a good request."""
+    p0 = config.allowed_share
+    p1 = min(_EVIDENCE_RATIO * p0, (1.0 + p0) / 2.0)
+    return math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))
+
+
+def evidence_threshold(config: ControllerConfig) -> float:
+    """The evidence of ``min_samples`` bad requests in a row: what a violation needs."""
+    return config.min_samples * _evidence_steps(config)[0] - 1e-9
+
+
+def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: ControllerConfig,
+            now: float) -> VariantMemory:
+    if fresh.count == 0:
+        return memory
+    good_count = fresh.count - fresh.bad
+    up, down = _evidence_steps(config)
+    evidence = max(0.0, memory.evidence + fresh.bad * up + good_count * down)
+    if evidence == 0.0:
+        stretch = (0.0, 0.0, None)
+    elif memory.evidence == 0.0:
+        stretch = (float(fresh.count), float(fresh.bad), now)
+    else:
+        stretch = (memory.stretch_n + fresh.count, memory.stretch_bad + fresh.bad, memory.stretch_since)
+    known = memory.band(band)
+    n, bad = (0.0, 0.0) if known is None else (known.n, known.bad)
+    updated = Band(band, _decay(n, fresh.count, config.horizon_requests) + fresh.count,
+                   _decay(bad, fresh.count, config.horizon_requests) + fresh.bad, now)
+    bands = tuple(sorted([b for b in memory.bands if b.band != band] + [updated], key=lambda b: b.band))
+    return replace(memory, evidence=evidence, stretch_n=stretch[0], stretch_bad=stretch[1],
+                   stretch_since=stretch[2], bands=bands,
+                   error_n=_decay(memory.error_n, fresh.count, _ERROR_MEMORY) + fresh.count,
+                   error_bad=_decay(memory.error_bad, fresh.count, _ERROR_MEMORY) + fresh.errors)
+
+
+def request_rate(snapshot: Snapshot, state: PolicyState) -> float:
+    """The function's request rate now: the window's, over the time it actually observed (from its first
+    request on, so a burst after a pause shows its own rate at once), when it holds enough requests; otherwise the long estimate (which also counts the silence since the last request)."""
+    count = sum(snapshot.window(v).count for v in snapshot.variants)
+    span = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
+    if snapshot.active_span_s is not None:
+        span = min(span, snapshot.active_span_s)  # after a silence, the window's quiet start is not the rate
+    if count >= _RATE_WINDOW_MIN and span > 0:
+        return count / span
+    return state.rate_n / state.rate_t if state.rate_t > 0 else count / max(span, 1.0)
+
+
+def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> PolicyState:
+    fresh_total = sum(snapshot.fresh_window(v).count for v in snapshot.variants)
+    elapsed = 0.0 if state.last_eval_at is None else max(0.0, now - state.last_eval_at)
+    if state.last_eval_at is None:
+        elapsed = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
+    if state.observed_since is None:
+        state = replace(state, observed_since=now - elapsed)
+    state = replace(state, last_eval_at=now,
+                    rate_n=_decay(state.rate_n, fresh_total, _RATE_MEMORY) + fresh_total,
+                    rate_t=_decay(state.rate_t, fresh_total, _RATE_MEMORY) + elapsed)
+    if fresh_total and state.last_request_at is not None:
+        # The longest silence the function came back from, forgotten over horizon_requests requests.
+        state = replace(state, long_gap_s=max(_decay(state.long_gap_s, fresh_total, config.horizon_requests),
+                                              now - state.last_request_at))
+    if fresh_total or state.last_request_at is None:
+        state = replace(state, last_request_at=now)  # idle time counts from the first evaluation
+    # The fresh requests are filed under the rate they came at: the window's, or the last seconds' when
+    # those alone hold enough requests (at the onset of a spike the window still shows the old rate, and
+    # the first queued requests must not be filed as "slow at the old rate").
+    rate = request_rate(snapshot, state)
+    fresh_span = max((snapshot.fresh_window(v).span_s for v in snapshot.variants), default=0.0)
+    if fresh_total >= _RATE_WINDOW_MIN and fresh_span > 0:
+        rate = max(rate, fresh_total / fresh_span)
+    band = band_of(rate)
+    for variant in snapshot.variants & {CPU, GPU}:
+        memory, fresh = state.memory(variant), snapshot.fresh_window(variant)
+        if snapshot.pinned:
+            continue  # what a pinned function shows does not count towards a switch once unpinned
+        if memory.retry_after is not None and now < memory.retry_after:
+            # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
+            # except that late failures (timeouts) say it was failing.
+            state = state.with_memory(variant, replace(
+                memory, error_n=_decay(memory.error_n, fresh.count, _ERROR_MEMORY) + fresh.count,
+                error_bad=_decay(memory.error_bad, fresh.count, _ERROR_MEMORY) + fresh.errors))
+            continue
+        state = state.with_memory(variant, _absorb(memory, fresh, band, config, now))
+    route_fresh = snapshot.fresh_window(snapshot.route)
+    return replace(state, served=state.served + route_fresh.count, served_bad=state.served_bad + route_fresh.bad,
+                   served_errors=state.served_errors + route_fresh.errors,
+                   switch_times=_prune(state.switch_times, now))
+
+
+# --- judging ---------------------------------------------------------------------------------------
+
+def failing(memory: VariantMemory, window: VariantWindow, config: ControllerConfig) -> bool:
+    """Enough of its recent requests failed (in the window, or over its last requests at any rate): the
+    variant must not keep the route."""
+    def crosses(errors: float, count: float) -> bool:
+        return errors >= config.error_min - 1e-9 and errors >= config.error_rate * count
+
+    return crosses(window.errors, window.count) or crosses(memory.error_bad, memory.error_n)
+
+
+def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: float) -> float | None:
+    """The variant's bad share if it violates the SLO now, else None: a sustained run of evidence (a step
+    change, seen in a few requests; twice the evidence where the variant is known to stay within its
+    allowance at this rate), or the confident share (Wilson lower bound) it showed at this rate or the
+    nearest lower ones: above four times the allowance over the requests the percentile needs, or above the
+    allowance over five times those (a share just above it, seen over many)."""
+    shares = []
+    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    # Known over many requests to stay within its allowance at this rate (or the nearest lower ones): a
+    # short run of slow requests is more likely a cluster than a change, so the evidence must be twice
+    # as strong.
+    n, bad = _nearest_at_or_below(fresh, band, 5 * enough_samples(config))
+    within = n >= 5 * enough_samples(config) - _COUNT_SLACK and bad / n <= config.allowed_share
+    needed = evidence_threshold(config) * (2.0 if within else 1.0)
+    if (memory.evidence >= needed and memory.stretch_since is not None
+            and now - memory.stretch_since >= config.sustain_s and memory.stretch_bad >= config.min_samples):
+        shares.append(memory.stretch_bad / memory.stretch_n)
+    # What it showed at this rate or the nearest lower ones (less load is no better for it), once there
+    # are enough requests: a share just above the allowance needs five times more than a large one.
+    n, bad = _nearest_at_or_below(fresh, band, enough_samples(config))
+    lower = wilson(bad, n)[0] if n >= enough_samples(config) - _COUNT_SLACK else 0.0
+    if lower > config.allowed_share and (n >= 5 * enough_samples(config) - _COUNT_SLACK
+                                         or lower > _EVIDENCE_RATIO * config.allowed_share):
+        shares.append(bad / n)
+    return max(shares) if shares else None
+
+
+def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, now: float,
+                    pessimistic: bool = False) -> float | None:
+    """The bad share the variant is expected to show at this rate band, from fresh knowledge: its own band
+    when it holds enough requests (a verification's worth), else pooled with the nearest bands above (more
+    load is no better), never less than what a band below showed (then the rate is not what makes it slow:
+    request sizes are: its Wilson lower bound, or with ``pessimistic`` its share). None when nothing fresh
+    is known at or above this rate, nor a violation below."""
+    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    needed = min(config.min_samples, config.verify_samples)  # a verification's verdict is knowledge
+    n, bad = _nearest_at_or_above(fresh, band, needed)
+    base = bad / n if n >= needed - _COUNT_SLACK else None
+    below = max((b.share if pessimistic else wilson(b.bad, b.n)[0]
+                 for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK), default=0.0)
+    if base is None:
+        return below if below > config.allowed_share else None
+    return max(base, below)
+
+
+def _nearest_at_or_above(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
+    """(requests, bad) of the bands at or above ``band``, nearest first, until ``needed`` requests: the
+    rate's own band alone when it holds enough (what was bad under more load says nothing about less)."""
+    n = bad = 0.0
+    for b in sorted((b for b in bands if b.band >= band), key=lambda b: b.band):
+        n, bad = n + b.n, bad + b.bad
+        if n >= needed - _COUNT_SLACK:
+            break
+    return n, bad
+
+
+def _nearest_at_or_below(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
+    """(requests, bad) of the bands at or below ``band``, nearest first, until ``needed`` requests."""
+    n = bad = 0.0
+    for b in sorted((b for b in bands if b.band <= band), key=lambda b: -b.band):
+        n, bad = n + b.n, bad + b.bad
+        if n >= needed - _COUNT_SLACK:
+            break
+    return n, bad
+
+
+def meets_at(memory: VariantMemory, band: int, config: ControllerConfig, now: float) -> bool:
+    """Known to meet the SLO at this rate: over enough requests for the percentile, seen at this rate or
+    the nearest higher ones, the share within the allowance with ``cpu_headroom`` to spare, and no band at
+    or below this rate violating confidently."""
+    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    n, bad = _nearest_at_or_above(fresh, band, enough_samples(config))
+    if n < enough_samples(config) - _COUNT_SLACK or bad / n > config.allowed_share * (1.0 - config.cpu_headroom):
+        return False
+    return not any(wilson(b.bad, b.n)[0] > config.allowed_share for b in fresh if b.band <= band)
+
+
+def gpu_cost_per_s(config: ControllerConfig, state: PolicyState) -> float:
+    """What holding the route on the GPU costs per second more than on the CPU, on this platform: nothing
+    on CE (both variants run and are billed all the time), the price difference where the CPU is released
+    (pro), plus the one-off costs of a round trip (the GPU's start; on Knative each release also keeps the
+    released variant billed for the stable window) spread over ``payback_s``."""
+    if config.platform == "ce":
+        return 0.0
+    start_s = state.gpu.start_s if state.gpu.start_s is not None else config.warmup_timeout_s / 4.0
+    one_off = start_s * config.price_gpu
+    if config.platform == "knative":
+        one_off += config.release_delay_s * (config.price_cpu + config.price_gpu)
+    return max(0.0, config.price_gpu - config.price_cpu) + one_off / config.payback_s
+
+
+def economics(state: PolicyState, config: ControllerConfig, rate: float, now: float,
+              cpu_share: float | None = None, gpu_share: float | None = None) -> dict:
+    """The expected benefit of the GPU at this rate: the pool allocator (issue 10) ranks promotions by it."""
+    band = band_of(rate)
+    if cpu_share is None:
+        cpu_share = predicted_share(state.cpu, band, config, now)
+        if cpu_share is None:
+            known = state.cpu.band(band)
+            cpu_share = known.share if known is not None else 0.0
+    if gpu_share is None:  # what the GPU showed, taken at its word: a failed try is not soon repeated
+        gpu_share = predicted_share(state.gpu, band, config, now, pessimistic=True) or 0.0
+    # Meet the SLO, then minimise cost: violations within the allowance cost nothing, so only the excess
+    # over it counts as avoided.
+    allowed = config.allowed_share
+    avoided = max(0.0, rate * (max(0.0, cpu_share - allowed) - max(0.0, gpu_share - allowed)))
+    cost = gpu_cost_per_s(config, state)
+    return {"request_rate_per_s": round(rate, 5), "cpu_bad_share": round(cpu_share, 4),
+            "gpu_bad_share": round(gpu_share, 4), "expected_violations_avoided_per_s": round(avoided, 6),
+            "benefit_per_s": round(avoided * config.violation_cost, 8), "gpu_cost_per_s": round(cost, 8)}
+
+
+def warmup_timeout(state: PolicyState, config: ControllerConfig, target: str) -> float:
+    """Twice the target's observed start (at least ``warmup_timeout_s``), doubled per timed-out warm-up,
+    at most ``warmup_timeout_max_s``: a variant that takes 75 s to start gets there on the second try."""
+    memory = state.memory(target)
+    base = max(config.warmup_timeout_s, 2.0 * memory.start_s if memory.start_s is not None else 0.0)
+    return min(config.warmup_timeout_max_s, base * 2.0 ** min(40, memory.warmup_failures))
+
+
+# --- the decision ----------------------------------------------------------------------------------
+
+def _numbers(snapshot: Snapshot, config: ControllerConfig, econ: Mapping, **extra) -> dict:
     numbers: dict = {"slo_ms": config.slo_ms, "slo_percentile": config.slo_percentile}
     for variant in sorted(snapshot.variants):
         window = snapshot.window(variant)
         numbers[f"{variant}_p_ms"] = None if window.latency_ms is None else round(window.latency_ms, 1)
         numbers[f"{variant}_count"] = window.count
         numbers[f"{variant}_slow"] = window.slow
+        numbers[f"{variant}_errors"] = window.errors
         numbers[f"{variant}_rate"] = round(window.rate_per_s, 3)
+    numbers.update(econ)
     numbers.update(extra)
     return numbers
 
@@ -183,182 +508,294 @@ def _cooled_down(state: PolicyState, config: ControllerConfig, now: float) -> bo
     return state.last_switch_at is None or now - state.last_switch_at >= config.cooldown_s
 
 
+def _backoff(base_s: float, failures: int, config: ControllerConfig) -> float:
+    return min(config.backoff_max_s, base_s * 2.0 ** min(40, max(0, failures - 1)))
+
+
+class _Context:
+    """One evaluation's inputs, so the branches below read as rules."""
+
+    def __init__(self, snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float):
+        self.snapshot, self.config, self.now = snapshot, config, now
+        self.rate = request_rate(snapshot, state)
+        self.band = band_of(self.rate)
+        self.econ = economics(state, config, self.rate, now)
+
+    def failing(self, state: PolicyState, variant: str) -> bool:
+        return failing(state.memory(variant), self.snapshot.window(variant), self.config)
+
+    def hold(self, state: PolicyState, reason: str, **extra) -> tuple[Decision, PolicyState]:
+        return Decision(HOLD, reason, numbers=_numbers(self.snapshot, self.config, self.econ, **extra)), state
+
+    def switch(self, state: PolicyState, target: str, reason: str, release: str | None = None,
+               **extra) -> tuple[Decision, PolicyState]:
+        """A SWITCH, if the hourly budget has room for it (it is never exceeded), else a hold."""
+        if not _room_for(state, self.config, 1, self.now):
+            return self.hold(state, "switch-budget-exhausted", wanted=reason,
+                             switches_last_hour=len(state.switch_times))
+        if self.config.platform == "ce":
+            release = None  # CE keeps every variant at one replica: nothing to release
+        numbers = _numbers(self.snapshot, self.config, self.econ, **extra)
+        timeout = warmup_timeout(state, self.config, target)
+        decision = Decision(SWITCH, reason, target=target, release=release, numbers=numbers,
+                            warmup_timeout_s=timeout)
+        return decision, replace(state, pending_target=target)
+
+
 def decide(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> tuple[Decision, PolicyState]:
     """One evaluation of one function: what to do now, and what to remember."""
-    route = snapshot.route
-    current = snapshot.window(route)
-    if current.count:
-        state = replace(state, last_request_at=now)
-    if state.last_request_at is None:
-        state = replace(state, last_request_at=now)  # idle time counts from the first evaluation
-    state = replace(state, switch_times=_prune(state.switch_times, now))
-
+    state = _observe(snapshot, config, state, now)
+    ctx = _Context(snapshot, config, state, now)
     if config.mode in ("cpu", "gpu"):
         return Decision(HOLD, f"mode-{config.mode}-never-migrates"), state
     if snapshot.variants != {CPU, GPU}:
         return Decision(HOLD, "single-variant"), state
     if snapshot.pinned:
-        return Decision(HOLD, "pinned", numbers=_numbers(snapshot, config)), replace(
-            state, violation_since=None, violation_slow=0)
+        # A violation seen while pinned does not count towards a promotion afterwards.
+        return ctx.hold(state.with_memory(CPU, replace(state.cpu, evidence=0.0, stretch_n=0.0, stretch_bad=0.0,
+                                                       stretch_since=None)), "pinned")
     if config.slo_ms is None:
         return Decision(HOLD, "no-slo"), state
-
-    state = _learn_cpu(snapshot, config, state)
     if state.verifying:
-        return _verify(snapshot, config, state, now)
-    if route == CPU:
-        return _on_cpu(snapshot, config, state, now)
-    return _on_gpu(snapshot, config, state, now)
+        return _verify(ctx, state)
+    if snapshot.route == CPU:
+        return _on_cpu(ctx, state)
+    return _on_gpu(ctx, state)
 
 
-def _learn_cpu(snapshot: Snapshot, config: ControllerConfig, state: PolicyState) -> PolicyState:
-    """Remember at which request rates the CPU met the SLO with headroom (for gpu_preferred demotion)."""
-    cpu = snapshot.window(CPU)
-    if snapshot.route != CPU or cpu.count < config.min_samples or cpu.latency_ms is None:
-        return state
-    if cpu.latency_ms <= config.slo_ms * (1 - config.cpu_headroom):
-        if state.cpu_ok_rate is None or cpu.rate_per_s >= state.cpu_ok_rate:
-            return replace(state, cpu_ok_rate=cpu.rate_per_s, cpu_ok_level_ms=cpu.latency_ms)
-    return state
+def _failed(memory: VariantMemory, retry_after: float, errors: bool = False) -> VariantMemory:
+    """One more failed attempt: not tried again before ``retry_after``. What a variant that failed by
+    errors showed is forgotten (an outage passes; once its back-off expires it is tried afresh); what a
+    slow one showed is knowledge, kept until it goes stale."""
+    if errors:  # only failures seen from now on say it is still failing
+        memory = replace(memory, bands=(), error_n=0.0, error_bad=0.0)
+    return replace(memory, failures=memory.failures + 1, retry_after=retry_after)
 
 
-def _sustained(window: VariantWindow, fresh: VariantWindow, config: ControllerConfig, state: PolicyState,
-               now: float) -> tuple[bool, PolicyState]:
-    """Track the violation stretch; True once it lasted sustain_s and saw min_samples slow requests.
-
-    The stretch starts with the slow requests already in the window and adds each evaluation's fresh
-    ones. An empty window is no evidence either way and leaves the stretch as it is.
-    """
-    if window.count == 0:
-        return False, state
-    if not violates(window, config):
-        return False, replace(state, violation_since=None, violation_slow=0)
-    if state.violation_since is None:
-        state = replace(state, violation_since=now, violation_slow=window.slow)
-    else:
-        state = replace(state, violation_slow=state.violation_slow + fresh.slow)
-    sustained = now - state.violation_since >= config.sustain_s and state.violation_slow >= config.min_samples
-    return sustained, state
+def _leave_failing(ctx: _Context, state: PolicyState, route: str) -> tuple[Decision, PolicyState]:
+    """The route's variant is failing: away at once (no cooldown), try it again after a back-off."""
+    config, now = ctx.config, ctx.now
+    memory = state.memory(route)
+    failures = memory.failures + 1
+    wait = _backoff(config.error_backoff_s, failures, config)
+    state = state.with_memory(route, _failed(memory, now + wait, errors=True))
+    return ctx.switch(replace(state, verifying=False, returning=True), other(route), f"{route}-failing", release=route,
+                      error_share=round(memory.error_bad / max(memory.error_n, 1e-9), 3), retry_in_s=round(wait, 1))
 
 
-def _switch(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, target: str, reason: str,
-            release: str | None = None, **numbers) -> tuple[Decision, PolicyState]:
-    decision = Decision(SWITCH, reason, target=target, release=release,
-                        numbers=_numbers(snapshot, config, **numbers))
-    return decision, state
-
-
-def _on_cpu(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> tuple[Decision, PolicyState]:
-    cpu = snapshot.window(CPU)
-    sustained, state = _sustained(cpu, snapshot.fresh_window(CPU), config, state, now)
-    if not sustained:
-        reason = "cpu-violates-slo-not-sustained" if state.violation_since is not None else "cpu-meets-slo"
-        return Decision(HOLD, reason, numbers=_numbers(snapshot, config)), state
-    if cpu.rate_per_s and (state.cpu_bad_rate is None or cpu.rate_per_s < state.cpu_bad_rate):
-        state = replace(state, cpu_bad_rate=cpu.rate_per_s)
-    since = {"violation_s": round(now - state.violation_since, 3), "slow_requests": state.violation_slow}
-    if state.retry_after is not None and now < state.retry_after:
-        # Retry early only if the CPU's level stays well above the one the GPU failed at for a whole
-        # window (a single noisy window is no reason to pay for another attempt).
-        above = (state.gpu_failed_at_level_ms is not None
-                 and cpu.median_ms >= state.gpu_failed_at_level_ms * config.retry_growth)
-        grown_since = (state.grown_since if state.grown_since is not None else now) if above else None
-        state = replace(state, grown_since=grown_since)
-        grown = grown_since is not None and now - grown_since >= max(config.sustain_s, config.window_s)
+def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
+    config, now = ctx.config, ctx.now
+    gpu_usable = state.gpu.retry_after is None or now >= state.gpu.retry_after
+    if ctx.failing(state, CPU) and gpu_usable and not ctx.failing(state, GPU):
+        return _leave_failing(ctx, state, CPU)
+    if gpu_usable and ctx.failing(state, GPU):
+        # The GPU's late answers (timeouts) say it failed after we left it: back off before trying it.
+        failures = state.gpu.failures + 1
+        state = state.with_memory(GPU, _failed(state.gpu, now + _backoff(config.error_backoff_s, failures, config),
+                                               errors=True))
+        gpu_usable = False
+    share = violation(state.cpu, ctx.band, config, now)
+    if share is None:
+        reason = "cpu-violates-slo-not-sustained" if state.cpu.evidence > 0 else "cpu-meets-slo"
+        return ctx.hold(state, reason, evidence=round(state.cpu.evidence, 2))
+    since = {"cpu_bad_share_now": round(share, 3), "slow_requests": round(state.cpu.stretch_bad, 1)}
+    # Retry early only if the CPU's level is well above the one the GPU failed at over the window (a
+    # window's median: one noisy request is no reason to pay for another attempt).
+    cpu = ctx.snapshot.window(CPU)
+    failed_at = state.gpu.failed_at_level_ms
+    grown = failed_at is not None and cpu.median_ms is not None and cpu.median_ms >= failed_at * config.retry_growth
+    if not gpu_usable:
         if not grown:
-            return Decision(HOLD, "gpu-known-not-to-help", numbers=_numbers(
-                snapshot, config, retry_in_s=round(state.retry_after - now, 1),
-                gpu_failed_at_level_ms=state.gpu_failed_at_level_ms, **since)), state
+            return ctx.hold(state, "gpu-known-not-to-help", retry_in_s=round(state.gpu.retry_after - now, 1),
+                            gpu_failed_at_level_ms=failed_at, **since)
     if state.warmup_retry_after is not None and now < state.warmup_retry_after:
-        return Decision(HOLD, "waiting-to-retry-warmup", numbers=_numbers(snapshot, config, **since)), state
+        return ctx.hold(state, "waiting-to-retry-warmup", **since)
+    if state.capacity_retry_after is not None and now < state.capacity_retry_after:
+        return ctx.hold(state, "waiting-for-gpu-capacity", **since)
     if not _cooled_down(state, config, now):
-        return Decision(HOLD, "cooldown", numbers=_numbers(snapshot, config, **since)), state
+        return ctx.hold(state, "cooldown", **since)
     if not _room_for(state, config, 2, now):
-        return Decision(HOLD, "switch-budget-exhausted", numbers=_numbers(
-            snapshot, config, switches_last_hour=len(state.switch_times), **since)), state
-    return _switch(snapshot, config, state, GPU, "cpu-violates-slo", **since)
+        return ctx.hold(state, "switch-budget-exhausted", switches_last_hour=len(state.switch_times), **since)
+    # Once the CPU grew well beyond the level the GPU was tried at, what the GPU showed then is no guide.
+    ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share, gpu_share=0.0 if grown else None)
+    if ctx.econ["benefit_per_s"] < ctx.econ["gpu_cost_per_s"]:
+        return ctx.hold(state, "gpu-not-worth-its-cost", **since)
+    state = replace(state, bar_share=share * (1.0 - config.gpu_margin), returning=False)
+    return ctx.switch(state, GPU, "cpu-violates-slo", **since)
 
 
-def _on_gpu(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> tuple[Decision, PolicyState]:
-    gpu = snapshot.window(GPU)
-    state = replace(state, violation_since=None, violation_slow=0)
-    idle_s = now - state.last_request_at
-    if not _room_for(state, config, 1, now) or not _cooled_down(state, config, now):
-        return _hold_gpu(snapshot, config, state)
-    if idle_s >= config.idle_demote_s:
-        return _switch(snapshot, config, state, CPU, "gpu-idle", release=GPU, idle_s=round(idle_s, 1))
-    if config.mode == "gpu_preferred" and gpu.count:
-        fits_known = (state.cpu_ok_rate is not None and gpu.rate_per_s <= state.cpu_ok_rate
-                      and (state.cpu_bad_rate is None or gpu.rate_per_s < state.cpu_bad_rate * (1 - config.cpu_headroom)))
-        if fits_known:
-            return _switch(snapshot, config, state, CPU, "cpu-meets-slo-at-this-rate",
-                           cpu_ok_rate=round(state.cpu_ok_rate, 3), cpu_ok_level_ms=round(state.cpu_ok_level_ms, 1))
-        if state.cpu_ok_rate is None and state.cpu_bad_rate is None and gpu.rate_per_s <= config.explore_rate_per_s:
-            return _switch(snapshot, config, state, CPU, "low-rate-try-cpu",
-                           explore_rate_per_s=config.explore_rate_per_s)
-    return _hold_gpu(snapshot, config, state)
+def _idle_for_s(state: PolicyState, config: ControllerConfig, now: float) -> tuple[float, float]:
+    """(seconds since the last request, seconds after which the function counts as idle): ``idle_gaps``
+    of its own typical gap between requests, or twice the longest silence it recently came back from
+    (bursts with pauses: the pause is its rhythm), never less than ``idle_demote_s``."""
+    silence = now - state.last_request_at
+    return silence, max(config.idle_demote_s, config.idle_gaps * _typical_gap_s(state, now),
+                        _RHYTHM_GAPS * state.long_gap_s)
 
 
-def _hold_gpu(snapshot: Snapshot, config: ControllerConfig, state: PolicyState) -> tuple[Decision, PolicyState]:
-    return Decision(HOLD, "gpu-keeps-serving", numbers=_numbers(snapshot, config)), state
+def _typical_gap_s(state: PolicyState, now: float) -> float:
+    """The function's typical gap between requests, the current silence left out."""
+    observed = state.rate_t - (now - state.last_request_at)
+    return observed / state.rate_n if state.rate_n > 0 and observed > 0 else 0.0
 
 
-def _verify(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> tuple[Decision, PolicyState]:
-    """Judge the variant we switched to, at every evaluation until it has served well for
-    ``scale_down_after_s``; then release the other one."""
-    route = snapshot.route
-    window = snapshot.window(route)
+def _answer_due_s(state: PolicyState, config: ControllerConfig, now: float) -> float:
+    """How long after a switch the new variant must have answered once: ``idle_gaps`` of the function's
+    typical gap plus twice the SLO, at least ``verify_s`` and 5 s."""
+    return max(config.verify_s, 5.0, config.idle_gaps * _typical_gap_s(state, now) + 2.0 * config.slo_ms / 1000.0)
+
+
+def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
+    config, now, band = ctx.config, ctx.now, ctx.band
+    cpu_usable = state.cpu.retry_after is None or now >= state.cpu.retry_after
+    if ctx.failing(state, GPU) and not ctx.failing(state, CPU):
+        return _leave_failing(ctx, state, GPU)
+    if not _cooled_down(state, config, now):
+        return ctx.hold(state, "cooldown")
+    if not _room_for(state, config, 3, now):
+        # A demotion keeps room for a promotion and its way back.
+        return ctx.hold(state, "switch-budget-exhausted", switches_last_hour=len(state.switch_times))
+    cpu_share = predicted_share(state.cpu, band, config, now)
+    gpu_share = violation(state.gpu, band, config, now)
+    if gpu_share is not None and (cpu_share is None or cpu_share <= gpu_share):
+        # The GPU violates and the CPU is not known to do worse: it does not earn its price. A CPU that
+        # does worse after all is promoted back by its verification.
+        memory = state.gpu
+        state = state.with_memory(GPU, _failed(memory, now + _backoff(config.backoff_s, memory.failures + 1, config)))
+        return _demote(ctx, state, "gpu-not-better", cpu_share, gpu_bad_share_now=round(gpu_share, 3))
+    silence, idle_after = _idle_for_s(state, config, now)
+    if silence >= idle_after and cpu_usable:
+        # Idle, or the GPU stopped answering (requests hang until the client's timeout: their errors come
+        # late, and then back it off): leave it, and do not come back for as long as it was silent.
+        state = state.with_memory(GPU, replace(state.gpu, retry_after=now + silence))
+        return _demote(ctx, state, "gpu-idle", cpu_share, release=GPU, idle_s=round(silence, 1),
+                       idle_after_s=round(idle_after, 1))
+    if config.platform == "ce" or not cpu_usable:
+        return ctx.hold(state, "gpu-keeps-serving")  # on CE the GPU costs nothing more: only violations count
+    if meets_at(state.cpu, band, config, now):
+        return _demote(ctx, state, "cpu-meets-slo-at-this-rate", cpu_share)
+    if cpu_share is not None:
+        # Judged on the CPU's share at its upper confidence bound: a few good CPU requests are no reason
+        # to drop the GPU; that is meets_at's job, on enough of them.
+        fresh = [b for b in state.cpu.bands if now - b.seen_at <= config.knowledge_ttl_s]
+        n, bad = _nearest_at_or_above(fresh, band, enough_samples(config))
+        upper = max(wilson(bad, n)[1], cpu_share) if n else cpu_share
+        cautious = economics(state, config, ctx.rate, now, cpu_share=upper)
+        if cautious["benefit_per_s"] < cautious["gpu_cost_per_s"]:
+            return _demote(ctx, state, "gpu-not-worth-its-cost", cpu_share, release=GPU)
+    if cpu_share is None:
+        # Nothing fresh is known of the CPU at this rate: try it when the load is low (gpu_preferred) or
+        # when what we knew went stale (any preferred mode); a failed trial backs off.
+        stale = any(b.band >= band for b in state.cpu.bands) or state.cpu.failures > 0
+        low = config.mode == "gpu_preferred" and ctx.rate <= config.explore_rate_per_s
+        first_look = low and state.cpu.failures == 0 and not state.cpu.bands
+        # A trial that fails costs about verify_samples violations: trials spend at most a quarter of
+        # the allowance, so at any rate they wait for enough requests served since the last switch.
+        earned = state.served >= 4.0 * config.verify_samples / config.allowed_share
+        if (low or stale) and (first_look or earned):
+            return _demote(ctx, state, "low-rate-try-cpu" if low else "cpu-knowledge-stale-try-cpu", None)
+    return ctx.hold(state, "gpu-keeps-serving")
+
+
+def _demote(ctx: _Context, state: PolicyState, reason: str, cpu_share: float | None, release: str | None = None,
+            **extra) -> tuple[Decision, PolicyState]:
+    """To the CPU; its verification must see at most the allowed share (or the share it was expected to
+    show, when we left the GPU knowingly, for its cost). The GPU stays up during the CPU's probation unless
+    ``release`` says otherwise."""
+    allowed = ctx.config.allowed_share
+    bar = allowed if cpu_share is None else max(allowed, cpu_share)
+    # Leaving the GPU knowingly (released with the switch) leaves nothing to go back to: the CPU is then
+    # judged by the usual rules at once, not verified.
+    state = replace(state, bar_share=bar, returning=release is not None)
+    return ctx.switch(state, CPU, reason, release=release, **extra)
+
+
+def _verify(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
+    """Judge the variant we switched to by its requests since the switch, at every evaluation until it has
+    served well for ``scale_down_after_s`` (and at least ``verify_samples`` requests); then release the other."""
+    config, now = ctx.config, ctx.now
+    route = ctx.snapshot.route
     elapsed = now - state.last_switch_at
-    numbers = {"since_switch_s": round(elapsed, 3), "previous_level_ms": state.previous_level_ms}
-    if window.count < config.verify_samples or elapsed < config.verify_s:
-        return Decision(HOLD, f"verifying-{route}", numbers=_numbers(snapshot, config, **numbers)), state
-    if route == GPU:
-        # Levels are medians, the CPU's over its violation stretch, the GPU's since it serves: with a
-        # handful of samples the SLO percentile is just the slowest request, and comparing the slowest
-        # of 15 CPU requests with the slowest of 3 GPU ones would favour the GPU.
-        bar = None if state.previous_level_ms is None else state.previous_level_ms * (1 - config.gpu_margin)
-        numbers.update(gpu_median_ms=round(window.median_ms, 1), bar_ms=None if bar is None else round(bar, 1))
-        if bar is not None and window.median_ms > bar:
-            failures = state.gpu_failures + 1
-            backoff_s = min(config.backoff_max_s, config.backoff_s * 2 ** (failures - 1))
-            failed = replace(state, verifying=False, gpu_failures=failures, retry_after=now + backoff_s,
-                             gpu_failed_at_level_ms=state.previous_level_ms, grown_since=None)
-            return _switch(snapshot, config, failed, CPU, "gpu-does-not-help", release=GPU,
-                           backoff_s=backoff_s, **numbers)
-    elif state.retry_after is None and violates(window, config) and window.slow >= config.verify_samples:
-        # Back on a CPU that was expected to cope (not the return from a failed GPU attempt), it does not.
-        bad_rate = window.rate_per_s if state.cpu_bad_rate is None else min(state.cpu_bad_rate, window.rate_per_s)
-        ok_rate = state.cpu_ok_rate if state.cpu_ok_rate is not None and state.cpu_ok_rate < bad_rate else None
-        state = replace(state, verifying=False, cpu_bad_rate=bad_rate, cpu_ok_rate=ok_rate)
-        if not _room_for(state, config, 1, now):
-            return Decision(HOLD, "switch-budget-exhausted", numbers=_numbers(snapshot, config, **numbers)), state
-        return _switch(snapshot, config, state, GPU, "cpu-misses-slo-after-demotion", release=CPU, **numbers)
+    numbers = {"since_switch_s": round(elapsed, 3), "served": state.served, "served_bad": state.served_bad,
+               "bar_share": None if state.bar_share is None else round(state.bar_share, 3)}
+    if ctx.failing(state, route):
+        return _leave_failing(ctx, state, route)
+    if state.returning:
+        # Back on the variant we had, or left the other knowingly: nothing to verify, the usual rules apply.
+        state = replace(state, verifying=False, standby_released=True)
+        return _on_cpu(ctx, state) if route == CPU else _on_gpu(ctx, state)
+    if state.served == 0 and route == GPU and elapsed >= _answer_due_s(state, config, now):
+        # Not a single answer where requests were due: it hangs (their timeouts will say so much later).
+        memory = state.memory(route)
+        wait = _backoff(config.error_backoff_s, memory.failures + 1, config)
+        state = replace(state.with_memory(route, _failed(memory, now + wait, errors=True)), verifying=False,
+                        returning=True)
+        return ctx.switch(state, CPU, "gpu-not-answering", release=GPU, retry_in_s=round(wait, 1), **numbers)
+    if state.served < config.verify_samples or elapsed < config.verify_s:
+        return ctx.hold(state, f"verifying-{route}", **numbers)
+    share = state.served_bad / state.served
+    numbers["share"] = round(share, 3)
+    bar = state.bar_share if state.bar_share is not None else config.allowed_share
+    too_bad = share > bar if route == CPU else share >= bar and state.served_bad > 0
+    if too_bad and route == CPU and state.served_bad < config.verify_samples:
+        too_bad = False  # one slow request on a CPU is no verdict
+    if too_bad and 2 * state.served_errors >= state.served_bad:
+        return _leave_failing(ctx, state, route)  # mostly failures, if fewer than error_min: an outage
+    if too_bad:
+        memory = state.memory(route)
+        failures = memory.failures + 1
+        base = config.backoff_s if route == GPU else config.explore_backoff_s
+        wait = _backoff(base, failures, config)
+        memory = replace(_failed(memory, now + wait),
+                         failed_at_level_ms=state.previous_level_ms if route == GPU else memory.failed_at_level_ms)
+        state = replace(state.with_memory(route, memory), verifying=False, returning=True)
+        reason = "gpu-does-not-help" if route == GPU else "cpu-misses-slo-after-demotion"
+        return ctx.switch(state, other(route), reason, release=route, backoff_s=round(wait, 1), **numbers)
     verified_at = state.verified_at if state.verified_at is not None else now
     state = replace(state, verified_at=verified_at)
     if now - verified_at < config.scale_down_after_s:
-        return Decision(HOLD, f"{route}-on-probation", numbers=_numbers(snapshot, config, **numbers)), state
+        return ctx.hold(state, f"{route}-on-probation", **numbers)
     done = replace(state, verifying=False, standby_released=True)
-    if route == CPU and state.gpu_failed_at_level_ms is not None:
-        # Back from a failed attempt: the CPU's level now, over a fuller window than the stretch that
-        # triggered the attempt, is the better reference for "grew well beyond".
-        done = replace(done, gpu_failed_at_level_ms=max(state.gpu_failed_at_level_ms, window.median_ms))
-    if route == GPU:
-        done = replace(done, gpu_failures=0, retry_after=None, gpu_failed_at_level_ms=None, grown_since=None)
-    if state.standby_released:
-        return Decision(HOLD, f"{route}-verified", numbers=_numbers(snapshot, config, **numbers)), done
+    done = done.with_memory(route, replace(done.memory(route), failures=0, retry_after=None, failed_at_level_ms=None))
+    if state.standby_released or config.platform == "ce":
+        return ctx.hold(done, f"{route}-verified", **numbers)
     return Decision(SCALE_DOWN, f"{route}-verified", target=other(route),
-                    numbers=_numbers(snapshot, config, **numbers)), done
+                    numbers=_numbers(ctx.snapshot, config, ctx.econ, **numbers)), done
 
 
-def switched(state: PolicyState, decision: Decision, previous: Snapshot, now: float) -> PolicyState:
-    """The route moved to ``decision.target`` at ``now`` (``previous`` was the snapshot that led to it)."""
+# --- what the caller reports back ------------------------------------------------------------------
+
+def switched(state: PolicyState, decision: Decision, previous: Snapshot, now: float,
+             warmup_s: float | None = None) -> PolicyState:
+    """The route moved to ``decision.target`` at ``now`` (``previous`` was the snapshot that led to it;
+    ``warmup_s``: how long the target took to answer, which sets its next warm-up timeout)."""
+    target = decision.target
     replaced = previous.window(previous.route)
+    memory = state.memory(target)
+    # The target is judged afresh on the requests it serves from now on.
+    memory = replace(memory, evidence=0.0, stretch_n=0.0, stretch_bad=0.0, stretch_since=None, error_n=0.0,
+                     error_bad=0.0, warmup_failures=0, start_s=warmup_s if warmup_s is not None else memory.start_s)
+    state = state.with_memory(target, memory)
     return replace(
-        state, violation_since=None, violation_slow=0, switch_times=_prune(state.switch_times, now) + (now,), last_switch_at=now,
-        verifying=True, verified_at=None, previous_level_ms=replaced.median_ms,
-        standby_released=decision.release is not None, warmup_retry_after=None)
+        state, switch_times=_prune(state.switch_times, now) + (now,), last_switch_at=now, verifying=True,
+        verified_at=None, served=0, served_bad=0, served_errors=0, previous_level_ms=replaced.median_ms,
+        standby_released=decision.release is not None, warmup_retry_after=None, capacity_retry_after=None,
+        pending_target=None)
 
 
-def switch_failed(state: PolicyState, config: ControllerConfig, now: float) -> PolicyState:
-    """The target did not answer within the warm-up time: keep the route, retry later."""
-    return replace(state, warmup_retry_after=now + config.warmup_retry_s, violation_since=None, violation_slow=0)
+def switch_failed(state: PolicyState, config: ControllerConfig, now: float, target: str | None = None,
+                  waited_s: float | None = None) -> PolicyState:
+    """The target did not answer within its warm-up timeout: keep the route, retry later (the wait and the
+    next timeout double with each consecutive failure)."""
+    target = target or state.pending_target or other(CPU)
+    memory = state.memory(target)
+    failures = memory.warmup_failures + 1
+    state = state.with_memory(target, replace(memory, warmup_failures=failures))
+    return replace(state, warmup_retry_after=now + _backoff(config.warmup_retry_s, failures, config),
+                   pending_target=None)
+
+
+def promotion_denied(state: PolicyState, config: ControllerConfig, now: float) -> PolicyState:
+    """The caller refused the promotion for lack of GPU capacity: no switch happened, no budget was used;
+    the policy asks again after ``capacity_retry_s``."""
+    return replace(state, capacity_retry_after=now + config.capacity_retry_s, pending_target=None)

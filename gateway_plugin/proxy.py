@@ -366,12 +366,31 @@ class Proxy:
         return response
 
     async def invoke(self, request: web.Request, target: Target, spec, namespace: str) -> web.StreamResponse:
-        """Call ``spec``'s routed variant; ``namespace`` ("" or ".NAMESPACE") follows its name upstream."""
-        state = self.state
-        started = time.perf_counter()
-        routed = state.routes.current(spec.name).variant
+        """Call ``spec``'s routed variant, or for a sized function the one hybrid dispatch picks (hybrid.py);
+        ``namespace`` ("" or ".NAMESPACE") follows its name upstream."""
+        sizing = self.state.sizing
+        if spec.name not in sizing.sources:
+            return await self._invoke(request, target, spec, namespace, None)
+        call = await sizing.begin(spec, request, self._routed(spec))
+        if call.stalled or call.broken:
+            return self._client_body_failed(request, call, spec.name)
+        response = None
+        try:
+            response = await self._invoke(request, target, spec, namespace, call.variant)
+            return response
+        finally:
+            sizing.end(call, response)
+
+    def _routed(self, spec) -> str:
+        routed = self.state.routes.current(spec.name).variant
         if routed not in spec.variants:  # route names a variant this function lacks (e.g. after a redeploy)
             routed = spec.start_variant
+        return routed
+
+    async def _invoke(self, request: web.Request, target: Target, spec, namespace: str, dispatched: str | None) -> web.StreamResponse:
+        state = self.state
+        started = time.perf_counter()
+        routed = dispatched or self._routed(spec)
         variant, failed_over_from = state.rotation.choose(spec.name, routed, spec.other_variant(routed))
         has_body = request.body_exists
         # One id for every attempt of this call. The OpenFaaS gateway does not echo an id it was given, so a
@@ -455,11 +474,13 @@ class Proxy:
         if not request.body_exists:
             return None
         config = self.state.config
-        return ClientBody(request.content, config.body_idle_timeout_s, config.body_min_rate)
+        # hybrid.BODY_KEY: the size was read from the body's first bytes, which must go out first.
+        return ClientBody(request.get("gaia_body", request.content), config.body_idle_timeout_s, config.body_min_rate)
 
-    def _client_body_failed(self, request: web.Request, body: ClientBody, function: str) -> web.Response:
+    def _client_body_failed(self, request: web.Request, body, function: str) -> web.Response:
         """The client stopped sending its body (408) or broke it off (400): the connection closed, nothing
-        recorded, the variant stays in rotation (not the function's doing)."""
+        recorded, the variant stays in rotation (not the function's doing). ``body``: the ClientBody, or the
+        hybrid.SizedCall whose size was being read from the body (both say ``broken``)."""
         config = self.state.config
         if body.broken:
             self.state.metrics.rejected.labels("body_broken").inc()

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gaia_faas.gateway_plugin import policy, simulator, snapshot
+from gaia_faas.gateway_plugin import hybrid, policy, simulator, snapshot
 from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS, ConfigError, ControllerConfig
+from gaia_faas.gateway_plugin.size_feature import SizeSource, number
+from gaia_faas.gateway_plugin.size_model import bucket_of
+from gaia_faas.gateway_plugin.stats import SIZE_SLICE_S, LatencyHistogram, merge_sized
 from gaia_faas.gateway_plugin.simulator import PLATFORMS, VARIANTS, Platform, Result, Simulation
 from gaia_faas.gateway_plugin.traces import (
     FAILURES, THESIS_SOURCE, TRACES_ENV, WORKLOADS, TraceError, Workload, default_traces_dir, find_pairs, load_pair,
@@ -29,12 +33,17 @@ from gaia_faas.gateway_plugin.traces import (
 )
 
 STRATEGIES = ("static-cpu", "static-gpu", "prototype", "gaia")
+# hybrid: gaia plus per-request dispatch by size (requests' param); asked for by name (--strategy hybrid).
+ALL_STRATEGIES = STRATEGIES + ("hybrid",)
 # The policy's view of the platform (what it may release); ignored by a ControllerConfig without that field.
 PLATFORM_ANNOTATION = "com.gaia.platform"
 # The actuator polls a scaled-up variant this often until it answers (actuator.Actuator's poll_interval_s).
 WARMUP_POLL_S = 0.25
-# `gaia replay` without workloads: the synthetic patterns (a few seconds), plus the thesis workloads
-# when their traces are there.
+# `gaia replay` without workloads: one scenario of each kind from the project's synthetic pairs
+# (benchmarks/scenarios, made by its generate.py; about a second), or the built-in synthetic patterns where
+# the checkout's scenarios are not there (an installed package); plus the thesis workloads when their traces are.
+SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios"
+DEFAULT_SCENARIOS = ("drift-up-down", "spike-10x", "gpu-slower", "gpu-outage-5xx", "low-rate-1min")
 SYNTHETIC = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if not needs_traces)
 THESIS = tuple(name for name, (needs_traces, _) in WORKLOADS.items() if needs_traces)
 
@@ -80,6 +89,9 @@ class GaiaStrategy:
             return
         taken = self.snapshot(sim)
         decision, self.state = policy.decide(taken, self.config, self.state, sim.now)
+        self.act(sim, decision, taken)
+
+    def act(self, sim: Simulation, decision: policy.Decision, taken: policy.Snapshot) -> None:
         if decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)
         elif decision.action == policy.SWITCH:
@@ -91,24 +103,109 @@ class GaiaStrategy:
         # The first poll at or after the moment it is ready gets the answer.
         answered = started + math.ceil(round((ready - started) / WARMUP_POLL_S, 9)) * WARMUP_POLL_S
         self.pending = True
-        if answered - started > self.config.warmup_timeout_s:
+        # The policy sets each switch's warm-up timeout (it follows the target's observed start).
+        timeout_s = decision.warmup_timeout_s or self.config.warmup_timeout_s
+        if answered - started > timeout_s:
             def give_up(s: Simulation) -> None:
                 s.release(decision.target)
-                self.state = policy.switch_failed(self.state, self.config, s.now)
+                self.state = policy.switch_failed(self.state, self.config, s.now, target=decision.target,
+                                                  waited_s=timeout_s)
                 self.pending = False
 
-            sim.at(started + self.config.warmup_timeout_s, give_up)
+            sim.at(started + timeout_s, give_up)
             return
 
         def move(s: Simulation) -> None:
             s.switch(decision.target, decision.reason)
-            self.state = policy.switched(self.state, decision, taken, s.now)
+            self.state = policy.switched(self.state, decision, taken, s.now, warmup_s=answered - started)
             self.fresh_from_s = None
             if decision.release is not None:
                 s.release(decision.release)
             self.pending = False
 
         sim.at(answered, move)
+
+
+class HybridStrategy(GaiaStrategy):
+    """Hybrid dispatch on top of the gaia strategy, with the live code (hybrid.py, size_model.py): each request
+    with a size (its ``param``) goes where `hybrid.Sizing.dispatch` sends it; every answered one is recorded
+    by size bucket into per-minute slices, as the recorder writes them to Redis; each evaluation refits the
+    plan from the last ``window_s`` of slices (`hybrid.make_plan`) and applies the controller's standby rule
+    (`hybrid.standby_action`, `hybrid.keep_standby`). The flush lag of the size records is not modelled."""
+
+    FUNCTION = "replayed"
+
+    def __init__(self, config: ControllerConfig, sizes: list[float | None], seed: int = 0, window_s: int = 600):
+        super().__init__(config)
+        self.sizes = sizes
+        self.window_s = window_s
+        self.sizing = hybrid.Sizing(None, None, None, None, static_mode=False, body_idle_s=0.0,
+                                    rng=random.Random(seed).random)
+        self.source = SizeSource("json", "param")
+        self.slices: dict[int, dict[str, dict[int, LatencyHistogram]]] = {}  # minute -> variant -> bucket
+        self.calls: dict[int, hybrid.SizedCall] = {}
+        self.standby = hybrid.Standby()  # the standby held up for hybrid dispatch, the learning stretch
+        self.warming = False
+
+    # -- the dispatcher the simulation calls ---------------------------------------------------------------
+    def choose(self, sim: Simulation, i: int) -> str:
+        call = self.sizing.dispatch(self.FUNCTION, sim.route, self.sizes[i])
+        self.calls[i] = call
+        return call.variant
+
+    def finished(self, sim: Simulation, i: int, variant: str, latency_ms: float, failure: str | None) -> None:
+        call = self.calls.pop(i, None)
+        if call is not None:
+            self.sizing.release(call)
+        size = self.sizes[i]
+        if failure is None and size is not None:
+            buckets = self.slices.setdefault(int(sim.now // SIZE_SLICE_S), {}).setdefault(variant, {})
+            bucket = bucket_of(size)
+            histogram = buckets.get(bucket)
+            if histogram is None:
+                histogram = buckets[bucket] = LatencyHistogram()
+            histogram.add(latency_ms)
+
+    # -- the evaluation -------------------------------------------------------------------------------------
+    def refit(self, sim: Simulation) -> hybrid.Plan:
+        last = int(sim.now // SIZE_SLICE_S)
+        first = last - max(1, math.ceil(self.window_s / SIZE_SLICE_S)) + 1
+        for minute in [m for m in self.slices if m < first]:
+            del self.slices[minute]
+        merged = {v: merge_sized(by_variant.get(v, {}) for by_variant in self.slices.values()) for v in VARIANTS}
+        warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
+        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
+        self.sizing.plans[self.FUNCTION] = plan
+        return plan
+
+    def tick(self, sim: Simulation) -> None:
+        plan = self.refit(sim)
+        if self.pending:
+            return
+        taken = self.snapshot(sim)
+        decision, self.state = policy.decide(taken, self.config, self.state, sim.now)
+        held = self.standby.held
+        action, self.standby = hybrid.standby_action(plan, sim.route, self.standby, self.state.standby_released, sim.now)
+        standby = policy.other(sim.route)
+        if action == hybrid.KEEP:
+            decision = hybrid.keep_standby(decision, standby)
+        elif action == hybrid.WARM_UP and decision.action == policy.HOLD and not self.warming:
+            self.warming = True
+
+            def warmed(s: Simulation) -> None:
+                self.warming = False
+                if s.route != standby:
+                    self.standby = replace(self.standby, held=standby)
+
+            sim.at(sim.scale_up(standby), warmed)
+        elif action == hybrid.RELEASE_HELD:
+            sim.release(held)
+        self.act(sim, decision, taken)
+
+
+def request_sizes(workload: Workload) -> list[float | None]:
+    """Each request's size: its ``param`` as a number (the matrix size, the prompt's tokens), else None."""
+    return [number(r.param) if r.param else None for r in workload.requests]
 
 
 class PrototypeStrategy:
@@ -181,7 +278,13 @@ def replay(workload: Workload, strategy: str, config: ControllerConfig, platform
     if strategy == "gaia":
         start = policy.start_variant(config, frozenset(VARIANTS))
         return simulation(start, VARIANTS).run(GaiaStrategy(config).tick, config.interval_s, config.interval_s)
-    raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    if strategy == "hybrid":
+        start = policy.start_variant(config, frozenset(VARIANTS))
+        sim = simulation(start, VARIANTS)
+        dispatcher = HybridStrategy(config, request_sizes(workload))
+        sim.dispatcher = dispatcher
+        return sim.run(dispatcher.tick, config.interval_s, config.interval_s)
+    raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(ALL_STRATEGIES)}")
 
 
 def check_overrides(overrides: Mapping[str, str]) -> None:
@@ -285,8 +388,9 @@ def plot(results: dict[str, dict[str, Result]], path: Path) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help="built-in workloads to replay (default without --pair/--pairs: the synthetic ones, "
-                             "plus the thesis ones when their traces are found; see --list)")
+                        help="built-in workloads to replay (see --list; without any, --pair or --pairs: "
+                             f"the scenarios {', '.join(DEFAULT_SCENARIOS)} of benchmarks/scenarios, plus the "
+                             "thesis workloads when their traces are found)")
     parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CPU.csv", "GPU.csv"), type=Path,
                         help="replay a pair of traces (name: the CPU file's stem without -cpu; repeatable)")
     parser.add_argument("--pairs", action="append", default=[], metavar="DIR", type=Path,
@@ -305,14 +409,18 @@ def add_arguments(parser) -> None:
                              "cpu=8,gpu=4)")
     parser.add_argument("--timeout", type=float, default=simulator.DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--scale-to-zero-after", type=float, default=None, metavar="S",
-                        help=f"idle seconds before pro/knative remove a variant (default pro "
-                             f"{simulator.PRO_ZERO_DURATION_S:g}, knative "
-                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g})")
+    parser.add_argument("--scale-to-zero-after", default=None, metavar="S|cpu=S,gpu=S",
+                        help=f"idle seconds before pro/knative remove a variant, for both or per variant (default "
+                             f"pro {simulator.PRO_ZERO_DURATION_S:g}, knative "
+                             f"{simulator.KNATIVE_STABLE_WINDOW_S + simulator.KNATIVE_GRACE_S:g}; gaia stack "
+                             "--knative's GPU retention: gpu=900)")
+    parser.add_argument("--ce-max-replicas", type=int, default=simulator.CE_MAX_REPLICAS, metavar="N",
+                        help="ce: the replicas CE's AlertManager rule may scale a variant out to (default "
+                             f"{simulator.CE_MAX_REPLICAS}, CE's cap; 1: no scale-out)")
     parser.add_argument("--always-on", metavar="VARIANT[,VARIANT]", default="",
                         help="variants pro/knative never scale to zero by themselves, e.g. cpu as gaia stack "
                              "deploys it (com.openfaas.scale.zero=false, min-scale 1); default none")
-    parser.add_argument("--strategy", action="append", choices=STRATEGIES,
+    parser.add_argument("--strategy", action="append", choices=ALL_STRATEGIES,
                         help="strategy to run (repeatable; default: all four)")
     parser.add_argument("--traces", type=Path, default=None,
                         help=f"folder with the thesis traces (default: ${TRACES_ENV} or ../shared/traces)")
@@ -355,12 +463,26 @@ def _per_variant(option: str, text: str | None, kind: type) -> dict:
     return values
 
 
+def _idle_times(text: str | None) -> float | dict[str, float] | None:
+    """``--scale-to-zero-after``: one number of seconds for both variants, or cpu=S,gpu=S."""
+    if text is None or "=" in text:
+        return _per_variant("--scale-to-zero-after", text, float) or None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--scale-to-zero-after expects seconds (at least 0) or cpu=S,gpu=S, got {text!r}")
+    return value
+
+
 def _platform(args) -> Platform:
     try:
         return simulator.platform(args.platform, replicas=args.replicas,
                                   concurrency=_per_variant("--concurrency", args.concurrency, int),
-                                  timeout_s=args.timeout, scale_to_zero_after_s=args.scale_to_zero_after,
-                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()})
+                                  timeout_s=args.timeout, scale_to_zero_after_s=_idle_times(args.scale_to_zero_after),
+                                  always_on={v.strip() for v in args.always_on.split(",") if v.strip()},
+                                  ce_max_replicas=args.ce_max_replicas)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -372,8 +494,14 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
     if unknown:
         raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     names = list(args.workloads)
+    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     if not explicit:
-        names = list(SYNTHETIC)
+        scenarios = [(name, SCENARIOS_DIR / f"{name}-cpu.csv", SCENARIOS_DIR / f"{name}-gpu.csv")
+                     for name in DEFAULT_SCENARIOS]
+        if all(cpu.is_file() and gpu.is_file() for _, cpu, gpu in scenarios):
+            pairs = scenarios
+        else:
+            names = list(SYNTHETIC)
         directory = args.traces or default_traces_dir()
         if directory.is_dir():
             names += THESIS
@@ -387,7 +515,6 @@ def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
             workload = Workload(workload.name, workload.description, workload.requests, workload.closed_loop,
                                 workload.annotations, {**workload.cold_start_s, **cold_start}, workload.warm_start)
         workloads.append(workload)
-    pairs = [(pair_name(cpu), cpu, gpu) for cpu, gpu in args.pair]
     for directory in args.pairs:
         pairs += find_pairs(directory)
     for _, cpu, gpu in pairs:

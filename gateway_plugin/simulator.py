@@ -9,7 +9,8 @@ The strategies (replay.py) only point the route, ask for a variant (`scale_up`) 
   request ``think_s`` after the previous answer.
 * **Replicas and queues.** A running variant has ``replicas`` replicas of ``concurrency`` slots each
   (default: the template's gunicorn workers x GAIA_THREADS: CPU 2 x 4, GPU one worker per GPU x 4). A
-  request is served by the variant the route points at when it is sent; it takes a free slot or waits
+  request is served by the variant the route points at when it is sent (or, under hybrid dispatch, the
+  one the strategy's ``dispatcher`` picks for it); it takes a free slot or waits
   in the variant's FIFO queue. Latency = wait (queue, cold start) + service time, the service time being
   the trace's latency for that request on that variant. Service times do not grow with concurrency.
 * **Failures.** A request that fails on the serving variant (a ``-1`` row or an ``error`` column): ``5xx``
@@ -25,8 +26,13 @@ The strategies (replay.py) only point the route, ask for a variant (`scale_up`) 
   traffic goes after the stable window plus the scale-to-zero grace period; nothing can be released
   through the API (the actuator's static mode). On ``pro`` and ``knative`` a request for a variant at
   zero starts it (the gateway's scale from zero, the activator) and waits for its cold start.
-* **No horizontal autoscaling**: a running variant has exactly ``replicas`` replicas. A load beyond
-  their slots queues, as it does until a real autoscaler has added and started replicas.
+* **Horizontal scaling**: on pro and knative a running variant has exactly ``replicas`` replicas (the
+  Pro autoscaler's and Knative's default targets, 50 req/s and 100 in flight per replica, are far above
+  these workloads). On ce, OpenFaaS CE's one AlertManager rule adds replicas: more than 5 answered req/s
+  over 10 s, for 5 s, at Prometheus' 15 s evaluations, notified after AlertManager's 5 s group wait and
+  every 30 s while it fires, each notification adding 2 replicas (10 % of the default maximum of 20) up to
+  CE's cap of 5; once resolved (notified within AlertManager's 10 s group interval) back to ``replicas``.
+  Added replicas answer after the cold start. A load beyond the slots queues.
 * **Billing.** Per replica-second, from the moment a variant is asked for (a starting replica is
   billed) until it is gone (a released or idle variant first finishes its in-flight and queued requests).
 * **What the controller sees**: every answered or failed request lands, at its completion second, in
@@ -50,8 +56,8 @@ from gaia_faas.gateway_plugin.traces import Workload
 VARIANTS = (policy.CPU, policy.GPU)
 CE, PRO, KNATIVE = "ce", "pro", "knative"
 PLATFORMS = (CE, PRO, KNATIVE)
-# OpenFaaS Pro: com.openfaas.scale.zero-duration as `gaia stack` writes it (com.gaia.gpu-idle, default 15m,
-# also the Pro docs' example; they recommend at least 5-10 minutes).
+# OpenFaaS Pro: com.openfaas.scale.zero-duration, the Pro docs' default (15m) and what `gaia stack` writes
+# (com.gaia.gpu-idle, default 15m).
 PRO_ZERO_DURATION_S = 900.0
 # Knative KPA defaults: the stable window must see no traffic before it wants zero pods, and the last
 # pod then goes after scale-to-zero-grace-period.
@@ -64,9 +70,20 @@ DEFAULT_TIMEOUT_S = 60.0
 FAST_FAILURE_MS = 5.0  # a 5xx whose trace row shows no latency
 REFUSED_MS = 1.0  # a refused connection is known at once
 FAILURE_STATUS = {"5xx": 500, "refused": 0, "timeout": 504}
+# OpenFaaS CE's scale-out (faas-netes chart: prometheus-cfg.yaml, alertmanager-cfg.yaml; the gateway's alert
+# handler; docs/ecosystem.md §4): the APIHighInvocationRate rule and what a notification does.
+CE_RULE_RPS = 5.0  # sum(rate(gateway_function_invocation_total{code="200"}[10s])) > 5
+CE_RULE_RANGE_S = 10.0
+CE_RULE_FOR_S = 5.0
+PROMETHEUS_EVALUATION_S = 15.0
+ALERTMANAGER_GROUP_WAIT_S = 5.0
+ALERTMANAGER_GROUP_INTERVAL_S = 10.0
+ALERTMANAGER_REPEAT_S = 30.0
+CE_SCALE_STEP = 2  # ceil(com.openfaas.scale.max 20 x com.openfaas.scale.factor 10 %)
+CE_MAX_REPLICAS = 5  # faas-netes CE caps every function at 5 replicas
 
 # Event kinds, in the order they are handled at equal times: answers free slots before anything else.
-_COMPLETE, _GIVE_UP, _READY, _CALL, _TICK, _SEND, _IDLE = range(7)
+_COMPLETE, _GIVE_UP, _READY, _ADDED_READY, _CALL, _TICK, _SEND, _IDLE, _ALERT_EVAL, _ALERT_NOTIFY = range(10)
 _WAITING, _SERVING, _DONE = 1, 2, 3
 
 
@@ -75,7 +92,8 @@ class Platform:
     """What the platform allows: scale to zero, releases, replicas and their concurrency, the timeout."""
 
     name: str
-    scale_to_zero_after_s: float | None  # idle time after which a variant is scaled to zero; None: never
+    # Per variant, the idle time after which it is scaled to zero; None: never (CE).
+    scale_to_zero_after_s: Mapping[str, float] | None
     honours_release: bool  # whether the controller's scale-to-zero request takes effect
     replicas: int = 1
     concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
@@ -83,12 +101,15 @@ class Platform:
     # Variants the platform never scales to zero by itself (they run from the start, like every variant on
     # CE): `gaia stack` writes com.openfaas.scale.zero=false (Pro) and min-scale 1 (Knative) on the CPU variant.
     always_on: frozenset[str] = frozenset()
+    max_replicas: int = 1  # CE's scale-out adds replicas up to this many (replicas: none)
 
 
 def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | None = None,
-             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | None = None,
-             always_on: frozenset[str] | set[str] = frozenset()) -> Platform:
-    """A platform model by name; ``scale_to_zero_after_s`` overrides the idle time of pro and knative."""
+             timeout_s: float = DEFAULT_TIMEOUT_S, scale_to_zero_after_s: float | Mapping[str, float] | None = None,
+             always_on: frozenset[str] | set[str] = frozenset(), ce_max_replicas: int = CE_MAX_REPLICAS) -> Platform:
+    """A platform model by name; ``scale_to_zero_after_s`` overrides the idle time of pro and knative (one
+    value, or per variant: ``{"gpu": 900}`` models `gaia stack --knative`'s GPU retention period),
+    ``ce_max_replicas`` the cap of CE's scale-out (at most ``replicas``: none)."""
     if name not in PLATFORMS:
         raise ValueError(f"unknown platform {name!r}; known: {', '.join(PLATFORMS)}")
     if replicas < 1:
@@ -98,19 +119,22 @@ def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | N
         raise ValueError(f"concurrency must be at least 1 per replica, got {slots}")
     if not timeout_s > 0:
         raise ValueError(f"the timeout must be above 0 s, got {timeout_s}")
-    if scale_to_zero_after_s is not None and not scale_to_zero_after_s >= 0:
-        raise ValueError(f"the idle time before scaling to zero must be at least 0 s, got {scale_to_zero_after_s}")
+    idle = scale_to_zero_after_s if isinstance(scale_to_zero_after_s, Mapping) else (
+        {} if scale_to_zero_after_s is None else {v: scale_to_zero_after_s for v in VARIANTS})
+    if not set(idle) <= set(VARIANTS) or not all(value >= 0 for value in idle.values()):
+        raise ValueError(f"the idle time before scaling to zero must be at least 0 s per variant, got {idle}")
     unknown = sorted(set(always_on) - set(VARIANTS))
     if unknown:
         raise ValueError(f"always-on variants must be among {', '.join(VARIANTS)}, got {', '.join(unknown)}")
     kept = frozenset(always_on)
     if name == CE:
-        return Platform(CE, None, False, replicas, slots, timeout_s, frozenset(VARIANTS))
+        return Platform(CE, None, False, replicas, slots, timeout_s, frozenset(VARIANTS),
+                        max(replicas, ce_max_replicas))
     if name == PRO:
-        return Platform(PRO, PRO_ZERO_DURATION_S if scale_to_zero_after_s is None else scale_to_zero_after_s,
-                        True, replicas, slots, timeout_s, kept)
-    idle = KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S if scale_to_zero_after_s is None else scale_to_zero_after_s
-    return Platform(KNATIVE, idle, False, replicas, slots, timeout_s, kept)
+        return Platform(PRO, {v: idle.get(v, PRO_ZERO_DURATION_S) for v in VARIANTS}, True, replicas, slots,
+                        timeout_s, kept)
+    return Platform(KNATIVE, {v: idle.get(v, KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S) for v in VARIANTS}, False,
+                    replicas, slots, timeout_s, kept)
 
 
 @dataclass
@@ -141,16 +165,18 @@ class Result:
     served: list[Served] = field(default_factory=list)
     switches: list[tuple[float, str, str, str]] = field(default_factory=list)  # (time, from, to, reason)
     provisioned: list[tuple[str, float, float]] = field(default_factory=list)  # (variant, start, end)
+    added: list[tuple[str, float, float]] = field(default_factory=list)  # one replica CE's scale-out added
     prices: dict[str, float] = field(default_factory=dict)
     start_variant: str = policy.CPU
 
     @property
     def cost(self) -> float:
-        return sum((end - start) * self.replicas * self.prices[variant] for variant, start, end in self.provisioned)
+        return sum(self.seconds_on(variant) * price for variant, price in self.prices.items())
 
     def seconds_on(self, variant: str) -> float:
         """Replica-seconds of a variant."""
-        return sum(end - start for v, start, end in self.provisioned if v == variant) * self.replicas
+        return (sum(end - start for v, start, end in self.provisioned if v == variant) * self.replicas
+                + sum(end - start for v, start, end in self.added if v == variant))
 
     def route_at_end(self) -> str:
         return self.switches[-1][2] if self.switches else self.start_variant
@@ -189,6 +215,7 @@ class Result:
         violations = sum(1 for s in self.served if self.violates(s))
         rank = max(1, math.ceil(0.95 * len(answered)))
         return {
+            "platform": self.platform,
             "requests": len(self.served),
             "mean_ms": round(sum(answered) / len(answered), 1) if answered else None,
             "p95_ms": round(answered[rank - 1], 1) if answered else None,
@@ -207,12 +234,13 @@ class Result:
 class _Variant:
     """One deployed variant's replicas: whether they exist, when they answer, their slots and queue."""
 
-    __slots__ = ("name", "slots", "cold_start_s", "up", "since", "ready_at", "busy", "queue", "last_active",
-                 "stopping")
+    __slots__ = ("name", "slots", "replica_slots", "cold_start_s", "up", "since", "ready_at", "busy", "queue",
+                 "last_active", "stopping", "added", "alert_since", "firing", "notices")
 
-    def __init__(self, name: str, slots: int, cold_start_s: float):
+    def __init__(self, name: str, slots: int, replica_slots: int, cold_start_s: float):
         self.name = name
-        self.slots = slots
+        self.slots = slots  # of the base replicas
+        self.replica_slots = replica_slots
         self.cold_start_s = cold_start_s
         self.up = False
         self.since = 0.0  # when the current replicas were asked for (billing)
@@ -221,6 +249,14 @@ class _Variant:
         self.queue: deque[int] = deque()
         self.last_active = 0.0
         self.stopping = False  # released or idle, but still finishing its requests
+        self.added: list[list] = []  # replicas CE's scale-out added: [since, ready]
+        self.alert_since: float | None = None  # CE's rule: pending since
+        self.firing = False
+        self.notices = 0  # generation of AlertManager notifications (a resolve cancels the repeats)
+
+    def capacity(self, now: float) -> int:
+        base = self.slots if self.ready_at <= now else 0
+        return base + self.replica_slots * sum(1 for _, ready in self.added if ready)
 
 
 class Simulation:
@@ -237,6 +273,9 @@ class Simulation:
         self.result = Result(workload.name, strategy, slo_ms, slo_percentile, platform_model.name,
                              platform_model.replicas, prices=dict(prices), start_variant=start)
         self.route = start
+        # Per-request dispatch (replay.HybridStrategy): .choose(sim, i) -> variant when request i is sent,
+        # .finished(sim, i, variant, latency_ms, failure) when it is done; None: every request follows the route.
+        self.dispatcher = None
         self.now = 0.0
         # What the live recorder would hold: per variant, per completion second, every finished call.
         self.series = {v: BucketSeries() for v in VARIANTS}
@@ -244,7 +283,8 @@ class Simulation:
         self._counter = 0
         self._progress = progress
         self._variants = {v: _Variant(v, platform_model.replicas * platform_model.concurrency[v],
-                                      workload.cold_start_s.get(v, 0.0)) for v in sorted(deployed)}
+                                      platform_model.concurrency[v], workload.cold_start_s.get(v, 0.0))
+                          for v in sorted(deployed)}
         n = len(workload.requests)
         self._sent = [0.0] * n
         self._state = [0] * n
@@ -283,6 +323,11 @@ class Simulation:
         self.result.switches.append((self.now, self.route, target, reason))
         self.route = target
 
+    def is_ready(self, name: str) -> bool:
+        """The variant runs and answers now (not at zero, not starting, not on its way down)."""
+        variant = self._variants.get(name)
+        return variant is not None and variant.up and not variant.stopping and variant.ready_at <= self.now
+
     def answered_after(self, variant: str, start: float) -> list[float]:
         """Latencies of the variant's requests answered (not failed) in (start, now]."""
         return self._ok_latency[variant][bisect.bisect_right(self._ok_done[variant], start):]
@@ -303,6 +348,8 @@ class Simulation:
                 self._push(request.send_s, _SEND, i)
         if on_tick is not None:
             self._push(first_tick_s, _TICK, None)
+        if self.platform.max_replicas > self.platform.replicas:
+            self._push(PROMETHEUS_EVALUATION_S, _ALERT_EVAL, None)
         for variant in self._variants.values():
             self._settle(variant)
         total = len(requests)
@@ -313,7 +360,9 @@ class Simulation:
             self.now, kind, _, payload = heapq.heappop(events)
             if kind == _SEND:
                 self._sent[payload] = self.now
-                self._dispatch(payload, self.route, may_fail_over=True)
+                dispatcher = self.dispatcher
+                self._dispatch(payload, self.route if dispatcher is None else dispatcher.choose(self, payload),
+                               may_fail_over=True)
             elif kind == _COMPLETE:
                 self._complete(*payload)
             elif kind == _TICK:
@@ -327,6 +376,15 @@ class Simulation:
                 self._give_up(*payload)
             elif kind == _IDLE:
                 self._idle_check(self._variants[payload])
+            elif kind == _ADDED_READY:
+                name, replica = payload
+                replica[1] = True
+                self._settle(self._variants[name])
+            elif kind == _ALERT_EVAL:
+                self._evaluate_rule()
+                self._push(self.now + PROMETHEUS_EVALUATION_S, _ALERT_EVAL, None)
+            elif kind == _ALERT_NOTIFY:
+                self._notified(*payload)
             finished = total - self._outstanding
             if self._progress is not None and finished != reported and finished % step == 0:
                 reported = finished
@@ -335,6 +393,7 @@ class Simulation:
             if variant.up:
                 self._down(variant)
         self.result.provisioned.sort(key=lambda p: p[1])
+        self.result.added.sort(key=lambda p: p[1])
         return self.result
 
     # --- requests ----------------------------------------------------------------------------------
@@ -357,7 +416,7 @@ class Simulation:
         variant.stopping = False
         if not variant.up:
             self._start(variant)  # scale from zero: the request waits for the cold start
-        if variant.ready_at <= self.now and variant.busy < variant.slots:
+        if variant.busy < variant.capacity(self.now):
             self._serve(i, variant)
         else:
             self._state[i] = _WAITING
@@ -403,6 +462,8 @@ class Simulation:
             self._ok_done[name].append(self.now)
             self._ok_latency[name].append(latency_ms)
         self.result.served.append(Served(self._sent[i], self.now, name, latency_ms, failure))
+        if self.dispatcher is not None:
+            self.dispatcher.finished(self, i, name, latency_ms, failure)
         if self.workload.closed_loop and i + 1 < len(self.workload.requests):
             self._push(self.now + self.workload.requests[i + 1].think_s, _SEND, i + 1)
 
@@ -416,10 +477,11 @@ class Simulation:
 
     def _settle(self, variant: _Variant) -> None:
         """Start queued requests on free slots; an emptied variant stops or waits to go idle."""
-        if not variant.up or variant.ready_at > self.now:
+        capacity = variant.capacity(self.now)
+        if not variant.up or capacity == 0:
             return
         queue = variant.queue
-        while queue and variant.busy < variant.slots:
+        while queue and variant.busy < capacity:
             i = queue.popleft()
             if self._state[i] == _WAITING:
                 self._serve(i, variant)
@@ -427,13 +489,13 @@ class Simulation:
             if variant.stopping:
                 self._down(variant)
             elif self.platform.scale_to_zero_after_s is not None and variant.name not in self.platform.always_on:
-                self._push(max(variant.last_active, variant.ready_at) + self.platform.scale_to_zero_after_s,
+                self._push(max(variant.last_active, variant.ready_at) + self.platform.scale_to_zero_after_s[variant.name],
                            _IDLE, variant.name)
 
     def _idle_check(self, variant: _Variant) -> None:
         idle_since = max(variant.last_active, variant.ready_at)
         if (variant.up and variant.busy == 0 and not variant.queue
-                and self.now >= idle_since + self.platform.scale_to_zero_after_s - 1e-9):
+                and self.now >= idle_since + self.platform.scale_to_zero_after_s[variant.name] - 1e-9):
             self._down(variant)
 
     def _stop(self, variant: _Variant) -> None:
@@ -446,6 +508,49 @@ class Simulation:
 
     def _down(self, variant: _Variant) -> None:
         self.result.provisioned.append((variant.name, variant.since, self.now))
+        self._remove_added(variant)
         variant.up = False
         variant.stopping = False
         variant.ready_at = math.inf
+
+    # --- CE's scale-out ----------------------------------------------------------------------------
+    def _evaluate_rule(self) -> None:
+        """Prometheus evaluates APIHighInvocationRate for every variant."""
+        for variant in self._variants.values():
+            done = self._ok_done[variant.name]
+            rate = (len(done) - bisect.bisect_right(done, self.now - CE_RULE_RANGE_S)) / CE_RULE_RANGE_S
+            if rate > CE_RULE_RPS:
+                if variant.alert_since is None:
+                    variant.alert_since = self.now
+                if not variant.firing and self.now - variant.alert_since >= CE_RULE_FOR_S:
+                    variant.firing = True
+                    variant.notices += 1
+                    self._push(self.now + ALERTMANAGER_GROUP_WAIT_S, _ALERT_NOTIFY, (variant.name, variant.notices))
+            else:
+                variant.alert_since = None
+                if variant.firing:
+                    variant.firing = False
+                    variant.notices += 1
+                    self._push(self.now + ALERTMANAGER_GROUP_INTERVAL_S, _ALERT_NOTIFY, (variant.name, variant.notices))
+
+    def _notified(self, name: str, notice: int) -> None:
+        """The gateway's alert handler: a firing alert adds a step of replicas, a resolved one goes back."""
+        variant = self._variants[name]
+        if notice != variant.notices:
+            return  # superseded by a later state of the alert
+        if not variant.firing:
+            self._remove_added(variant)
+            return
+        if variant.up:
+            room = self.platform.max_replicas - self.platform.replicas - len(variant.added)
+            for _ in range(max(0, min(CE_SCALE_STEP, room))):
+                replica = [self.now, False]
+                variant.added.append(replica)
+                self._push(self.now + variant.cold_start_s, _ADDED_READY, (name, replica))
+        self._push(self.now + ALERTMANAGER_REPEAT_S, _ALERT_NOTIFY, (name, notice))
+
+    def _remove_added(self, variant: _Variant) -> None:
+        """Added replicas go (what they hold finishes; no new request starts beyond the remaining slots)."""
+        for since, _ in variant.added:
+            self.result.added.append((variant.name, since, self.now))
+        variant.added = []

@@ -62,6 +62,12 @@ class BucketSeries:
         if platform_fault:
             mine.platform_faults += 1
 
+    def first_second(self, start_s: int, end_s: int) -> int | None:
+        """The earliest second start_s <= t < end_s that has a bucket, None when none has."""
+        seconds = self.seconds()
+        at = bisect.bisect_left(seconds, start_s)
+        return seconds[at] if at < len(seconds) and seconds[at] < end_s else None
+
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
         merged = BucketAggregate()
@@ -82,15 +88,28 @@ def horizon_start_s(state: policy.PolicyState, config: ControllerConfig, now: fl
 
 
 def variant_window(bucket: BucketAggregate, span_s: float, config: ControllerConfig) -> policy.VariantWindow:
-    """The policy's view of merged seconds (quantiles within the histogram's 2%)."""
+    """The policy's view of merged seconds (quantiles within the histogram's 2%); ``span_s``: the time the
+    seconds actually cover (the rate is counted over it)."""
     histogram: LatencyHistogram = bucket.histogram
     if histogram.count == 0:
-        return policy.VariantWindow()
+        return policy.VariantWindow(span_s=span_s)
     slo = config.slo_ms
     slow = 0 if slo is None else sum(n for index, n in histogram.bins.items() if bin_value(index) > slo)
     return policy.VariantWindow(count=histogram.count, slow=slow,
                                 latency_ms=histogram.quantile(config.slo_percentile / 100.0),
-                                median_ms=histogram.quantile(0.5), rate_per_s=histogram.count / max(1.0, span_s))
+                                median_ms=histogram.quantile(0.5), rate_per_s=histogram.count / max(1.0, span_s),
+                                errors=min(bucket.errors, histogram.count), span_s=span_s)
+
+
+def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
+    """The first recorded second in [start_s, end_s) of any variant, None when there is none."""
+    firsts = []
+    for recorded in series.values():
+        seconds = recorded.seconds()
+        index = bisect.bisect_left(seconds, start_s)
+        if index < len(seconds) and seconds[index] < end_s:
+            firsts.append(seconds[index])
+    return min(firsts, default=None)
 
 
 def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series: Mapping[str, BucketSeries],
@@ -99,14 +118,24 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
     """The policy's snapshot from recorded buckets readable up to ``end_s`` (exclusive).
 
     ``fresh_from_s``: the first second not yet seen by the previous evaluation (None: the first one), so
-    that a request is counted as fresh once.
+    that a request is counted as fresh once. Rates are counted over the time actually observed: at the
+    first evaluation the window reaches back only to the first recorded second (a function that just
+    started has not been quiet for the rest of the window).
     """
     start_s = min(horizon_start_s(state, config, now), end_s - 1)
     fresh_from = start_s if fresh_from_s is None else min(fresh_from_s, end_s)
+    observed_from = start_s
+    if state.observed_since is not None:
+        observed_from = max(start_s, min(int(math.floor(state.observed_since)), end_s - 1))
+    else:
+        first = _first_second(series, start_s, end_s)
+        observed_from = first if first is not None else end_s
     windows, fresh = {}, {}
     for variant in (policy.CPU, policy.GPU):
         recorded = series.get(variant, BucketSeries())
-        windows[variant] = variant_window(recorded.window(start_s, end_s), end_s - start_s, config)
+        windows[variant] = variant_window(recorded.window(start_s, end_s), end_s - observed_from, config)
         fresh[variant] = (variant_window(recorded.window(fresh_from, end_s), end_s - fresh_from, config)
                           if fresh_from < end_s else policy.VariantWindow())
-    return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned)
+    first = _first_second(series, start_s, end_s)
+    return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
+                           active_span_s=None if first is None else float(end_s - first))

@@ -10,6 +10,10 @@ Redis layout (one hash per function, variant and whole second, expiring after ``
 ``n`` (requests), ``sum`` (latency ms, float), ``bytes``, ``err`` (status >= 500 or no response),
 ``pf`` (platform faults: the variant failed as a platform, see proxy.py), ``s:{status}`` (count per status
 code; 0 = no response) and ``b:{bin}`` (count per latency bin, see `LatencyHistogram`).
+
+Sized calls (functions that declare `com.gaia.size-from`, see size_model.py) also land, by size bucket, in
+``gaia:size:{function}:{variant}:{minute}`` (minute = unix time // 60) with fields ``{size bucket}:{bin}``
+(count per latency bin), expiring after ``size_ttl_s``: the per-variant latency-by-size model of all replicas.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 STATS_KEY_PREFIX = "gaia:stats:"
+SIZE_KEY_PREFIX = "gaia:size:"
+SIZE_SLICE_S = 60  # one size hash per minute: the model reads the last few and forgets older ones
 
 # Bins grow by GAMMA = (1 + a) / (1 - a); reporting a bin by 2 * GAMMA**i / (GAMMA + 1) is then within a
 # relative error of `a` of every value in the bin (the DDSketch construction). a = 2% leaves headroom
@@ -147,6 +153,56 @@ def stats_key(function: str, variant: str, second: int) -> str:
     return f"{STATS_KEY_PREFIX}{function}:{variant}:{second}"
 
 
+def size_key(function: str, variant: str, slice_: int) -> str:
+    return f"{SIZE_KEY_PREFIX}{function}:{variant}:{slice_}"
+
+
+# One successful sized call: (function, variant, unix time at the end, size bucket, latency ms)
+SizedRecord = tuple[str, str, float, int, float]
+
+
+def aggregate_sized(records: Iterable[SizedRecord]) -> dict[tuple[str, str, int], dict[str, int]]:
+    """HINCRBY fields per size hash (function, variant, minute) (pure)."""
+    hashes: dict[tuple[str, str, int], dict[str, int]] = {}
+    for function, variant, at, bucket, latency_ms in records:
+        fields = hashes.setdefault((function, variant, int(at // SIZE_SLICE_S)), {})
+        name = f"{bucket}:{bin_of(latency_ms)}"
+        fields[name] = fields.get(name, 0) + 1
+    return hashes
+
+
+def size_slices(now: float, window_s: float) -> range:
+    """The minutes (size hashes) that overlap the last ``window_s`` seconds before ``now``."""
+    last = int(now // SIZE_SLICE_S)
+    return range(last - max(1, math.ceil(window_s / SIZE_SLICE_S)) + 1, last + 1)
+
+
+def merge_sized(slices: Iterable[Mapping[int, LatencyHistogram]]) -> dict[int, LatencyHistogram]:
+    """Per-bucket histograms of several minutes added into new ones (pure)."""
+    merged: dict[int, LatencyHistogram] = {}
+    for buckets in slices:
+        for bucket, histogram in buckets.items():
+            into = merged.get(bucket)
+            if into is None:
+                into = merged[bucket] = LatencyHistogram()
+            into.merge(histogram)
+    return merged
+
+
+def parse_sized(fields: Mapping[bytes | str, bytes | str], into: dict[int, LatencyHistogram]) -> None:
+    """Add one size hash read back from Redis into per-bucket histograms (pure)."""
+    for raw_key, raw_value in fields.items():
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        bucket, _, index = key.partition(":")
+        histogram = into.get(int(bucket))
+        if histogram is None:
+            histogram = into[int(bucket)] = LatencyHistogram()
+        n = int(raw_value)
+        histogram.bins[int(index)] = histogram.bins.get(int(index), 0) + n
+        histogram.count += n
+        histogram.sum_ms += bin_value(int(index)) * n  # the bin's value: within 2 % of each member
+
+
 @dataclass
 class BucketAggregate:
     """One (function, variant, second) worth of records, ready to be added into its Redis hash."""
@@ -230,14 +286,16 @@ class StatsRecorder:
     """
 
     def __init__(self, redis, *, ttl_s: int = 3600, max_buffer: int = 100_000, flush_interval_s: float = 0.25,
-                 on_drop=None, on_redis_error=None, clock=time.time):
+                 on_drop=None, on_redis_error=None, clock=time.time, size_ttl_s: int = 900):
         self.redis = redis
         self.ttl_s = ttl_s
+        self.size_ttl_s = size_ttl_s
         self.max_buffer = max_buffer
         self.flush_interval_s = flush_interval_s
         self.dropped: dict[str, int] = {"buffer_full": 0, "redis_error": 0}
         self.flushed = 0
         self._buffer: list[Record] = []
+        self._sized: list[SizedRecord] = []
         self._on_drop = on_drop
         self._on_redis_error = on_redis_error
         self._clock = clock
@@ -248,6 +306,13 @@ class StatsRecorder:
             self._count_drop("buffer_full", 1)
             return
         self._buffer.append((function, variant, self._clock(), latency_ms, status, nbytes, platform_fault))
+
+    def record_size(self, function: str, variant: str, bucket: int, latency_ms: float) -> None:
+        """A successful call of a sized function (its size bucket), for the latency-by-size model."""
+        if len(self._sized) >= self.max_buffer:
+            self._count_drop("buffer_full", 1)
+            return
+        self._sized.append((function, variant, self._clock(), bucket, latency_ms))
 
     def _count_drop(self, reason: str, n: int) -> None:
         self.dropped[reason] += n
@@ -260,11 +325,17 @@ class StatsRecorder:
 
     async def flush(self) -> int:
         """Write the buffer to Redis; return how many records were stored."""
-        if not self._buffer:
+        if not self._buffer and not self._sized:
             return 0
         batch, self._buffer = self._buffer, []
+        sized, self._sized = self._sized, []
         buckets = aggregate(batch)
         pipe = self.redis.pipeline(transaction=False)
+        for (function, variant, slice_), fields in aggregate_sized(sized).items():
+            key = size_key(function, variant, slice_)
+            for name, amount in fields.items():
+                pipe.hincrby(key, name, amount)
+            pipe.expire(key, self.size_ttl_s)
         for (function, variant, second), bucket in buckets.items():
             key = stats_key(function, variant, second)
             increments, sum_ms = bucket.redis_increments()
@@ -275,8 +346,8 @@ class StatsRecorder:
         try:
             await pipe.execute()
         except Exception as exc:  # any Redis or connection failure: drop the batch, counted
-            log.warning("stats flush failed, %d records dropped: %s", len(batch), exc)
-            self._count_drop("redis_error", len(batch))
+            log.warning("stats flush failed, %d records dropped: %s", len(batch) + len(sized), exc)
+            self._count_drop("redis_error", len(batch) + len(sized))
             if self._on_redis_error is not None:
                 self._on_redis_error()
             return 0
@@ -336,3 +407,22 @@ class StatsReader:
         """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""
         end_s = int(time.time() if now is None else now)
         return await self.window(function, variant, end_s - seconds, end_s)
+
+    async def sized_slices(self, function: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[int, LatencyHistogram]]:
+        """The per-bucket latency histograms of each (variant, minute) asked for, merged over all replicas, in
+        one pipeline (raises on Redis errors); a minute without calls maps to {}."""
+        keys = list(keys)
+        pipe = self.redis.pipeline(transaction=False)
+        for variant, slice_ in keys:
+            pipe.hgetall(size_key(function, variant, slice_))
+        result: dict[tuple[str, int], dict[int, LatencyHistogram]] = {}
+        for key, fields in zip(keys, await pipe.execute() if keys else ()):
+            parse_sized(fields, result.setdefault(key, {}))
+        return result
+
+    async def sized(self, function: str, variants: Iterable[str], now: float, window_s: int) -> dict[str, dict[int, LatencyHistogram]]:
+        """Per variant, the latency histogram of each size bucket over the minutes that overlap the last
+        ``window_s`` seconds (`size_slices`), merged over all replicas (raises on Redis errors)."""
+        variants = list(variants)
+        read = await self.sized_slices(function, [(v, m) for v in variants for m in size_slices(now, window_s)])
+        return {v: merge_sized(buckets for (variant, _), buckets in read.items() if variant == v) for v in variants}

@@ -103,13 +103,16 @@ def _ms(value) -> str:
 
 def format_functions(doc: dict) -> list[str]:
     lines = [f"functions (last {doc.get('window_s')} s):"]
-    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms")]
+    rows = [("function", "mode", "route", "pinned", "cpu n", "cpu p95 ms", "gpu n", "gpu p95 ms", "dispatch", "crossover")]
     for fn in doc.get("functions", []):
         stats = fn.get("stats") or {}
         cpu, gpu = stats.get("cpu") or {}, stats.get("gpu") or {}
         route = fn.get("route") or {}
+        hybrid = fn.get("hybrid") or {}
+        crossover = hybrid.get("crossover_size")
         rows.append((fn["name"], str(fn.get("mode") or "-"), route.get("variant", "-"), "yes" if route.get("pinned") else "no",
-                     str(cpu.get("count", "-")), _ms(cpu.get("p95_ms")), str(gpu.get("count", "-")), _ms(gpu.get("p95_ms"))))
+                     str(cpu.get("count", "-")), _ms(cpu.get("p95_ms")), str(gpu.get("count", "-")), _ms(gpu.get("p95_ms")),
+                     hybrid.get("mode", "-"), "-" if crossover is None else f"{crossover:g}"))
     return lines + _table(rows)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, WindowStats, parse_bucket, stats_key
+from gaia_faas.gateway_plugin.stats import BucketAggregate, WindowStats, parse_bucket, stats_key
 
 SEALED_AFTER_S = 5  # flushes run every 0.25 s; replicas' clocks agree within a few seconds
 MINUTE = 60
@@ -114,7 +114,7 @@ class WindowCache:
 
     def _merge(self, key, start_s: int, end_s: int, fresh: dict[int, BucketAggregate | None]) -> WindowStats:
         function, variant = key
-        result = WindowStats(function, variant, start_s, end_s, LatencyHistogram())
+        total = BucketAggregate()
         cached = self._seconds[key]
         minutes = self._minutes.setdefault(key, {})
         sealed_end = end_s - SEALED_AFTER_S
@@ -124,14 +124,15 @@ class WindowCache:
                 minute = minutes.get(second // MINUTE)
                 if minute is None:
                     minute = minutes[second // MINUTE] = _sum(cached.get(s) for s in range(second, second + MINUTE))
-                _add(result, minute)
+                total.add(minute)
                 second += MINUTE
                 continue
             bucket = cached.get(second) if second < sealed_end else fresh.get(second)
             if bucket is not None:
-                _add(result, bucket)
+                total.add(bucket)
             second += 1
-        return result
+        return WindowStats(function, variant, start_s, end_s, total.histogram, errors=total.errors,
+                           platform_faults=total.platform_faults, bytes=total.bytes, status_counts=total.status_counts)
 
     def _evict(self, end_s: int) -> None:
         """Forget what no window can reach any more (once a minute: a scan of the whole cache)."""
@@ -151,15 +152,5 @@ def _sum(buckets) -> BucketAggregate:
     total = BucketAggregate()
     for bucket in buckets:
         if bucket is not None:
-            _add(total, bucket)
+            total.add(bucket)
     return total
-
-
-def _add(result: WindowStats | BucketAggregate, bucket: BucketAggregate) -> None:
-    """Add one bucket's counts into a window (or into another bucket)."""
-    result.histogram.merge(bucket.histogram)
-    result.errors += bucket.errors
-    result.platform_faults += bucket.platform_faults
-    result.bytes += bucket.bytes
-    for status, n in bucket.status_counts.items():
-        result.status_counts[status] = result.status_counts.get(status, 0) + n

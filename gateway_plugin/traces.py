@@ -478,7 +478,8 @@ def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
     cpu_sends = {seq: own_send(cpu_rows[seq]) for seq in seqs}
     gpu_sends = {seq: own_send(gpu_rows[seq]) for seq in seqs}
     # Where the CPU row failed, the GPU row's send time is carried onto the CPU file's clock through the nearest
-    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces).
+    # request both answered (the same clock in generated pairs; two separate runs in the thesis traces), and
+    # is never later than the CPU row's own timestamp: the failure was logged then.
     common = [seq for seq in seqs if cpu_sends[seq] is not None and gpu_sends[seq] is not None]
 
     def sent_at(seq: int) -> float:
@@ -489,7 +490,7 @@ def load_pair(cpu_path: Path, gpu_path: Path, failure: str | None = None,
                 return gpu_sends[seq]
             at = bisect.bisect_right(common, seq)
             anchor = common[at - 1] if at else common[0]
-            return gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor]
+            return min(gpu_sends[seq] + cpu_sends[anchor] - gpu_sends[anchor], cpu_rows[seq].completed_at)
         return cpu_rows[seq].completed_at  # failed on both: its answer time is all the trace knows
 
     def outcome(row: TraceRow) -> tuple[float | None, str | None]:

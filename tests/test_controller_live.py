@@ -93,10 +93,11 @@ class Plugin:
 
 
 class Clients:
-    """Threads calling /function/NAME through one plugin in a loop, recording every outcome."""
+    """Threads calling /function/NAME through one plugin in a loop, recording every outcome; each thread
+    pauses ``pause_s`` between its calls (changeable while they run)."""
 
-    def __init__(self, base_url: str, function: str, threads: int = 2):
-        self.base_url, self.function = base_url, function
+    def __init__(self, base_url: str, function: str, threads: int = 2, pause_s: float = 0.0):
+        self.base_url, self.function, self.pause_s = base_url, function, pause_s
         self.results: list[tuple[float, int, str]] = []  # (time, status or -1, variant header or error)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
@@ -111,6 +112,8 @@ class Clients:
                 self.results.append((time.time(), exc.code, exc.read().decode(errors="replace")[:200]))
             except OSError as exc:
                 self.results.append((time.time(), -1, repr(exc)))
+            if self.pause_s:
+                self._stop.wait(self.pause_s)
 
     def start(self) -> "Clients":
         for thread in self._threads:

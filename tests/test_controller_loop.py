@@ -37,7 +37,7 @@ def test_variant_window_from_recorded_stats():
     assert window.latency_ms == pytest.approx(exact.latency_ms, rel=0.02)
     assert window.median_ms == pytest.approx(exact.median_ms, rel=0.02)
     assert window.rate_per_s == exact.rate_per_s == 10.0
-    assert variant_window(BucketAggregate(), 1.0, config) == policy.VariantWindow()
+    assert variant_window(BucketAggregate(), 1.0, config) == policy.VariantWindow(span_s=1.0)
 
 
 def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
@@ -60,11 +60,14 @@ def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
 
 
 def test_policy_state_survives_redis_round_trip():
-    state = policy.PolicyState(violation_since=1.5, switch_times=(10.0, 20.0), verifying=True, gpu_failures=2)
+    state = policy.PolicyState(
+        switch_times=(10.0, 20.0), verifying=True, served=4,
+        gpu=policy.VariantMemory(failures=2, evidence=1.5, bands=(policy.Band(-2, 12.0, 3.0, 99.5),)))
     assert state_from_json(state_to_json(state)) == state
     assert state_from_json(None) == policy.PolicyState()
     assert state_from_json("{not json") == policy.PolicyState()
-    assert state_from_json('{"gpu_failures": 1, "from_a_newer_version": 3}') == policy.PolicyState(gpu_failures=1)
+    assert state_from_json('{"served": 1, "from_a_newer_version": 3, "cpu": {"failures": 2, "newer": 1}}') == \
+        policy.PolicyState(served=1, cpu=policy.VariantMemory(failures=2))
 
 
 class Variants:

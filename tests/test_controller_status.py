@@ -17,10 +17,12 @@ def status(*args: str) -> subprocess.CompletedProcess:
 def test_tables_show_route_pin_stats_and_decisions():
     functions = {"window_s": 60, "functions": [{
         "name": "matmul", "mode": "cpu_preferred", "route": {"variant": "gpu", "pinned": True},
-        "stats": {"cpu": {"count": 12, "p95_ms": 1234.4}, "gpu": {"count": 40, "p95_ms": 512.6}}}]}
+        "stats": {"cpu": {"count": 12, "p95_ms": 1234.4}, "gpu": {"count": 40, "p95_ms": 512.6}},
+        "hybrid": {"mode": "hybrid", "crossover_size": 2791.5}}]}
     lines = format_functions(functions)
     assert lines[0] == "functions (last 60 s):"
-    assert lines[2].split() == ["matmul", "cpu_preferred", "gpu", "yes", "12", "1234", "40", "513"]
+    assert lines[1].split()[-2:] == ["dispatch", "crossover"]
+    assert lines[2].split() == ["matmul", "cpu_preferred", "gpu", "yes", "12", "1234", "40", "513", "hybrid", "2791.5"]
     decisions = {"leader": "host:42:ab", "decisions": [
         {"time": 0.0, "function": "matmul", "action": "switch", "from": "cpu", "to": "gpu", "reason": "cpu-violates-slo"}]}
     lines = format_decisions(decisions)
@@ -32,7 +34,7 @@ def test_tables_show_route_pin_stats_and_decisions():
 def test_stats_unavailable_are_shown_as_dashes():
     lines = format_functions({"window_s": 60, "functions": [{"name": "f", "mode": None, "route": {"variant": "cpu"},
                                                               "stats": None}]})
-    assert lines[2].split() == ["f", "-", "cpu", "no", "-", "-", "-", "-"]
+    assert lines[2].split() == ["f", "-", "cpu", "no", "-", "-", "-", "-", "-", "-"]
 
 
 def test_unreachable_plugin_is_a_clear_error():

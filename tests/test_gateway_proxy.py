@@ -810,13 +810,16 @@ def test_api_stats_cost_is_bounded_cached_and_paced(gw, module_redis):
     assert status == 200 and expected - 4 <= doc["stats"]["cpu"]["status_counts"]["200"] <= expected + 500
     # (the controller reads its own windows meanwhile: a few hundred HGETALLs at most)
     assert cold <= 2 * 3600 + 300 and cold_s > 1.5  # paced at 4,000 reads/s per worker (--api-read-rate), not one burst
-    # Repeated calls (whichever worker answers; each has its own cache) read only the last seconds.
-    for _ in range(2):
-        call(gw.url + "/gaia/v1/functions/matmul?window=3600")
-    before = hgetalls()
-    calls = [call(gw.url + "/gaia/v1/functions/matmul?window=3600")[0] for _ in range(4)]
-    warm = hgetalls() - before
-    assert set(calls) <= {200, 429} and warm <= 4 * 2 * 8, warm
+    # Repeated calls read only the last seconds. Each of the two workers has its own cache, and which one
+    # answers is the kernel's choice: at most one more call (the other worker's first) reads the hour.
+    costs, statuses = [], []
+    for _ in range(6):
+        before = hgetalls()
+        statuses.append(call(gw.url + "/gaia/v1/functions/matmul?window=3600")[0])
+        costs.append(hgetalls() - before)
+    # (the last few seconds of two variants, plus what the controller reads meanwhile; a fill reads 7,200)
+    cheap = [cost for cost in costs if cost <= 64]
+    assert set(statuses) <= {200, 429} and len(cheap) >= len(costs) - 1, costs
     assert call(gw.url + "/gaia/v1/functions/matmul?window=3601")[0] == 400
     client.close()
 

@@ -1,4 +1,4 @@
-"""The Bars of issue 5, asserted on replays of the thesis traces and synthetic noise (virtual time: fast)."""
+"""The Bars of issues 5 and 9, asserted on replays of the thesis traces and synthetic noise (virtual time: fast)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ def all_strategies(name: str) -> dict[str, replay.Result]:
 
 
 @needs_traces
-def test_matmul_switches_within_10s_costs_less_than_both_statics_and_keeps_the_gpu_mean():
+def test_matmul_switches_within_10s_and_misses_little_more_than_static_gpu():
+    """Issue 9: the objective is the SLO's violations, then cost. Past the sizes where the GPU too misses the
+    SLO on every request, the policy leaves it (same violations, cheaper per second); the thesis run is one
+    sequential client, so the GPU would also have shortened the run (not modelled by the policy)."""
     results = all_strategies("matmul-increment")
-    ours, cpu, gpu = results["gaia"].summary(), results["static-cpu"].summary(), results["static-gpu"].summary()
+    ours, gpu = results["gaia"].summary(), results["static-gpu"].summary()
     assert ours["first_switch_delay_s"] is not None and ours["first_switch_delay_s"] <= 10.0
-    assert ours["mean_ms"] <= 1.10 * gpu["mean_ms"]
-    assert ours["cost"] < cpu["cost"] and ours["cost"] < gpu["cost"]
-    assert ours["switches"] == 1
+    assert ours["slo_violation_pct"] <= gpu["slo_violation_pct"] + 6.0  # the promotion's few slow requests
+    assert 1 <= ours["switches"] <= 2
     # The prototype evaluates every 30 s: it cannot be as quick.
     assert results["prototype"].summary()["first_switch_delay_s"] > ours["first_switch_delay_s"]
 
@@ -68,13 +70,25 @@ def test_image_classification_never_promotes():
 
 
 @needs_traces
-@pytest.mark.parametrize("name", ["llm-simple", "llm-simple-long", "llm-complex"])
+@pytest.mark.parametrize("name", ["llm-simple", "llm-simple-long"])
 def test_llm_promotes_and_stays_promoted(name):
     ours = run(name, "gaia")
     assert [(frm, to) for _, frm, to, _ in ours.switches] == [(policy.CPU, policy.GPU)]
     switched_at = ours.switches[0][0]
     after = [s for s in ours.served if s.send_s >= switched_at]
     assert after and all(s.variant == policy.GPU for s in after)
+
+
+@needs_traces
+def test_llm_complex_misses_the_slo_on_both_and_tries_the_gpu_rarely():
+    """CPU ~16 s, GPU ~2 s against a 1 s SLO: the GPU avoids no violation, so it is tried and left, at most
+    three times an hour (issue 9: violations, then cost; before, it stayed on the GPU)."""
+    ours = run("llm-complex", "gaia")
+    promotions = [t for t, frm, to, _ in ours.switches if to == policy.GPU]
+    assert promotions and all(reason in ("cpu-violates-slo", "gpu-does-not-help") for *_, reason in ours.switches)
+    for t in promotions:
+        assert sum(1 for u in promotions if t <= u < t + 3600.0) <= 3
+    assert ours.summary()["slo_violation_pct"] <= run("llm-complex", "static-cpu").summary()["slo_violation_pct"]
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from gaia_faas.gateway_plugin import traces
+from gaia_faas.gateway_plugin import replay, traces
 
-KEYS = {"requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
+KEYS = {"platform", "requests", "mean_ms", "p95_ms", "slo_ms", "slo_percentile", "slo_violation_pct", "failed", "cost", "switches",
         "first_switch_delay_s", "gpu_seconds", "cpu_seconds"}
 
 
@@ -56,6 +56,7 @@ def test_plot_writes_a_png(tmp_path):
     (["step", "--set", "com.gaia.slo=5"], "unknown setting(s) com.gaia.slo; known: com.gaia.backoff-max-seconds"),
     (["step", "--cold-start", "cpu=2,tpu=3"], "--cold-start expects cpu=VALUE,gpu=VALUE"),
     (["step", "--concurrency", "cpu=0"], "concurrency must be at least 1"),
+    (["step", "--scale-to-zero-after", "soon"], "--scale-to-zero-after expects seconds (at least 0) or cpu=S,gpu=S"),
     (["step", "--platform", "lambda"], "invalid choice: 'lambda'"),
 ])
 def test_bad_input_gives_a_clear_message_not_a_traceback(args, message):
@@ -74,12 +75,13 @@ def test_a_named_thesis_workload_without_its_traces_says_where_they_come_from(tm
     assert "idle-wait needs the thesis traces" in line and "polaris-slo-cloud/gaia" in line and "--traces DIR" in line
 
 
-def test_the_default_set_without_thesis_traces_replays_the_synthetic_ones_and_exits_0(tmp_path):
+def test_the_default_set_without_thesis_traces_replays_the_scenarios_and_exits_0(tmp_path):
     proc = gaia("--json", "--quiet", "--traces", str(tmp_path / "nowhere"))
     [line] = proc.stderr.strip().splitlines()
     assert "thesis workloads skipped" in line and "polaris-slo-cloud/gaia" in line
     data = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert list(data) == [name for name, (needs, _) in traces.WORKLOADS.items() if not needs]
+    assert list(data) == list(replay.DEFAULT_SCENARIOS)
+    assert data["spike-10x"]["static-gpu"]["slo_ms"] == 1500.0  # the scenario's own SLO, from its sidecar
 
 
 def test_list_names_every_workload():

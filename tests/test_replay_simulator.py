@@ -111,6 +111,24 @@ def test_knative_ignores_releases_and_scales_away_after_the_stable_window_and_gr
     assert cpu == [(CPU, 0.0, pytest.approx(last_on_cpu + 60.0 + 30.0))]
 
 
+def test_ce_scales_out_as_its_alertmanager_rule_does_and_back_once_resolved():
+    # 12 req/s for 2 minutes, then 1 req/s; 4 slots per replica of 0.5 s: one replica answers 8 req/s (> 5)
+    sends = [i / 12 for i in range(12 * 120)] + [120.0 + i for i in range(80)]
+    load = workload(sends, 500.0, cold={CPU: 2.0, GPU: 0.0})
+    _, result = simulate(load, simulator.platform(simulator.CE, concurrency={CPU: 4}))
+    # pending at the 15 s evaluation, firing at 30 s, notified 5 s later: 2 replicas; 30 s later 2 more
+    # (CE's cap of 5); the 135 s evaluation sees 1 req/s and the resolve comes 10 s later
+    assert result.added == [(CPU, 35.0, 145.0), (CPU, 35.0, 145.0), (CPU, 65.0, 145.0), (CPU, 65.0, 145.0)]
+    late = [s.latency_ms for s in result.served if 60.0 <= s.send_s < 120.0]
+    assert max(late) == pytest.approx(500.0)  # the queue was gone once the added replicas answered
+    end = max(s.done_s for s in result.served)
+    assert result.seconds_on(CPU) == pytest.approx(end + 2 * 110.0 + 2 * 80.0)  # every added replica billed
+    _, capped = simulate(load, simulator.platform(simulator.CE, concurrency={CPU: 4}, ce_max_replicas=1))
+    assert capped.added == [] and max(s.latency_ms for s in capped.served) > 10_000.0
+    _, pro = simulate(load, simulator.platform(simulator.PRO, concurrency={CPU: 4}))
+    assert pro.added == []
+
+
 def test_cold_start_on_the_way_back_after_scale_to_zero():
     load = workload([0.0, 1000.0], 500.0, cold={CPU: 5.0, GPU: 0.0})
     for name, idle in ((simulator.PRO, 900.0), (simulator.KNATIVE, 90.0)):
@@ -124,6 +142,9 @@ def test_cold_start_on_the_way_back_after_scale_to_zero():
     for name in (simulator.PRO, simulator.KNATIVE):  # as gaia stack deploys the CPU variant
         _, result = simulate(load, simulator.platform(name, always_on={CPU}))
         assert latencies(result) == [500.0, 500.0] and result.provisioned == [(CPU, 0.0, 1000.5)]
+    retained = simulator.platform(simulator.KNATIVE, scale_to_zero_after_s={GPU: 2000.0})  # a GPU retention period
+    assert latencies(simulate(load, retained, start=GPU, deployed=(GPU,))[1]) == [500.0, 500.0]
+    assert latencies(simulate(load, retained)[1]) == [500.0, 5500.0]  # the CPU keeps knative's 90 s
 
 
 def test_a_cold_run_makes_its_first_requests_wait_for_the_start():
@@ -221,9 +242,26 @@ def test_pairs_with_failed_rows_load_send_times_from_the_row_that_answered(tmp_p
 
 def test_a_failed_cpu_row_of_two_separate_runs_takes_its_send_time_on_the_cpu_runs_clock(tmp_path):
     # the GPU run happened 30 minutes earlier (the thesis measured each variant in a run of its own)
-    cpu, gpu = write_pair(tmp_path, "r", [(0, 1801.0, 1000), (1, 1805.0, -1), (2, 1810.0, 1000)],
-                          [(0, 0.2, 200), (1, 0.9, 300), (2, 1.5, 200)], sidecar={"warm_start": True})
-    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0]
+    cpu, gpu = write_pair(tmp_path, "r", [(0, 1801.0, 1000), (1, 1805.0, -1), (2, 1810.0, 1000), (3, 1810.3, -1)],
+                          [(0, 0.2, 200), (1, 0.9, 300), (2, 1.5, 200), (3, 3.0, 100)], sidecar={"warm_start": True})
+    # seq 1: 0.6 s after seq 0 as in the GPU run; seq 3: 1.6 s after seq 2 as in the GPU run would be 10.6 s,
+    # but the CPU run logged its failure at 10.3 s
+    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, pytest.approx(0.6), 9.0, pytest.approx(10.3)]
+
+
+def test_sidecars_as_gpu_check_writes_them_and_traces_of_send_times(tmp_path):
+    rows = [(0, 10.0, 100), (1, 12.0, 1100), (2, 14.0, 100)]
+    side = {"description": "measured", "timestamps": "completion", "warm_start": True,
+            "annotations": {"com.gaia.slo-ms": "800", "com.gaia.mode": "cpu_preferred", "com.gaia.gpu-idle": "15m"}}
+    cpu, gpu = write_pair(tmp_path / "completion", "m-h200", rows, rows, sidecar=side)
+    load = traces.load_pair(cpu, gpu)
+    assert load.name == "m-h200" and load.description == "measured" and load.annotations["com.gaia.slo-ms"] == "800"
+    assert [r.send_s for r in load.requests] == [0.0, pytest.approx(1.0), 4.0]  # completion minus latency
+    assert replay.workload_config(load, {}).slo_ms == 800.0
+    cpu, gpu = write_pair(tmp_path / "send", "m", rows, rows, sidecar={**side, "timestamps": "send"})
+    assert [r.send_s for r in traces.load_pair(cpu, gpu).requests] == [0.0, 2.0, 4.0]  # not shifted by the latency
+    first = traces.load_pair(cpu, gpu).requests[0]
+    assert (first.cpu_ms, first.gpu_ms) == (100.0, 100.0)
 
 
 def test_cold_start_from_the_sidecar_the_option_or_the_trace(tmp_path):
@@ -321,6 +359,8 @@ def test_bucket_windows_visit_only_recorded_seconds_and_equal_a_second_by_second
             if second in series.buckets:
                 by_second.add(series.buckets[second])
         assert series.window(start, end) == by_second == fetched.window(start, end)
+        present = [second for second in range(start, end) if second in series.buckets]
+        assert series.first_second(start, end) == fetched.first_second(start, end) == min(present, default=None)
 
 
 def test_cli_model_options_reach_the_simulation(tmp_path):
@@ -337,7 +377,9 @@ def test_cli_model_options_reach_the_simulation(tmp_path):
     assert static_cpu("--concurrency", "cpu=5")["mean_ms"] == pytest.approx((5 * 1000 + 5 * 2000 + 5000) / 11, abs=0.1)
     assert static_cpu("--concurrency", "cpu=5", "--replicas", "2")["mean_ms"] == pytest.approx(15000 / 11, abs=0.1)
     assert static_cpu("--concurrency", "cpu=5", "--timeout", "1.5")["failed"] == 6
+    assert static_cpu("--scale-to-zero-after", "gpu=10")["mean_ms"] == static_cpu()["mean_ms"]
     kept = static_cpu("--scale-to-zero-after", "2000")
+    assert static_cpu("--scale-to-zero-after", "cpu=2000") == kept
     assert kept["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 1000) / 11, abs=0.1)
     assert static_cpu("--always-on", "cpu") == kept
     assert static_cpu("--cold-start", "cpu=1")["mean_ms"] == pytest.approx((8 * 1000 + 2 * 2000 + 2000) / 11, abs=0.1)

@@ -35,6 +35,9 @@ def base(tmp_path):
         ({"fn": function(annotations={"com.gaia.slo-percentile": "100"})}, r"com\.gaia\.slo-percentile must be a number between 0 and 100"),
         ({"fn": function(annotations={"com.gaia.price-cpu": "-1"})}, r"com\.gaia\.price-cpu must be a number"),
         ({"fn": function(annotations={"com.gaia.gpu-idle": "soon"})}, r"com\.gaia\.gpu-idle must be a duration like 15m"),
+        ({"fn": function(annotations={"com.gaia.size-from": "json"})},
+         r"functions\.fn\.annotations\.com\.gaia\.size-from: 'json' is not one of body-bytes, header:NAME, query:NAME, json:FIELD"),
+        ({"fn": function(annotations={"com.gaia.size-from": "header:bad name"})}, r"com\.gaia\.size-from: 'bad name' is not an HTTP header name"),
         ({"fn": function(labels=["a=b"])}, r"functions\.fn\.labels must be a mapping, got list"),
         ({"fn": function(environment={"A": {"nested": 1}})}, r"functions\.fn\.environment\.A must be a string"),
         ({"Fn_1": function()}, r"functions\.Fn_1: the name must be lower-case letters, digits and '-'"),
@@ -61,6 +64,14 @@ def test_a_generated_variant_with_a_foreign_name_is_refused(base):
                                              annotations={"com.gaia.mode": "gpu"})}}
     with pytest.raises(StackError, match=r"functions\.other: a generated variant must be named"):
         expand_stack(stack, base)
+
+
+def test_size_from_is_copied_to_both_variants(base):
+    stack = {"functions": {"fn": function(annotations={"com.gaia.size-from": "json:tokens", "com.gaia.mode": "cpu_preferred"})}}
+    expansion = expand_stack(stack, base)
+    assert expansion.warnings == []
+    for variant in ("fn-cpu", "fn-gpu"):
+        assert expansion.stack["functions"][variant]["annotations"]["com.gaia.size-from"] == "json:tokens"
 
 
 def test_numbers_in_annotations_are_accepted_and_written_as_strings(base):

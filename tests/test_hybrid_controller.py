@@ -1,0 +1,70 @@
+"""The controller's side of hybrid dispatch in OpenFaaS mode: a real Redis, the real actuator against an
+OpenFaaS-like scale API on loopback. The standby (CPU) is kept from the policy's release while hybrid dispatch
+is worth it, released when it is not, warmed up again when it comes back, and every step is a decision."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from gaia_faas.gateway_plugin import hybrid, policy
+from gaia_faas.gateway_plugin.app import GatewayConfig, GatewayState
+from gaia_faas.gateway_plugin.controller import Controller, ControllerOptions, _Function
+from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+from gaia_faas.gateway_plugin.metrics import Metrics
+from gaia_faas.gateway_plugin.proxy import Rotation
+from gaia_faas.gateway_plugin.registry import BasicAuth, Registry
+from gaia_faas.gateway_plugin.size_feature import SizeSource
+from gaia_faas.gateway_plugin.size_model import CPU, GPU
+
+from tests.test_controller_actuator import Platform, spec
+from tests.test_size_model import SIZES, STEEP_CPU, histograms
+
+
+def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
+    config = ControllerConfig(price_cpu=1.0, price_gpu=1.0, warmup_timeout_s=5.0)
+    source = SizeSource("json", "n")
+    split = hybrid.make_plan(source, config, histograms(STEEP_CPU, SIZES), False, 0.0)
+    one_sided = hybrid.make_plan(source, config, histograms({CPU: lambda s: 20.0, GPU: lambda s: 60.0}, SIZES), False, 0.0)
+
+    async def scenario():
+        async with Platform(refuse_zero=False) as platform, aiohttp.ClientSession() as client:
+            redis = aioredis.Redis.from_url(redis_url)
+            state = GatewayState(config=GatewayConfig(redis_url=redis_url, upstream_url=platform.url,
+                                                      basic_auth=BasicAuth("admin", "s3cret")),
+                                 metrics=Metrics(), registry=Registry(), rotation=Rotation(), redis=redis, client=client)
+            controller = Controller(state, ControllerOptions(), identity="test")
+            controller.actuator.poll_interval_s = 0.05
+            assert await controller.lease.try_acquire()  # a warm-up counts only while this replica leads
+            function = spec(platform.url)
+            entry = _Function(state=policy.PolicyState())
+            try:
+                # On the GPU after its probation: the policy releases the CPU; hybrid dispatch keeps it.
+                release = policy.Decision(policy.SCALE_DOWN, "gpu-verified", target=CPU)
+                kept = await controller._hybrid_standby(function, config, entry, split, GPU, release)
+                flag = await hybrid.held_standby(redis, "matmul")
+                # Sizes no longer split: the held CPU goes.
+                after = await controller._hybrid_standby(function, config, entry, one_sided, GPU,
+                                                         policy.Decision(policy.HOLD, "gpu-meets-slo"))
+                flag_after = await hybrid.held_standby(redis, "matmul")
+                released = list(platform.scale_calls)
+                # Split again, the CPU released by now: it is warmed up, then held.
+                entry.state = policy.PolicyState(standby_released=True)
+                await controller._hybrid_standby(function, config, entry, split, GPU, policy.Decision(policy.HOLD, "x"))
+                await asyncio.wait_for(entry.busy, 5)
+                flag_warm = await hybrid.held_standby(redis, "matmul")
+                decisions = await controller.decisions.recent(10, "matmul")
+            finally:
+                await controller.lease.release()
+                await redis.aclose()
+            return kept, flag, after, flag_after, released, list(platform.scale_calls), flag_warm, decisions
+
+    kept, flag, after, flag_after, released, scale_calls, flag_warm, decisions = asyncio.run(scenario())
+    assert kept.action == policy.HOLD and "kept for hybrid dispatch" in kept.reason and flag == CPU
+    assert after.action == policy.HOLD and flag_after is None
+    assert released == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 0}]
+    assert scale_calls[1:] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}] and flag_warm == CPU
+    assert [d.action for d in reversed(decisions)] == ["hybrid_on", "hybrid_off", "hybrid_on"]
+    assert decisions[-1].numbers["crossover_size"] > 0 and decisions[-1].reason == "sizes-split-between-variants"
