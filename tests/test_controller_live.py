@@ -65,15 +65,23 @@ class Upstreams:
 
 
 class Plugin:
-    def __init__(self, routes_file, redis_url):
+    """One `gaia gateway` process (one worker) on static routes; ``options``: more command-line flags."""
+
+    def __init__(self, routes_file, redis_url, *options: str, leader_ttl_s: float = TTL_S,
+                 discovery_interval_s: float = 60):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gaia_faas.cli", "gateway", "--bind", f"127.0.0.1:{self.port}", "--routes",
-             str(routes_file), "--redis-url", redis_url, "--workers", "1", "--leader-ttl", str(TTL_S),
-             "--discovery-interval", "60"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             str(routes_file), "--redis-url", redis_url, "--workers", "1", "--leader-ttl", str(leader_ttl_s),
+             "--discovery-interval", str(discovery_interval_s), *options],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("GAIA_")})
         wait_for_http(self.url + "/gaia/v1/health", timeout=30, proc=self.proc)
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
 
     def worker_pids(self) -> set[int]:
         return {child.pid for child in psutil.Process(self.proc.pid).children()}

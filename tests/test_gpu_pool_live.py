@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import aiohttp
-import psutil
 import pytest
 import redis
 from aiohttp import web
 
 from gaia_faas.gateway_plugin.holdings import EPOCH_FIELD, HOLDINGS_KEY
 from gaia_faas.gateway_plugin.leader import LEADER_KEY
-from gaia_faas.processes import RedisServer, free_port, wait_for_http
+from gaia_faas.processes import RedisServer, free_port
+from tests.test_controller_live import Plugin
 
 TTL_S = 1.5
 SLO_MS = 200
@@ -97,39 +94,6 @@ class Load(threading.Thread):
         asyncio.run(main())
 
 
-class Plugin:
-    def __init__(self, routes_file, redis_url):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gaia_faas.cli", "gateway", "--bind", f"127.0.0.1:{self.port}", "--routes",
-             str(routes_file), "--redis-url", redis_url, "--workers", "1", "--leader-ttl", str(TTL_S),
-             "--discovery-interval", "4", "--gpu-capacity", "1", "--gpu-min-dwell", "3"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("GAIA_")})
-        wait_for_http(self.url + "/gaia/v1/health", timeout=30, proc=self.proc)
-
-    def worker_pids(self) -> set[int]:
-        return {child.pid for child in psutil.Process(self.proc.pid).children()}
-
-    def kill(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.loads(response.read())
-
-
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,10 +126,12 @@ def setup(tmp_path):
     server = RedisServer().start()
     plugins: list[Plugin] = []
     try:
-        plugins.append(Plugin(routes, server.url))
+        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3", leader_ttl_s=TTL_S,
+                                  discovery_interval_s=4))
         client = redis.Redis.from_url(server.url)
         wait_for(lambda: holder_pid(client) in plugins[0].worker_pids(), 10, "the first plugin to take the lease")
-        plugins.append(Plugin(routes, server.url))
+        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3", leader_ttl_s=TTL_S,
+                                  discovery_interval_s=4))
         yield plugins, client
         client.close()
     finally:
