@@ -20,7 +20,8 @@ from aiohttp import web
 from gaia_faas.gateway_plugin.holdings import EPOCH_FIELD, HOLDINGS_KEY
 from gaia_faas.gateway_plugin.leader import LEADER_KEY
 from gaia_faas.processes import RedisServer, free_port
-from tests.test_controller_live import Plugin
+from tests.test_controller_live import Plugin, wait_for
+from tests.test_controller_live import Upstreams as LiveUpstreams
 
 TTL_S = 1.5
 SLO_MS = 200
@@ -29,15 +30,12 @@ RATE_PER_S = 6.0
 SLOW_EVERY = {"worst-cpu": 1, "mild-cpu": 5}
 
 
-class Upstreams(threading.Thread):
+class Upstreams(LiveUpstreams):
     """/NAME answers after 0.4 s for every SLOW_EVERY[NAME]-th call, else after 20-50 ms."""
 
     def __init__(self):
-        super().__init__(daemon=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__({})
         self.calls: dict[str, int] = {}
-        self.ready = threading.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -47,19 +45,6 @@ class Upstreams(threading.Thread):
         every = SLOW_EVERY.get(name)
         await asyncio.sleep(0.4 if every and count % every == 0 else 0.05 if name.endswith("-cpu") else 0.02)
         return web.Response(text=name)
-
-    def run(self):
-        async def main():
-            app = web.Application()
-            app.router.add_route("*", "/{name}", self.handle)
-            app.router.add_route("*", "/{name}/{tail:.*}", self.handle)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-            self.ready.set()
-            await asyncio.Event().wait()
-
-        asyncio.run(main())
 
 
 class Load(threading.Thread):
@@ -94,16 +79,6 @@ class Load(threading.Thread):
         asyncio.run(main())
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def holders(r: redis.Redis) -> set[str]:
     return {k.decode() for k in r.hkeys(HOLDINGS_KEY)} - {EPOCH_FIELD}
 
@@ -115,9 +90,7 @@ def holder_pid(r: redis.Redis) -> int | None:
 
 @pytest.fixture
 def setup(tmp_path):
-    upstreams = Upstreams()
-    upstreams.start()
-    upstreams.ready.wait(10)
+    upstreams = Upstreams().start()
     routes = tmp_path / "routes.yml"
     annotations = {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": str(SLO_MS)}
     routes.write_text(json.dumps({"functions": {
