@@ -34,7 +34,10 @@ from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-IDLE_TIMEOUT_S = 15.0  # a kept connection idle longer is closed, not reused (aiohttp's keepalive_timeout)
+# A kept connection idle longer is closed, not reused. Below the runtime's own keep-alive (gunicorn's default
+# 2 s, which templates/gaia-python/index.py keeps), so a call is never written onto a connection the runtime is
+# closing at that moment: a POST failing that way cannot be sent again (its body is streamed, not kept).
+IDLE_TIMEOUT_S = 1.5
 DNS_TTL_S = 60.0  # resolved addresses are reused this long (aiohttp's ttl_dns_cache)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
