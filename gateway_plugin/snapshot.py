@@ -1,7 +1,7 @@
 """What the policy sees of a function, built the same way live and in replay.
 
 The recorder (stats.py) adds every finished call into a per-second bucket of its variant; the controller
-reads those buckets back from Redis (`StatsReader.fetch`) and the replay simulator keeps them in memory.
+reads those buckets back from Redis (`StatsReader.fetch_many`) and the replay simulator keeps them in memory.
 Both hand the buckets to `build_snapshot`, so the policy is fed by one piece of code whatever the source:
 the live flush lag, the histogram's 2% quantiles and the per-second granularity are the replay's too.
 
@@ -54,13 +54,7 @@ class BucketSeries:
     def record(self, second: int, latency_ms: float, status: int, platform_fault: bool = False) -> None:
         """One finished call, as the recorder would aggregate it (errors: 5xx or no response; a platform
         fault: the variant failed as a platform, e.g. refused the connection, see proxy.py)."""
-        mine = self._bucket(second)
-        mine.histogram.add(latency_ms)
-        mine.status_counts[status] = mine.status_counts.get(status, 0) + 1
-        if status >= 500 or status == 0:
-            mine.errors += 1
-        if platform_fault:
-            mine.platform_faults += 1
+        self._bucket(second).record(latency_ms, status, platform_fault=platform_fault)
 
     def first_second(self, start_s: int, end_s: int) -> int | None:
         """The earliest second start_s <= t < end_s that has a bucket, None when none has."""

@@ -213,6 +213,16 @@ class BucketAggregate:
     bytes: int = 0
     status_counts: dict[int, int] = field(default_factory=dict)
 
+    def record(self, latency_ms: float, status: int, nbytes: int = 0, platform_fault: bool = False) -> None:
+        """One finished call (status 0: no response; errors: status >= 500 or none)."""
+        self.histogram.add(latency_ms)
+        self.bytes += nbytes
+        self.status_counts[status] = self.status_counts.get(status, 0) + 1
+        if status >= 500 or status == 0:
+            self.errors += 1
+        if platform_fault:
+            self.platform_faults += 1
+
     def add(self, other: "BucketAggregate") -> "BucketAggregate":
         """Merge another bucket's counts into this one (replicas, or seconds of a window)."""
         self.histogram.merge(other.histogram)
@@ -243,13 +253,7 @@ def aggregate(records: Iterable[Record]) -> dict[tuple[str, str, int], BucketAgg
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = BucketAggregate()
-        bucket.histogram.add(latency_ms)
-        bucket.bytes += nbytes
-        bucket.status_counts[status] = bucket.status_counts.get(status, 0) + 1
-        if status >= 500 or status == 0:
-            bucket.errors += 1
-        if platform_fault:
-            bucket.platform_faults += 1
+        bucket.record(latency_ms, status, nbytes, platform_fault)
     return buckets
 
 
@@ -397,25 +401,11 @@ class StatsReader:
         result.bytes, result.status_counts = merged.bytes, merged.status_counts
         return result
 
-    async def fetch(self, function: str, variants: Iterable[str], start_s: int, end_s: int) -> dict[str, dict[int, BucketAggregate]]:
-        """The raw per-second buckets of each variant for start_s <= t < end_s, in one pipeline (raises on
-        Redis errors); seconds without calls are absent."""
-        variants = list(variants)
-        seconds = range(int(start_s), int(end_s))
-        pipe = self.redis.pipeline(transaction=False)
-        for variant in variants:
-            for second in seconds:
-                pipe.hgetall(stats_key(function, variant, second))
-        replies = iter(await pipe.execute())
-        fetched: dict[str, dict[int, BucketAggregate]] = {}
-        for variant in variants:
-            fetched[variant] = {second: parse_bucket(fields) for second, fields in zip(seconds, replies) if fields}
-        return fetched
-
     async def fetch_many(self, requests: Iterable[tuple[str, Iterable[str], int, int]]
                          ) -> list[dict[str, dict[int, BucketAggregate]]]:
-        """`fetch` for many functions at once, ``(function, variants, start_s, end_s)`` each (the controller's
-        evaluation of all functions). The hashes are read by a script, ``FETCH_CHUNK`` keys per call, all
+        """The raw per-second buckets (seconds without calls absent) of each function's variants for
+        ``(function, variants, start_s, end_s)`` each, start_s <= t < end_s (the controller's evaluation of all
+        functions; raises on Redis errors). The hashes are read by a script, ``FETCH_CHUNK`` keys per call, all
         calls in one pipeline: one round trip, Redis work linear in the seconds read, and no per-command
         client cost (which, at thousands of hashes, is most of the time)."""
         plan = [(function, list(variants), range(int(start_s), int(end_s))) for function, variants, start_s, end_s in requests]
