@@ -195,7 +195,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
             sim.release(policy.GPU)
             continue
         decision = policy.Decision(policy.SWITCH, preemption.reason, target=policy.CPU, release=policy.GPU)
-        strategy_state._actuate(sim, decision, decisions[preemption.name][1])
+        strategy_state.actuate(sim, decision, decisions[preemption.name][1])
     for name, (decision, taken, _) in decisions.items():
         if name in displaced:
             continue
@@ -203,7 +203,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         if promotes(name):
             if name in granted:
                 waiting_since.pop(name, None)
-                strategy_state._actuate(sim, decision, taken)
+                strategy_state.actuate(sim, decision, taken)
             else:
                 waiting_since.setdefault(name, now)
                 strategy_state.state = policy.promotion_denied(strategy_state.state, configs[name], now)
@@ -211,7 +211,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         elif decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)
         elif decision.action == policy.SWITCH:
-            strategy_state._actuate(sim, decision, taken)
+            strategy_state.actuate(sim, decision, taken)
 
 
 def format_pool_table(runs: Mapping[str, dict]) -> str:

@@ -95,9 +95,9 @@ class GaiaStrategy:
         if decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)
         elif decision.action == policy.SWITCH:
-            self._actuate(sim, decision, taken)
+            self.actuate(sim, decision, taken)
 
-    def _actuate(self, sim: Simulation, decision: policy.Decision, taken: policy.Snapshot) -> None:
+    def actuate(self, sim: Simulation, decision: policy.Decision, taken: policy.Snapshot) -> None:
         started = sim.now
         ready = sim.scale_up(decision.target)
         # The first poll at or after the moment it is ready gets the answer.
