@@ -4,12 +4,15 @@ For 10, 100, 1,000 and 5,000 functions (static routes, a real redis-server, the 
 90 % of the functions meet their SLO on the CPU, 10 % miss it and want the GPU; the pool has one GPU per
 50 functions, so most of those wait (`gpu-pool-full`). Every function gets 5 calls per second on its route.
 Each evaluation first writes one more second of stats (untimed, as the recorders would), then times one
-`tick` with every function due, and counts the Redis commands it ran (INFO's total_commands_processed,
-which counts the HGETALLs inside the controller's read script one by one).
+`tick` with every function due (wall time, and the CPU time of the controller's thread, the steadier
+figure on a shared machine), and counts the Redis commands it ran (INFO's total_commands_processed,
+which counts the HGETALLs inside the controller's read script one by one). The default 10 steady
+evaluations cover one period of the controller's estimates storage (each function's running estimates
+are stored once per 10 s, a tenth of the functions per evaluation).
 The first evaluation after the leader starts reads each function's whole window; the steady ones read
 the one new second (the seconds read are kept), so commands grow linearly with the functions.
 
-    .venv/bin/python benchmarks/controller_scale.py [--sizes 10,100,1000,5000] [--ticks 5]
+    .venv/bin/python benchmarks/controller_scale.py [--sizes 10,100,1000,5000] [--ticks 10]
 
 Bar (issue 10): steady evaluation of 1,000 functions <= 100 ms on this machine; Redis commands per
 function the same at every size. The last line printed is one JSON object with the figures.
@@ -116,12 +119,13 @@ async def measure(n: int, ticks: int, server: RedisServer, upstream: str, direct
     for k in range(ticks + 1):
         await controller.lease.try_acquire()
         before = commands(counter)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         await controller.tick(now + 0.5)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        cpu_ms = (time.thread_time() - started_cpu) * 1000
         sent = commands(counter) - before - 1  # less INFO itself
         allocation = controller.last_allocation
-        rows.append({"ms": elapsed_ms, "commands": sent, "phases": dict(controller.last_tick_ms),
+        rows.append({"ms": elapsed_ms, "cpu_ms": cpu_ms, "commands": sent, "phases": dict(controller.last_tick_ms),
                      "granted": len(allocation.granted),
                      "held": len(allocation.kept) + len(allocation.granted), "waiting": len(allocation.denied)})
         busy = [e.busy for e in controller._functions.values() if e.busy is not None and not e.busy.done()]
@@ -135,7 +139,8 @@ async def measure(n: int, ticks: int, server: RedisServer, upstream: str, direct
     return {"functions": n, "capacity": max(1, n // 50), "first_ms": round(rows[0]["ms"], 1),
             "first_commands": rows[0]["commands"],
             "steady_ms_median": round(statistics.median(r["ms"] for r in steady), 1),
-            "steady_ms_max": round(max(r["ms"] for r in steady), 1),
+            "steady_ms_max": round(max(r["ms"] for r in steady), 1), "steady_ms_min": round(min(r["ms"] for r in steady), 1),
+            "steady_cpu_ms_median": round(statistics.median(r["cpu_ms"] for r in steady), 1),
             "steady_commands": round(statistics.median(r["commands"] for r in steady)),
             "commands_per_function": round(statistics.median(r["commands"] for r in steady) / n, 2),
             "held": steady[-1]["held"], "waiting": steady[-1]["waiting"],
@@ -146,7 +151,7 @@ async def measure(n: int, ticks: int, server: RedisServer, upstream: str, direct
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,100,1000,5000", help="function counts (default %(default)s)")
-    parser.add_argument("--ticks", type=int, default=5, help="steady evaluations per size (default %(default)s)")
+    parser.add_argument("--ticks", type=int, default=10, help="steady evaluations per size (default %(default)s)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -166,12 +171,13 @@ def main(argv=None) -> int:
     finally:
         server.close()
     header = ("functions", "capacity", "held", "waiting", "first ms", "first cmds", "steady ms (median)",
-              "steady ms (max)", "steady cmds", "cmds/function")
+              "steady ms (max)", "steady CPU ms", "steady cmds", "cmds/function")
     print("  ".join(header))
     for r in results:
         print("  ".join(str(v).rjust(len(h)) for v, h in zip(
             (r["functions"], r["capacity"], r["held"], r["waiting"], r["first_ms"], r["first_commands"],
-             r["steady_ms_median"], r["steady_ms_max"], r["steady_commands"], r["commands_per_function"]), header)))
+             r["steady_ms_median"], r["steady_ms_max"], r["steady_cpu_ms_median"], r["steady_commands"],
+             r["commands_per_function"]), header)))
     print()
     phases = list(results[0]["steady_phases_ms"]) if results else []
     print("steady evaluation, median ms per phase:")

@@ -26,7 +26,8 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+import zlib
+from dataclasses import asdict, dataclass, field, fields
 
 from aiohttp import web
 
@@ -59,6 +60,7 @@ class ControllerOptions:
 class _Function:
     state: policy.PolicyState
     stored: policy.PolicyState | None = None  # what Redis has (worth_storing)
+    estimates_phase_s: float = 0.0
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
@@ -77,32 +79,57 @@ class _Function:
     denial_logged_at: float | None = None
 
 
-IDLE_PERSIST_S = 10.0  # the last request time alone is stored this often (every evaluation would cost a write)
+# The running estimates alone (see `_decided`) are stored this often: storing every evaluation would cost a
+# write per function per second. A new leader's first evaluation counts the whole last window of stats
+# (window_s, 10 s by default) as fresh, so it learns again what the estimates it read lack.
+ESTIMATES_PERSIST_S = 10.0
+# What changes at every evaluation of a function with traffic: rates, counts, evidence, per-rate knowledge.
+_STATE_ESTIMATES = frozenset({"last_request_at", "long_gap_s", "last_eval_at", "rate_n", "rate_t", "served",
+                              "served_bad", "served_errors", "cpu", "gpu"})
+_MEMORY_ESTIMATES = frozenset({"evidence", "stretch_n", "stretch_bad", "stretch_since", "bands", "error_n",
+                               "error_bad"})
 
 
-def _plain(value):
-    """A dataclass tree as JSON types (what ``asdict`` gives, without its deep copies: at a thousand
-    functions a tick stores a thousand states)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
-    if isinstance(value, (tuple, list)):
-        return [_plain(item) for item in value]
-    return value
+def _decided(state: policy.PolicyState) -> tuple:
+    """What the policy decided (switches, verification, back-offs, bars, warm-up times), without the
+    running estimates: the part a new leader must find exactly as it was."""
+    return (tuple(v for k, v in state.__dict__.items() if k not in _STATE_ESTIMATES),
+            *(tuple(v for k, v in memory.__dict__.items() if k not in _MEMORY_ESTIMATES)
+              for memory in (state.cpu, state.gpu)))
+
+
+def _memory_json(memory: policy.VariantMemory) -> dict:
+    plain = dict(memory.__dict__)
+    plain["bands"] = [band.__dict__ for band in memory.bands]
+    return plain
 
 
 def state_to_json(state: policy.PolicyState) -> str:
-    return json.dumps(_plain(state))
+    """The state as `state_from_json` reads it (the fields by name; tuples as lists). Written out rather
+    than through `asdict` and its deep copies: at a thousand functions a tick stores a thousand states."""
+    plain = dict(state.__dict__)
+    plain["cpu"], plain["gpu"] = _memory_json(state.cpu), _memory_json(state.gpu)
+    return json.dumps(plain)
 
 
-def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None) -> bool:
-    """A state differs from the stored one by more than a last request time under IDLE_PERSIST_S newer
-    (a new leader then sees a function idle a few seconds longer than it is, never shorter)."""
+def estimates_phase_s(name: str) -> float:
+    """Where in each ESTIMATES_PERSIST_S a function's estimates are stored: spread by name, so that the
+    leader, which evaluates all functions on the same beat, stores a tenth of them per second rather
+    than all of them every tenth second."""
+    return zlib.crc32(name.encode()) % 1000 / 1000.0 * ESTIMATES_PERSIST_S
+
+
+def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None, phase_s: float = 0.0) -> bool:
+    """A decision changed the state, or a new period of ESTIMATES_PERSIST_S (shifted by ``phase_s``) began
+    since the stored one was evaluated and its running estimates changed: what is stored is never more
+    than that period behind (a new leader then sees a function idle a few seconds longer than it is,
+    never shorter)."""
     if stored is None:
         return True
-    if new.last_request_at is not None and stored.last_request_at is not None \
-            and new.last_request_at - stored.last_request_at < IDLE_PERSIST_S:
-        return replace(new, last_request_at=stored.last_request_at) != stored
-    return new != stored
+    if new.last_eval_at is None or stored.last_eval_at is None \
+            or (new.last_eval_at + phase_s) // ESTIMATES_PERSIST_S != (stored.last_eval_at + phase_s) // ESTIMATES_PERSIST_S:
+        return new != stored
+    return _decided(new) != _decided(stored)
 
 
 def _known(cls, data: dict) -> dict:
@@ -215,7 +242,7 @@ class Controller:
                 log.warning("controller: %s not evaluated: %s: %s", spec.name, type(exc).__name__, exc)
                 continue
             entry.state = new_state
-            if worth_storing(new_state, entry.stored):
+            if worth_storing(new_state, entry.stored, entry.estimates_phase_s):
                 changed[spec.name] = new_state
             plan = self.gateway.sizing.plans.get(spec.name) if self.gateway.sizing is not None else None
             if plan is not None:
@@ -264,7 +291,8 @@ class Controller:
         stored = await self.gateway.redis.mget([STATE_KEY_PREFIX + name for name in names])
         for name, text in zip(names, stored):
             state = state_from_json(text)
-            self._functions[name] = _Function(state=state, stored=state if text else None)
+            self._functions[name] = _Function(state=state, stored=state if text else None,
+                                              estimates_phase_s=estimates_phase_s(name))
 
     async def _save_state(self, name: str, state: policy.PolicyState) -> None:
         await self.gateway.redis.set(STATE_KEY_PREFIX + name, state_to_json(state))

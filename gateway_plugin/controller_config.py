@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 MODES = ("cpu", "cpu_preferred", "gpu_preferred", "gpu")
 PLATFORMS = ("ce", "pro", "knative")
@@ -84,7 +85,7 @@ class ControllerConfig:
             raise ConfigError(f"{ANNOTATIONS['warmup_timeout_max_s']} ({self.warmup_timeout_max_s:g}) must be at "
                               f"least {ANNOTATIONS['warmup_timeout_s']} ({self.warmup_timeout_s:g})")
 
-    @property
+    @cached_property  # the policy asks a dozen times per evaluation
     def allowed_share(self) -> float:
         """The share of requests the SLO allows above ``slo_ms`` (5% for a p95)."""
         return max(1e-3, 1.0 - self.slo_percentile / 100.0)

@@ -85,14 +85,55 @@ def variant_window(bucket: BucketAggregate, span_s: float, config: ControllerCon
     """The policy's view of merged seconds (quantiles within the histogram's 2%); ``span_s``: the time the
     seconds actually cover (the rate is counted over it)."""
     histogram: LatencyHistogram = bucket.histogram
-    if histogram.count == 0:
+    return _summary(histogram.bins, histogram.count, bucket.errors, span_s, config)
+
+
+def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
+             config: ControllerConfig) -> policy.VariantWindow:
+    """`variant_window` of a histogram's bins: one walk up the sorted bins gives the median, the SLO's
+    percentile (nearest rank, as `LatencyHistogram.quantile`) and the requests slower than the SLO."""
+    if count == 0:
         return policy.VariantWindow(span_s=span_s)
     slo = config.slo_ms
-    slow = 0 if slo is None else sum(n for index, n in histogram.bins.items() if bin_value(index) > slo)
-    return policy.VariantWindow(count=histogram.count, slow=slow,
-                                latency_ms=histogram.quantile(config.slo_percentile / 100.0),
-                                median_ms=histogram.quantile(0.5), rate_per_s=histogram.count / max(1.0, span_s),
-                                errors=min(bucket.errors, histogram.count), span_s=span_s)
+    median_rank = max(1, math.ceil(0.5 * count))
+    percentile_rank = max(1, math.ceil(config.slo_percentile / 100.0 * count))
+    median = latency = None
+    seen = slow = 0
+    for index in sorted(bins):
+        n = bins[index]
+        seen += n
+        value = bin_value(index)
+        if median is None and seen >= median_rank:
+            median = value
+        if latency is None and seen >= percentile_rank:
+            latency = value
+        if slo is not None and value > slo:
+            slow += n
+    if latency is None or median is None:  # bins that add up to less than the count (never, when recorded)
+        latency = bin_value(max(bins)) if latency is None else latency
+        median = bin_value(max(bins)) if median is None else median
+    return policy.VariantWindow(count=count, slow=slow, latency_ms=latency, median_ms=median,
+                                rate_per_s=count / max(1.0, span_s), errors=min(errors, count), span_s=span_s)
+
+
+def _window_summary(recorded: BucketSeries, start_s: int, end_s: int, span_s: float,
+                    config: ControllerConfig) -> policy.VariantWindow:
+    """`variant_window` of ``recorded.window(start_s, end_s)``, adding up only the latency bins and errors
+    the policy reads (the leader builds four of these per function per evaluation)."""
+    seconds = recorded.seconds()
+    inside = seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]
+    if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
+        bucket = recorded.buckets[inside[0]]
+        return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config)
+    bins: dict[int, int] = {}
+    count = errors = 0
+    for second in inside:
+        bucket = recorded.buckets[second]
+        for index, n in bucket.histogram.bins.items():
+            bins[index] = bins.get(index, 0) + n
+        count += bucket.histogram.count
+        errors += bucket.errors
+    return _summary(bins, count, errors, span_s, config)
 
 
 def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
@@ -127,9 +168,9 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
     windows, fresh = {}, {}
     for variant in (policy.CPU, policy.GPU):
         recorded = series.get(variant, BucketSeries())
-        windows[variant] = variant_window(recorded.window(start_s, end_s), end_s - observed_from, config)
-        fresh[variant] = (variant_window(recorded.window(fresh_from, end_s), end_s - fresh_from, config)
-                          if fresh_from < end_s else policy.VariantWindow())
+        windows[variant] = _window_summary(recorded, start_s, end_s, end_s - observed_from, config)
+        fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config)
+                          if fresh_from < end_s else policy.NO_REQUESTS)
     first = _first_second(series, start_s, end_s)
     return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
                            active_span_s=None if first is None else float(end_s - first))

@@ -259,24 +259,32 @@ def aggregate(records: Iterable[Record]) -> dict[tuple[str, str, int], BucketAgg
 
 def parse_bucket(fields: Mapping[bytes | str, bytes | str]) -> BucketAggregate:
     """Inverse of `BucketAggregate.redis_increments` for one hash read back from Redis (pure)."""
+    return parse_bucket_pairs(fields.items())
+
+
+def parse_bucket_pairs(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> BucketAggregate:
+    """`parse_bucket` of (field, value) pairs: what HGETALL returns, as bytes or str. The leader parses a
+    few thousand hashes per evaluation, so the fields are compared as bytes (``int`` and ``float`` read
+    bytes as they are) and the latency bins, most of the fields, are tested first."""
     bucket = BucketAggregate()
-    for raw_key, raw_value in fields.items():
-        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-        value = raw_value.decode() if isinstance(raw_value, bytes) else raw_value
-        if key == "sum":
-            bucket.histogram.sum_ms = float(value)
-        elif key == "n":
-            bucket.histogram.count = int(value)
-        elif key == "bytes":
+    histogram, statuses = bucket.histogram, bucket.status_counts
+    for raw_key, value in pairs:
+        key = raw_key if isinstance(raw_key, bytes) else raw_key.encode()
+        kind = key[:2]
+        if kind == b"b:":
+            histogram.bins[int(key[2:])] = int(value)
+        elif kind == b"s:":
+            statuses[int(key[2:])] = int(value)
+        elif key == b"n":
+            histogram.count = int(value)
+        elif key == b"sum":
+            histogram.sum_ms = float(value)
+        elif key == b"bytes":
             bucket.bytes = int(value)
-        elif key == "err":
+        elif key == b"err":
             bucket.errors = int(value)
-        elif key == "pf":
+        elif key == b"pf":
             bucket.platform_faults = int(value)
-        elif key.startswith("s:"):
-            bucket.status_counts[int(key[2:])] = int(value)
-        elif key.startswith("b:"):
-            bucket.histogram.bins[int(key[2:])] = int(value)
     return bucket
 
 
@@ -423,7 +431,7 @@ class StatsReader:
         for function, variants, seconds in plan:
             found: dict[str, dict[int, BucketAggregate]] = {}
             for variant in variants:
-                found[variant] = {second: parse_bucket(dict(zip(flat[::2], flat[1::2])))
+                found[variant] = {second: parse_bucket_pairs(zip(flat[::2], flat[1::2]))
                                   for second, flat in zip(seconds, replies) if flat}
             results.append(found)
         return results

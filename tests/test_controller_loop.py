@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from gaia_faas.gateway_plugin import policy
 from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
-from gaia_faas.gateway_plugin.controller import (ControllerOptions, api_routes, controller_task, state_from_json,
-                                                 state_to_json)
+from gaia_faas.gateway_plugin.controller import (ESTIMATES_PERSIST_S, ControllerOptions, api_routes, controller_task,
+                                                 estimates_phase_s, state_from_json, state_to_json, worth_storing)
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
 from gaia_faas.gateway_plugin.snapshot import BucketSeries, build_snapshot, readable_end_s, variant_window
 from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram
@@ -68,6 +68,46 @@ def test_policy_state_survives_redis_round_trip():
     assert state_from_json("{not json") == policy.PolicyState()
     assert state_from_json('{"served": 1, "from_a_newer_version": 3, "cpu": {"failures": 2, "newer": 1}}') == \
         policy.PolicyState(served=1, cpu=policy.VariantMemory(failures=2))
+
+
+def test_decisions_are_stored_at_once_running_estimates_once_per_period():
+    stored = policy.PolicyState(last_eval_at=100.0, rate_n=5.0, rate_t=1.0, served=5,
+                                cpu=policy.VariantMemory(evidence=0.5, bands=(policy.Band(2, 5.0, 0.0, 100.0),)))
+    estimates = policy.replace(stored, last_eval_at=101.0, rate_n=10.0, rate_t=2.0, served=10, last_request_at=101.0,
+                               cpu=policy.replace(stored.cpu, evidence=0.0, bands=(policy.Band(2, 10.0, 0.0, 101.0),)))
+    assert not worth_storing(estimates, stored)  # the same period (100 // 10 == 101 // 10)
+    assert not worth_storing(policy.replace(estimates, last_eval_at=109.9), stored)
+    assert worth_storing(policy.replace(estimates, last_eval_at=110.0), stored)  # a new period: what changed is stored
+    assert not worth_storing(stored, stored)
+    # Anything decided is stored at once, within the period too.
+    for decided in (policy.replace(estimates, pending_target="gpu"), policy.replace(estimates, switch_times=(101.0,)),
+                    policy.replace(estimates, verifying=True),
+                    policy.replace(estimates, gpu=policy.replace(stored.gpu, retry_after=700.0)),
+                    policy.replace(estimates, cpu=policy.replace(estimates.cpu, start_s=3.0))):
+        assert worth_storing(decided, stored)
+    assert worth_storing(estimates, None)
+    # The period is shifted per function: with a phase of 5 s, 104.9 and 105.0 fall in different periods.
+    late = policy.replace(stored, last_eval_at=104.9)
+    assert worth_storing(policy.replace(estimates, last_eval_at=105.0), late, phase_s=5.0)
+    assert not worth_storing(policy.replace(estimates, last_eval_at=105.0), late, phase_s=0.0)
+    phases = [estimates_phase_s(f"fn{i:05d}") for i in range(1000)]
+    assert all(0.0 <= phase < ESTIMATES_PERSIST_S for phase in phases)
+    per_second = [sum(1 for phase in phases if int(phase) == second) for second in range(int(ESTIMATES_PERSIST_S))]
+    assert min(per_second) > 60 and max(per_second) < 140  # spread: about a tenth of the functions each second
+
+
+def test_policy_replace_is_dataclasses_replace():
+    import dataclasses
+
+    state = policy.PolicyState(switch_times=(1.0,), cpu=policy.VariantMemory(bands=(policy.Band(1, 2.0, 0.5, 3.0),)))
+    for changes in ({}, {"served": 3}, {"cpu": policy.VariantMemory(evidence=1.0), "rate_n": 2.0}):
+        ours, theirs = policy.replace(state, **changes), dataclasses.replace(state, **changes)
+        assert ours == theirs and hash(ours) == hash(theirs) and ours is not state
+    assert state.served == 0  # the original is untouched
+    with pytest.raises(TypeError, match="no field sreved"):
+        policy.replace(state, sreved=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.replace(state, served=1).served = 2
 
 
 class Variants:
