@@ -8,7 +8,8 @@ Each evaluation first writes one more second of stats (untimed, as the recorders
 figure on a shared machine), and counts the Redis commands it ran (INFO's total_commands_processed,
 which counts the HGETALLs inside the controller's read script one by one). The default 10 steady
 evaluations cover one period of the controller's estimates storage (each function's running estimates
-are stored once per 10 s, a tenth of the functions per evaluation).
+are stored once per 10 s, a tenth of the functions per evaluation). The process collects garbage as a
+plugin worker does (`server.tune_gc`).
 The first evaluation after the leader starts reads each function's whole window; the steady ones read
 the one new second (the seconds read are kept), so commands grow linearly with the functions.
 
@@ -158,6 +159,9 @@ def main(argv=None) -> int:
     except ValueError:
         print(f"controller_scale: --sizes must be whole numbers separated by commas, got {args.sizes!r}", file=sys.stderr)
         return 2
+    from gaia_faas.gateway_plugin.server import tune_gc
+
+    tune_gc()  # the garbage collection every plugin worker starts with (server.py)
     port = free_port()
     ready = threading.Event()
     threading.Thread(target=serve_upstream, args=(port, ready), daemon=True).start()

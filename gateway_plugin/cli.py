@@ -184,11 +184,13 @@ def _serve(config, args: argparse.Namespace) -> int:
 
         multiprocess.mark_process_dead(worker.pid)
 
-    from gaia_faas.gateway_plugin.server import runner, worker_class
+    from gaia_faas.gateway_plugin.server import runner, tune_gc, worker_class
 
     async def app_factory():
         from gaia_faas.gateway_plugin.app import create_app
         from gaia_faas.gateway_plugin.controller import ControllerOptions, api_routes, controller_task
+
+        tune_gc()  # in the worker (after the fork), once everything it runs is imported
 
         tasks = [controller_task(ControllerOptions(leader_ttl_s=args.leader_ttl, warmup_path=args.warmup_path))] \
             if args.controller else []

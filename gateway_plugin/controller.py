@@ -28,6 +28,7 @@ import math
 import time
 import zlib
 from dataclasses import asdict, dataclass, field, fields
+from operator import attrgetter
 
 from aiohttp import web
 
@@ -88,14 +89,14 @@ _STATE_ESTIMATES = frozenset({"last_request_at", "long_gap_s", "last_eval_at", "
                               "served_bad", "served_errors", "cpu", "gpu"})
 _MEMORY_ESTIMATES = frozenset({"evidence", "stretch_n", "stretch_bad", "stretch_since", "bands", "error_n",
                                "error_bad"})
+_state_decided = attrgetter(*(f.name for f in fields(policy.PolicyState) if f.name not in _STATE_ESTIMATES))
+_memory_decided = attrgetter(*(f.name for f in fields(policy.VariantMemory) if f.name not in _MEMORY_ESTIMATES))
 
 
 def _decided(state: policy.PolicyState) -> tuple:
     """What the policy decided (switches, verification, back-offs, bars, warm-up times), without the
     running estimates: the part a new leader must find exactly as it was."""
-    return (tuple(v for k, v in state.__dict__.items() if k not in _STATE_ESTIMATES),
-            *(tuple(v for k, v in memory.__dict__.items() if k not in _MEMORY_ESTIMATES)
-              for memory in (state.cpu, state.gpu)))
+    return _state_decided(state), _memory_decided(state.cpu), _memory_decided(state.gpu)
 
 
 def _memory_json(memory: policy.VariantMemory) -> dict:
@@ -106,7 +107,7 @@ def _memory_json(memory: policy.VariantMemory) -> dict:
 
 def state_to_json(state: policy.PolicyState) -> str:
     """The state as `state_from_json` reads it (the fields by name; tuples as lists). Written out rather
-    than through `asdict` and its deep copies: at a thousand functions a tick stores a thousand states."""
+    than through `asdict` and its deep copies: at a thousand functions a tick stores a hundred states."""
     plain = dict(state.__dict__)
     plain["cpu"], plain["gpu"] = _memory_json(state.cpu), _memory_json(state.gpu)
     return json.dumps(plain)

@@ -249,3 +249,17 @@ def test_the_controller_survives_redis_going_away(tmp_path, redis_server, redis_
                 await server.close()
 
     run(scenario())
+
+
+def test_plugin_workers_collect_garbage_less_often():
+    """`tune_gc`, which every `gaia gateway` worker runs at its start: young collections every 50,000
+    objects, the start-up objects frozen (in a process of its own: it changes the interpreter's settings)."""
+    import subprocess
+    import sys
+
+    probe = ("import gc; from gaia_faas.gateway_plugin.server import GC_YOUNG_THRESHOLD, tune_gc; "
+             "before = gc.get_threshold(); tune_gc(); "
+             "print(before[0], gc.get_threshold()[0], GC_YOUNG_THRESHOLD, gc.get_freeze_count() > 1000)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    default, tuned, wanted, frozen = out.stdout.split()
+    assert int(default) == 700 and int(tuned) == int(wanted) == 50_000 and frozen == "True"
