@@ -76,8 +76,9 @@ def _held(sims: Mapping[str, Simulation]) -> int:
 
 def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfig], strategy: str, capacity: int,
                 platform: Platform, pool_config: pool.PoolConfig = pool.PoolConfig(),
-                interval_s: float = 1.0) -> PoolResult:
-    """Replay ``workloads`` together under ``strategy`` with ``capacity`` GPUs."""
+                interval_s: float = 1.0, platforms: Mapping[str, Platform] | None = None) -> PoolResult:
+    """Replay ``workloads`` together under ``strategy`` with ``capacity`` GPUs; ``platforms`` gives some
+    functions their own timeout and concurrency (GenTD26's image requests), the others run on ``platform``."""
     if strategy not in POOL_STRATEGIES:
         raise ValueError(f"unknown pool strategy {strategy!r}; known: {', '.join(POOL_STRATEGIES)}")
     if capacity < 0:
@@ -90,9 +91,10 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
     for workload in sorted(workloads, key=lambda w: w.name):
         config = configs[workload.name]
         prices = {policy.CPU: config.price_cpu, policy.GPU: config.price_gpu}
+        own_platform = (platforms or {}).get(workload.name, platform)
 
         def simulation(start: str, deployed) -> Simulation:
-            return Simulation(workload, strategy, start, platform, frozenset(deployed), prices, config.slo_ms,
+            return Simulation(workload, strategy, start, own_platform, frozenset(deployed), prices, config.slo_ms,
                               config.slo_percentile)
 
         if strategy == "static-cpu" or (strategy == "static-gpu-busiest" and workload.name not in busiest):
