@@ -515,9 +515,8 @@ def _platform(args, timeout_s: float = simulator.DEFAULT_TIMEOUT_S,
 
 
 def _workloads(args, cold_start: dict[str, float]) -> list[Workload]:
-    """What to replay: named built-ins, pairs and pair folders; without any (nor a production trace), the
-    default set."""
-    explicit = bool(args.workloads or args.pair or args.pairs or args.gentd26 or args.azure_llm)
+    """What to replay: named built-ins, pairs and pair folders; without any, the default set."""
+    explicit = bool(args.workloads or args.pair or args.pairs)
     unknown = [n for n in args.workloads if n not in WORKLOADS]
     if unknown:
         raise TraceError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
@@ -612,7 +611,7 @@ def _run_pool(args) -> int:
         model = _platform(args)
         cold_start = _per_variant("--cold-start", args.cold_start, float)
         production, inputs, platforms = _production(args, cold_start)
-        workloads = production
+        workloads = production  # a production trace alone replaces the default set
         if args.workloads or args.pair or args.pairs or not production:
             workloads = _workloads(args, cold_start) + production
         if len({w.name for w in workloads}) < len(workloads):
