@@ -11,7 +11,7 @@ platform, default `pro`; the simulator's defaults: one replica per variant, CPU 
 * azure-code, azure-conv: the arrival times and token counts of the Azure LLM inference traces 2023
   (../shared/traces/public/azure-llm-2023/, the first ``--minutes``), open loop. The size the plugin sees is
   the prompt's ContextTokens (GeneratedTokens is not known when the request arrives). Service time, per
-  variant, a function of the tokens (`llm_service_ms`):
+  variant, a function of the tokens (`public_traces.llm_service_ms`, shared with `gaia replay --pool --azure-llm`):
 
       cpu: 150 ms + 2.0 ms x context + 60 ms x generated      gpu: 80 ms + 0.05 ms x context + 7.5 ms x generated
 
@@ -32,47 +32,17 @@ static GPU and whole-function gaia. Prints a table, the verdicts and last one JS
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from gaia_faas.gateway_plugin import replay, simulator, traces
-from gaia_faas.gateway_plugin.traces import Request, Workload
+from gaia_faas.gateway_plugin.public_traces import AZURE_LLM, azure_workload
+from gaia_faas.gateway_plugin.traces import Workload
 
 STRATEGIES = ("static-cpu", "static-gpu", "gaia", "hybrid")
-LLM_MODEL = {  # ms = base + per_context x context tokens + per_generated x generated tokens
-    "cpu": (150.0, 2.0, 60.0),
-    "gpu": (80.0, 0.05, 7.5),
-}
-AZURE = {"azure-code": ("AzureLLMInferenceTrace_code.csv", 2000), "azure-conv": ("AzureLLMInferenceTrace_conv.csv", 6000)}
-LLM_COLD_START_S = {"cpu": 3.0, "gpu": 8.0}  # the simulator's synthetic defaults (model load on each)
-
-
-def llm_service_ms(variant: str, context: int, generated: int) -> float:
-    base, per_context, per_generated = LLM_MODEL[variant]
-    return base + per_context * context + per_generated * generated
-
-
-def azure_workload(path: Path, name: str, slo_ms: int, minutes: float) -> Workload:
-    """Open-loop arrivals of an Azure LLM trace, each request sized by its context tokens."""
-    requests, start = [], None
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            at = datetime.fromisoformat(row["TIMESTAMP"][:26]).timestamp()
-            start = at if start is None else start
-            if at - start > minutes * 60:
-                break
-            context, generated = int(row["ContextTokens"]), int(row["GeneratedTokens"])
-            requests.append(Request(cpu_ms=llm_service_ms("cpu", context, generated),
-                                    gpu_ms=llm_service_ms("gpu", context, generated),
-                                    send_s=at - start, param=str(context)))
-    return Workload(name, f"{path.name}, first {minutes:g} min, size = context tokens", tuple(requests), closed_loop=False,
-                    annotations={"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": str(slo_ms)},
-                    cold_start_s=dict(LLM_COLD_START_S))
 
 
 def busy_cost(workload: Workload, result, prices: dict[str, float]) -> float:
@@ -120,7 +90,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     workloads = [traces.load_workload("matmul-random", directory)]
-    workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE.items()]
+    workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE_LLM.items()]
     results, verdicts, shares, busy = {}, {}, {}, {}
     for workload in workloads:
         replayed = replay.replay_workload(workload, simulator.platform(args.platform, replicas=args.replicas),

@@ -3,7 +3,8 @@
 Each function is its own `simulator.Simulation` (open loop, the platform profiles of the single-function
 replay); they share one clock: every ``interval_s`` all of them are advanced to the same virtual time,
 then the functions are evaluated together. A function holds a GPU while its GPU variant has replicas in
-the simulation (from the scale-up until the platform removed them), the same accounting as the live
+the simulation (from the scale-up until the platform removed them) and while its route points at its GPU
+(a GPU scaled to zero for idleness comes back with the next request), the same accounting as the live
 pool. Strategies:
 
 * ``pool``: the live controller: `policy.decide` per function, then `pool.allocate` over all of them
@@ -70,14 +71,28 @@ class _CappedPrototype(replay.PrototypeStrategy):
         super()._switch(sim, target, reason)
 
 
+def _holds_gpu(sim: Simulation) -> bool:
+    """Whether a function counts against the pool: while its GPU variant has replicas, and while its route
+    points at its GPU even with the variant scaled to zero (pro's idle scale-down): its next request scales
+    the GPU from zero without asking the pool, so the live controller counts a function routed to its GPU as
+    a holder too (`Controller._current_holdings`)."""
+    return sim.variant_up(policy.GPU) or sim.route == policy.GPU
+
+
 def _held(sims: Mapping[str, Simulation]) -> int:
+    return sum(1 for sim in sims.values() if _holds_gpu(sim))
+
+
+def _gpus_up(sims: Mapping[str, Simulation]) -> int:
+    """GPU variants with replicas: what the capacity is checked against."""
     return sum(1 for sim in sims.values() if sim.variant_up(policy.GPU))
 
 
 def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfig], strategy: str, capacity: int,
                 platform: Platform, pool_config: pool.PoolConfig = pool.PoolConfig(),
-                interval_s: float = 1.0) -> PoolResult:
-    """Replay ``workloads`` together under ``strategy`` with ``capacity`` GPUs."""
+                interval_s: float = 1.0, platforms: Mapping[str, Platform] | None = None) -> PoolResult:
+    """Replay ``workloads`` together under ``strategy`` with ``capacity`` GPUs; ``platforms`` gives some
+    functions their own timeout and concurrency (GenTD26's image requests), the others run on ``platform``."""
     if strategy not in POOL_STRATEGIES:
         raise ValueError(f"unknown pool strategy {strategy!r}; known: {', '.join(POOL_STRATEGIES)}")
     if capacity < 0:
@@ -90,9 +105,10 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
     for workload in sorted(workloads, key=lambda w: w.name):
         config = configs[workload.name]
         prices = {policy.CPU: config.price_cpu, policy.GPU: config.price_gpu}
+        own_platform = (platforms or {}).get(workload.name, platform)
 
         def simulation(start: str, deployed) -> Simulation:
-            return Simulation(workload, strategy, start, platform, frozenset(deployed), prices, config.slo_ms,
+            return Simulation(workload, strategy, start, own_platform, frozenset(deployed), prices, config.slo_ms,
                               config.slo_percentile)
 
         if strategy == "static-cpu" or (strategy == "static-gpu-busiest" and workload.name not in busiest):
@@ -125,7 +141,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
         if gaia:
             _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, waiting_since,
                       outcome)
-        held = _held(sims)
+        held = _gpus_up(sims)
         outcome.max_held = max(outcome.max_held, held)
         if held > capacity:
             outcome.capacity_exceeded += 1
@@ -139,8 +155,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
     decisions = {}
     for name, strategy_state in gaia.items():
         sim = sims[name]
-        up = sim.variant_up(policy.GPU)
-        if up:
+        if _holds_gpu(sim):
             held_since.setdefault(name, now)
         else:
             held_since.pop(name, None)
@@ -161,7 +176,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         claims = []
         for name, strategy_state in gaia.items():
             sim = sims[name]
-            holds = sim.variant_up(policy.GPU)
+            holds = _holds_gpu(sim)
             if strategy_state.pending:
                 wants = sim.route == policy.CPU  # a switch in flight from the CPU is a promotion
             elif name in decisions:
@@ -181,9 +196,9 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
     else:  # fcfs: in the order they first asked, while a GPU is free at this moment
         free = capacity - _held(sims)
         for name in sorted((n for n in decisions if promotes(n)), key=lambda n: (waiting_since.get(n, now), n)):
-            if sims[name].variant_up(policy.GPU) or free > 0:
+            if _holds_gpu(sims[name]) or free > 0:
                 granted.add(name)
-                free -= 0 if sims[name].variant_up(policy.GPU) else 1
+                free -= 0 if _holds_gpu(sims[name]) else 1
     displaced = set()
     for preemption in preempted:
         sim, strategy_state = sims[preemption.name], gaia[preemption.name]

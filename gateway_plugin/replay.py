@@ -19,9 +19,10 @@ import random
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-from gaia_faas.gateway_plugin import hybrid, policy, simulator, snapshot
+from gaia_faas.gateway_plugin import hybrid, policy, public_traces, simulator, snapshot
 from gaia_faas.gateway_plugin.controller_config import ANNOTATIONS, ConfigError, ControllerConfig
 from gaia_faas.gateway_plugin.size_feature import SizeSource, number
 from gaia_faas.gateway_plugin.size_model import bucket_of
@@ -406,9 +407,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default 1)")
     parser.add_argument("--concurrency", metavar="cpu=N,gpu=N", default=None,
                         help="requests one replica serves at once (default: the template's workers x GAIA_THREADS, "
-                             "cpu=8,gpu=4)")
-    parser.add_argument("--timeout", type=float, default=simulator.DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g})")
+                             "cpu=8,gpu=4; GenTD26 functions cpu=1,gpu=1)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help=f"the client's answer deadline (the gateway timeout, default {simulator.DEFAULT_TIMEOUT_S:g}; "
+                             f"GenTD26 functions {public_traces.GENTD26_TIMEOUT_S:g})")
     parser.add_argument("--scale-to-zero-after", default=None, metavar="S|cpu=S,gpu=S",
                         help=f"idle seconds before pro/knative remove a variant, for both or per variant (default "
                              f"pro {simulator.PRO_ZERO_DURATION_S:g}, knative "
@@ -435,6 +437,24 @@ def add_arguments(parser) -> None:
                         help="replay all the workloads at once on one shared pool of N GPUs, under the pool "
                              "strategies (pool allocator, first come first served, the prototype, static CPU, static "
                              "GPU for the busiest N); --json prints {STRATEGY: {...}}")
+    production = parser.add_argument_group("production traces (with --pool; read from DIR, never copied)")
+    production.add_argument("--gentd26", type=Path, metavar="DIR",
+                            help="Alibaba GenTD26 (lora_request_trace.csv, basemodel_update_latency_anon.csv): each "
+                                 "base model one function, a window of it (see --trace-start, --trace-hours, --top-models)")
+    production.add_argument("--azure-llm", type=Path, metavar="DIR",
+                            help="the Azure LLM inference trace 2023: the code and conversation services as two "
+                                 "functions, service time from the tokens")
+    production.add_argument("--trace-start", metavar="TIME", default=None,
+                            help="GenTD26: the window's start, e.g. 2024-12-03T00:00 (default: the busiest window)")
+    production.add_argument("--trace-hours", type=float, default=public_traces.DEFAULT_HOURS, metavar="H",
+                            help="hours of each production trace to replay (default %(default)g; Azure's has one)")
+    production.add_argument("--top-models", type=int, default=public_traces.DEFAULT_TOP, metavar="K",
+                            help="GenTD26: the K models with the most requests in the window (default %(default)s; "
+                                 "0: all)")
+    production.add_argument("--cpu-gpu-class", choices=sorted(public_traces.CPU_GPU_RATIOS),
+                            default=public_traces.DIFFUSION_CLASS,
+                            help="GenTD26: the thesis workload class whose CPU/GPU speed ratio gives the CPU service "
+                                 "times (default %(default)s, the closest to diffusion)")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -480,11 +500,14 @@ def _idle_times(text: str | None) -> float | dict[str, float] | None:
     return value
 
 
-def _platform(args) -> Platform:
+def _platform(args, timeout_s: float = simulator.DEFAULT_TIMEOUT_S,
+              concurrency: Mapping[str, int] | None = None) -> Platform:
+    """The platform of the options; ``timeout_s`` and ``concurrency``: the defaults where those are not given."""
     try:
         return simulator.platform(args.platform, replicas=args.replicas,
-                                  concurrency=_per_variant("--concurrency", args.concurrency, int),
-                                  timeout_s=args.timeout, scale_to_zero_after_s=_idle_times(args.scale_to_zero_after),
+                                  concurrency=_per_variant("--concurrency", args.concurrency, int) or concurrency,
+                                  timeout_s=timeout_s if args.timeout is None else args.timeout,
+                                  scale_to_zero_after_s=_idle_times(args.scale_to_zero_after),
                                   always_on={v.strip() for v in args.always_on.split(",") if v.strip()},
                                   ce_max_replicas=args.ce_max_replicas)
     except ValueError as exc:
@@ -539,6 +562,9 @@ def run(args) -> int:
     strategies = args.strategy or list(STRATEGIES)
     if args.pool is not None:
         return _run_pool(args)
+    if args.gentd26 or args.azure_llm:
+        print("gaia replay: --gentd26 and --azure-llm are inputs of the pool replay; add --pool N", file=sys.stderr)
+        return 2
     try:
         overrides = _overrides(args.set)
         cold_start = _per_variant("--cold-start", args.cold_start, float)
@@ -583,22 +609,66 @@ def _run_pool(args) -> int:
     try:
         overrides = _overrides(args.set)
         model = _platform(args)
-        workloads = _workloads(args, _per_variant("--cold-start", args.cold_start, float))
+        cold_start = _per_variant("--cold-start", args.cold_start, float)
+        production, inputs, platforms = _production(args, cold_start)
+        workloads = production  # a production trace alone replaces the default set
+        if args.workloads or args.pair or args.pairs or not production:
+            workloads = _workloads(args, cold_start) + production
+        if len({w.name for w in workloads}) < len(workloads):
+            raise TraceError("a function name appears twice among the inputs; replay those separately")
         configs = {w.name: workload_config(w, overrides, model.name) for w in workloads}
         runs = {}
         for strategy in pool_replay.POOL_STRATEGIES:
             if not args.quiet:
                 print(f"replaying {len(workloads)} functions on {args.pool} GPU(s) / {strategy}", file=sys.stderr)
-            runs[strategy] = pool_replay.replay_pool(workloads, configs, strategy, args.pool, model).summary()
+            runs[strategy] = pool_replay.replay_pool(workloads, configs, strategy, args.pool, model,
+                                                     platforms=platforms).summary()
     except (ConfigError, TraceError) as exc:
         print(f"gaia replay: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(runs))
+        print(json.dumps({**runs, "inputs": inputs} if inputs else runs))
         return 0
     print(f"platform: {model.name}; {len(workloads)} functions on one pool of {args.pool} GPU(s)")
+    for line in inputs:
+        print(line)
     print(pool_replay.format_pool_table(runs))
     return 0
+
+
+def _production(args, cold_start: dict[str, float]) -> tuple[list[Workload], list[str], dict[str, Platform]]:
+    """The production traces asked for: (their functions, what was replayed in words, the GenTD26 functions'
+    own platform)."""
+    workloads, inputs, platforms = [], [], {}
+    if args.gentd26:
+        start = None
+        if args.trace_start is not None:
+            try:
+                start = datetime.fromisoformat(args.trace_start)
+            except ValueError:
+                raise ConfigError(f"--trace-start expects a date and time like 2024-12-03T00:00, got "
+                                  f"{args.trace_start!r}") from None
+        if args.top_models < 0:
+            raise ConfigError(f"--top-models must be 0 (all) or more, got {args.top_models}")
+        gentd, selection = public_traces.load_gentd26(
+            args.gentd26, start, args.trace_hours, args.top_models or None,
+            public_traces.CPU_GPU_RATIOS[args.cpu_gpu_class])
+        image_platform = _platform(args, public_traces.GENTD26_TIMEOUT_S, public_traces.GENTD26_CONCURRENCY)
+        platforms.update({w.name: image_platform for w in gentd})
+        workloads += gentd
+        inputs += selection.describe()
+        inputs.append(f"GenTD26 platform: timeout {image_platform.timeout_s:g} s, concurrency per replica "
+                      + ",".join(f"{v}={n}" for v, n in sorted(image_platform.concurrency.items()))
+                      + ("" if args.timeout is not None and args.concurrency is not None else
+                         " (GenTD26's defaults where --timeout/--concurrency are not given: image requests are long "
+                         "and the trace's exec times are of one request alone on a GPU)"))
+    if args.azure_llm:
+        azure, described = public_traces.load_azure_llm(args.azure_llm, args.trace_hours)
+        workloads += azure
+        inputs.append(described)
+    if cold_start:
+        workloads = [replace(w, cold_start_s={**w.cold_start_s, **cold_start}) for w in workloads]
+    return workloads, inputs, platforms
 
 
 def _progress_printer(workload: str, strategy: str) -> Callable[[float], None]:

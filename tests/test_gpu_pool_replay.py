@@ -82,3 +82,21 @@ def test_cli_pool_table_json_and_errors():
                           (["--pool", "1", "--strategy", "gaia", *pairs], "drop --strategy")):
         bad = gaia_replay(*args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_function_routed_to_its_scaled_down_gpu_still_holds_it():
+    """The prototype leaves a function routed to its GPU through an idle stretch; pro scales the GPU to zero and
+    the next request brings it back without asking the pool, so the routed function must keep its place."""
+
+    def steady(name, spans):
+        requests = [traces.Request(cpu_ms=3000.0, gpu_ms=100.0, send_s=float(t)) for a, b in spans for t in range(a, b)]
+        return traces.Workload(name, "", tuple(requests), closed_loop=False,
+                               annotations={"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "1000"},
+                               cold_start_s={"cpu": 2.0, "gpu": 5.0}, warm_start=True)
+
+    workloads = [steady("idles", [(0, 120), (220, 280)]), steady("later", [(130, 300)])]
+    configs = {w.name: replay.workload_config(w, {}, "pro") for w in workloads}
+    model = simulator.platform("pro", scale_to_zero_after_s={"gpu": 30.0})
+    run = pool_replay.replay_pool(workloads, configs, "prototype-fcfs", 1, model)
+    assert run.results["idles"].route_at_end() == policy.GPU and run.results["idles"].attempts(policy.GPU)[1:]
+    assert run.summary()["capacity_exceeded"] == 0 and run.results["later"].switches == []
