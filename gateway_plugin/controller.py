@@ -326,8 +326,7 @@ class Controller:
             else:
                 entry.read_until_s = max(entry.read_until_s, start_s)
                 for series in entry.series.values():  # seconds the horizon left behind
-                    for second in [s for s in series.buckets if s < start_s]:
-                        del series.buckets[second]
+                    series.drop_before(start_s)
             entry.read_from_s = start_s
             if entry.read_until_s < end_s:
                 requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
@@ -337,7 +336,7 @@ class Controller:
         self._read_ms = (time.perf_counter() - reading) * 1000
         for entry, fetched in zip(readers, read):
             for variant, buckets in fetched.items():
-                entry.series[variant].buckets.update(buckets)  # seconds not read before: nothing to merge with
+                entry.series[variant].extend(buckets)  # seconds not read before: nothing to merge with
         taken = []
         for spec, config, entry in due:
             entry.read_until_s = end_s

@@ -25,7 +25,8 @@ DEFAULT_FLUSH_LAG_S = 0.3
 
 @dataclass
 class BucketSeries:
-    """One variant's per-second buckets (unix or virtual seconds -> bucket). Seconds are only ever added."""
+    """One variant's per-second buckets (unix or virtual seconds -> bucket). The replay only ever adds
+    seconds; the controller also drops those its window left behind (`drop_before`)."""
 
     buckets: dict[int, BucketAggregate] = field(default_factory=dict)
     # The seconds present, ascending, so a window visits only those (a replay evaluates a sparse day of
@@ -44,6 +45,23 @@ class BucketSeries:
             if in_order:
                 self._seconds.append(second)
         return mine
+
+    def extend(self, buckets: Mapping[int, BucketAggregate]) -> None:
+        """Seconds read from Redis that this series does not hold yet (the controller reads each once)."""
+        ordered = sorted(buckets)
+        in_order = len(self._seconds) == len(self.buckets) and (not ordered or not self._seconds
+                                                                 or ordered[0] > self._seconds[-1])
+        self.buckets.update(buckets)
+        if in_order:
+            self._seconds.extend(ordered)
+
+    def drop_before(self, second: int) -> None:
+        """Forget the seconds before ``second`` (the controller's window moved past them)."""
+        seconds = self.seconds()
+        gone = bisect.bisect_left(seconds, second)
+        for old in seconds[:gone]:
+            del self.buckets[old]
+        del seconds[:gone]
 
     def seconds(self) -> list[int]:
         """The seconds that have a bucket, ascending."""

@@ -59,6 +59,25 @@ def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
     assert again.fresh_window("cpu").count == 1 and again.window("cpu").count == 9
 
 
+def test_series_read_in_order_and_dropped_behind_the_window():
+    def bucket(latency):
+        one = BucketAggregate()
+        one.record(latency, 200)
+        return one
+
+    series = BucketSeries()
+    series.extend({12: bucket(30.0), 10: bucket(10.0), 11: bucket(20.0)})
+    series.extend({13: bucket(40.0)})
+    assert series.seconds() == [10, 11, 12, 13]
+    series.extend({5: bucket(1.0)})  # out of order (a horizon that reaches back): still sorted
+    assert series.seconds() == [5, 10, 11, 12, 13]
+    series.drop_before(11)
+    assert series.seconds() == [11, 12, 13] and sorted(series.buckets) == [11, 12, 13]
+    assert series.window(0, 100).histogram.count == 3 and series.first_second(0, 100) == 11
+    series.drop_before(100)
+    assert series.seconds() == [] and series.buckets == {}
+
+
 def test_policy_state_survives_redis_round_trip():
     state = policy.PolicyState(
         switch_times=(10.0, 20.0), verifying=True, served=4,
