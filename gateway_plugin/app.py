@@ -32,7 +32,8 @@ from gaia_faas.gateway_plugin.hybrid import Sizing
 from gaia_faas.gateway_plugin.metrics import Metrics
 from gaia_faas.gateway_plugin.pool import PoolConfig
 from gaia_faas.gateway_plugin.proxy import Prober, Proxy, Rotation
-from gaia_faas.gateway_plugin.registry import BasicAuth, Registry, RegistryError, discover_openfaas, load_static_routes
+from gaia_faas.gateway_plugin.registry import (BasicAuth, Registry, RegistryError, discover_openfaas, file_stamp,
+                                               load_static_routes)
 from gaia_faas.gateway_plugin.routes import RouteTable
 from gaia_faas.gateway_plugin.server import ServerLimits, handler_args
 from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
@@ -116,6 +117,7 @@ class GatewayState:
     sizing: Sizing | None = None  # hybrid dispatch of the functions that declare com.gaia.size-from
     registry_error: str | None = None  # last discovery failure, shown by the API
     registry_loaded: bool = False  # a discovery (or the routes file) succeeded once: the plugin can route
+    routes_file_stamp: tuple[int, int, int] | None = None  # the routes file as the registry was loaded from it
     redis_error: str | None = None  # None while Redis answers the health watch
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -141,7 +143,11 @@ async def refresh_registry(state: GatewayState) -> None:
     config = state.config
     try:
         if config.routes_file:
+            stamp = file_stamp(config.routes_file)
+            if stamp is not None and stamp == state.routes_file_stamp and state.registry_error is None:
+                return  # unchanged since it was loaded: parsing a thousand functions again would stall the loop
             functions, conflicts = load_static_routes(config.routes_file), []
+            state.routes_file_stamp = stamp
         else:
             functions, conflicts = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
     except asyncio.CancelledError:
@@ -202,6 +208,7 @@ def create_app(config: GatewayConfig, *, background_tasks: Iterable[BackgroundTa
     app[STATE] = state
     if config.routes_file:
         # Fail at start on a broken routes file: a typo must not silently route everything nowhere.
+        state.routes_file_stamp = file_stamp(config.routes_file)  # before reading: a write meanwhile is read again
         state.registry.replace(load_static_routes(config.routes_file))
         state.registry_loaded = True
         state.metrics.registry_ok.set(1)

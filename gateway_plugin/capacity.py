@@ -24,6 +24,8 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from gaia_faas.gateway_plugin.registry import file_stamp, parse_yaml
+
 log = logging.getLogger("gaia.controller")
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
@@ -46,7 +48,7 @@ def parse_capacity(raw, where: str) -> int:
 def routes_file_capacity(path: str | Path) -> int | None:
     """The ``gpu_capacity`` of a static routes file (None when absent)."""
     try:
-        document = yaml.safe_load(Path(path).read_text())
+        document = parse_yaml(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise CapacityError(f"cannot read {ROUTES_FILE_KEY} from routes file {path}: {exc}") from exc
     if not isinstance(document, dict) or document.get(ROUTES_FILE_KEY) is None:
@@ -131,6 +133,7 @@ class Capacity:
         self.setting, self.routes_file, self.cluster = setting, routes_file, cluster
         self.resource, self.refresh_s = resource, refresh_s
         self.file_setting: int | None = None
+        self._file_stamp: tuple[int, int, int] | None = None  # the routes file as file_setting was read from it
         self.cluster_gpus: int | None = None
         self.error: str | None = None  # the last cluster or file read failure
         self._next_refresh = 0.0
@@ -153,9 +156,13 @@ class Capacity:
         self._next_refresh = now + self.refresh_s
         errors = []
         if self.routes_file and self.setting is None:
+            stamp = file_stamp(self.routes_file)
             try:
-                self.file_setting = routes_file_capacity(self.routes_file)
+                if stamp is None or stamp != self._file_stamp:  # parse a thousand functions only when it changed
+                    self.file_setting = routes_file_capacity(self.routes_file)
+                    self._file_stamp = stamp
             except CapacityError as exc:
+                self._file_stamp = None
                 errors.append(str(exc))
         if self.cluster is not None and session is not None:
             try:

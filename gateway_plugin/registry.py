@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,26 @@ ANNOTATION_PREFIX = "com.gaia."
 # A logical function name as clients call it: a DNS label, like the faas-cli rule for function names.
 FUNCTION_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 MAX_FUNCTION_NAME = 63
+
+
+# libyaml's parser when PyYAML has it (its wheels do): the same safe YAML, about 7x faster. A routes file of
+# 1,000 functions took 511 ms to parse in pure Python, on the event loop of every worker at every refresh.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str):
+    """``yaml.safe_load`` of ``text``, by libyaml when it is there."""
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
+def file_stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written or replaced (a ConfigMap's symlink swap too): its modification
+    time, size and inode; None when it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
 
 
 class RegistryError(ValueError):
@@ -152,7 +173,7 @@ def load_static_routes(path: str | Path) -> dict[str, FunctionSpec]:
     except OSError as exc:
         raise RegistryError(f"cannot read routes file {path}: {exc.strerror or exc}") from exc
     try:
-        document = yaml.safe_load(text)
+        document = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise RegistryError(f"routes file {path} is not valid YAML: {exc}") from exc
     return parse_static_routes(document, str(path))

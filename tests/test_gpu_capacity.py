@@ -161,3 +161,18 @@ def test_bad_capacity_settings_are_one_line_errors(tmp_path):
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_routes_file_setting_is_read_again_only_when_the_file_changed(tmp_path):
+    routes = tmp_path / "routes.yml"
+    routes.write_text(json.dumps({"gpu_capacity": 5, "functions": {}}))
+    capacity = Capacity(routes_file=str(routes), refresh_s=30.0)
+    assert asyncio.run(capacity.refresh(None, now=0)) == 5
+    before = os.stat(routes)
+    routes.write_text(json.dumps({"gpu_capacity": 7, "functions": {}}))  # same size
+    os.utime(routes, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert asyncio.run(capacity.refresh(None, now=31)) == 5  # the same stamp: not parsed again
+    os.utime(routes)
+    assert asyncio.run(capacity.refresh(None, now=62)) == 7
+    routes.write_text(json.dumps({"gpu_capacity": "two", "functions": {}}))
+    assert asyncio.run(capacity.refresh(None, now=93)) == 7 and "whole number" in capacity.error
