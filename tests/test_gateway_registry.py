@@ -195,3 +195,19 @@ def test_routes_file_is_parsed_again_only_when_it_changed(tmp_path):
     assert state.registry.names() == ["b"] and "not valid YAML" in state.registry_error
     asyncio.run(refresh_registry(state))
     assert "not valid YAML" in state.registry_error
+
+
+def test_a_refreshed_registry_keeps_the_specs_that_did_not_change():
+    from gaia_faas.gateway_plugin.registry import FunctionSpec, Registry, VariantTarget
+
+    def spec(name, slo):
+        return FunctionSpec(name, {"cpu": VariantTarget("cpu", f"http://127.0.0.1:1/{name}")}, {"com.gaia.slo-ms": slo})
+
+    registry = Registry({"a": spec("a", "100"), "b": spec("b", "100")})
+    a, b = registry.get("a"), registry.get("b")
+    registry.replace({"a": spec("a", "100"), "b": spec("b", "200"), "c": spec("c", "100")})
+    assert registry.get("a") is a  # unchanged: the same object (caches keyed on it stay valid)
+    assert registry.get("b") is not b and registry.get("b").annotations["com.gaia.slo-ms"] == "200"
+    assert registry.names() == ["a", "b", "c"]
+    registry.replace({"c": spec("c", "100")})
+    assert registry.names() == ["c"]
