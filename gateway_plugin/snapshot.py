@@ -134,10 +134,12 @@ def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
                                 rate_per_s=count / max(1.0, span_s), errors=min(errors, count), span_s=span_s)
 
 
-def _window_summary(recorded: BucketSeries, start_s: int, end_s: int, span_s: float,
+def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, span_s: float,
                     config: ControllerConfig) -> policy.VariantWindow:
     """`variant_window` of ``recorded.window(start_s, end_s)``, adding up only the latency bins and errors
     the policy reads (the leader builds four of these per function per evaluation)."""
+    if recorded is None or not recorded.buckets:  # a variant that served nothing yet (most GPUs of a pool)
+        return policy.VariantWindow(span_s=span_s)
     seconds = recorded.seconds()
     inside = seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]
     if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
@@ -185,7 +187,7 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
         observed_from = first if first is not None else end_s
     windows, fresh = {}, {}
     for variant in (policy.CPU, policy.GPU):
-        recorded = series.get(variant, BucketSeries())
+        recorded = series.get(variant)
         windows[variant] = _window_summary(recorded, start_s, end_s, end_s - observed_from, config)
         fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config)
                           if fresh_from < end_s else policy.NO_REQUESTS)
