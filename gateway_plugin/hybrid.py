@@ -8,7 +8,8 @@ Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from
   Redis I/O here (each minute is read until no replica records into it any more, then kept); the call path
   reads dictionaries;
 - the calls in flight on each variant at this worker and their work (the sum of their predicted mean
-  latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot.
+  latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot of
+  the variant's replicas (`replica_slots`: one replica's `SLOTS` unless the caller says how many run).
 
 Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's variant serves every call (one
 variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
@@ -191,6 +192,10 @@ class Sizing:
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
         self.plans: dict[str, Plan] = {}
         self._in_flight: dict[tuple[str, str], list] = {}  # (function, variant) -> [calls, predicted work ms]
+        # (function, variant) -> slots of its ready replicas, where the caller knows them (the replay, whose
+        # platform scales variants out); absent: one replica's SLOTS. A wait predicted for one replica where
+        # several serve would send calls away from a variant that has room.
+        self.replica_slots: dict[tuple[str, str], int] = {}
         # Size histograms of minutes no replica records into any more, as read: (function, variant, minute).
         self._closed: dict[tuple[str, str, int], dict[int, LatencyHistogram]] = {}
         self._errors: dict[str, str] = {}
@@ -224,8 +229,10 @@ class Sizing:
             in_flight = self._in_flight
             cpu = in_flight.get((function, CPU))
             gpu = in_flight.get((function, GPU))
-            variant = plan.model.choose(x, expected_wait_ms(cpu[0], cpu[1], SLOTS[CPU]) if cpu else 0.0,
-                                        expected_wait_ms(gpu[0], gpu[1], SLOTS[GPU]) if gpu else 0.0)
+            slots = self.replica_slots
+            variant = plan.model.choose(
+                x, expected_wait_ms(cpu[0], cpu[1], slots.get((function, CPU), SLOTS[CPU])) if cpu else 0.0,
+                expected_wait_ms(gpu[0], gpu[1], slots.get((function, GPU), SLOTS[GPU])) if gpu else 0.0)
             if self._rng() < self.explore and plan.model.worth_exploring(x, OTHER[variant]):
                 variant = OTHER[variant]
             predicted = plan.model.curves[variant].at(x)[1]
