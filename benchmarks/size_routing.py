@@ -34,15 +34,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
 
 from gaia_faas.gateway_plugin import replay, simulator, traces
 from gaia_faas.gateway_plugin.public_traces import AZURE_LLM, azure_workload
-from gaia_faas.gateway_plugin.traces import Workload
+from gaia_faas.gateway_plugin.traces import Request, Workload
 
 STRATEGIES = ("static-cpu", "static-gpu", "gaia", "hybrid")
+# What a platform team would deploy for these functions on Pro: capacity-mode autoscaling on both variants,
+# each variant's target its slots (the template's workers x GAIA_THREADS: CPU 8, GPU 4), Pro's other
+# defaults (proportion 0.9, min 1, max 20). Every strategy runs under it, static GPU too.
+AUTOSCALING = {simulator.SCALE_TYPE: "capacity", simulator.SCALE_TARGET: "cpu=8,gpu=4"}
+OPEN_RATE_PER_S, OPEN_MINUTES, OPEN_SEED = 4.0, 30.0, 11
+
+
+def matmul_open_loop(base: Workload, rate_per_s: float = OPEN_RATE_PER_S, minutes: float = OPEN_MINUTES,
+                     seed: int = OPEN_SEED) -> Workload:
+    """Our synthetic open-loop matmul: Poisson arrivals at ``rate_per_s``, each request one of the thesis run's
+    500 (its size and its CPU / GPU service times) drawn at random; the thesis run's SLO and cold starts."""
+    rng = random.Random(seed)
+    t, requests = 0.0, []
+    while True:
+        t += rng.expovariate(rate_per_s)
+        if t > minutes * 60:
+            break
+        drawn = rng.choice(base.requests)
+        requests.append(Request(cpu_ms=drawn.cpu_ms, gpu_ms=drawn.gpu_ms, send_s=t, param=drawn.param))
+    return Workload(f"{base.name}-open", f"{base.name}'s sizes, Poisson {rate_per_s:g}/s for {minutes:g} min (synthetic)",
+                    tuple(requests), closed_loop=False, annotations=dict(base.annotations),
+                    cold_start_s=dict(base.cold_start_s), warm_start=base.warm_start)
 
 
 def busy_cost(workload: Workload, result, prices: dict[str, float]) -> float:
@@ -80,7 +103,11 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, default=None, help="the thesis traces (default ../shared/traces)")
     parser.add_argument("--platform", choices=simulator.PLATFORMS, default=simulator.PRO)
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes of the Azure traces (default %(default)s)")
-    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default %(default)s)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="replicas of a running variant: com.openfaas.scale.min (default %(default)s)")
+    parser.add_argument("--autoscaling", choices=("capacity", "none"), default="capacity",
+                        help="capacity: the Pro autoscaler in capacity mode, target = each variant's slots; none: "
+                             "exactly --replicas per running variant (default %(default)s)")
     args = parser.parse_args()
     directory = args.traces or traces.default_traces_dir()
     azure_dir = directory / "public" / "azure-llm-2023"
@@ -89,12 +116,14 @@ def main() -> int:
         return 2
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    workloads = [traces.load_workload("matmul-random", directory)]
+    thesis = traces.load_workload("matmul-random", directory)
+    workloads = [thesis, matmul_open_loop(thesis)]
     workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE_LLM.items()]
+    labels = AUTOSCALING if args.autoscaling == "capacity" else {simulator.SCALE_MAX: str(args.replicas)}
     results, verdicts, shares, busy = {}, {}, {}, {}
     for workload in workloads:
         replayed = replay.replay_workload(workload, simulator.platform(args.platform, replicas=args.replicas),
-                                          strategies=STRATEGIES)
+                                          strategies=STRATEGIES, overrides=labels)
         results[workload.name] = replayed
         summaries = {s: r.summary() for s, r in replayed.items()}
         verdicts[workload.name] = verdict(summaries)
@@ -102,7 +131,9 @@ def main() -> int:
         shares[workload.name] = round(sum(1 for s in served if s.variant == "cpu") / max(1, len(served)), 3)
         prices = replayed["hybrid"].prices
         busy[workload.name] = {s: round(busy_cost(workload, r, prices), 6) for s, r in replayed.items()}
-    print(f"platform: {args.platform}, {args.replicas} replica(s) per running variant")
+    scaling = ("Pro autoscaler, " + ", ".join(f"{k}={v}" for k, v in AUTOSCALING.items())
+               if args.autoscaling == "capacity" and args.platform == simulator.PRO else "no horizontal scaling")
+    print(f"platform: {args.platform}, min {args.replicas} replica(s) per running variant; {scaling}")
     print(replay.format_table(results))
     print()
     print("busy cost (price x service seconds of the answered requests: billing that follows the load):")
@@ -117,6 +148,7 @@ def main() -> int:
     summary = {
         "platform": args.platform,
         "replicas": args.replicas,
+        "autoscaling": labels if args.platform == simulator.PRO else None,
         "figures": {w: {s: {k: r.summary()[k] for k in keys} for s, r in by.items()} for w, by in results.items()},
         "hybrid_cpu_share": shares,
         "cost_hybrid_vs_static_gpu": {w: round(by["hybrid"].cost / by["static-gpu"].cost, 3) for w, by in results.items()},
