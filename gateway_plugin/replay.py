@@ -177,7 +177,9 @@ class HybridStrategy(GaiaStrategy):
             del self.slices[minute]
         merged = {v: merge_sized(by_variant.get(v, {}) for by_variant in self.slices.values()) for v in VARIANTS}
         warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
-        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
+        span_s = hybrid.recorded_span_s(sim.now, min(self.slices), self.window_s) if self.slices else None
+        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION),
+                                span_s)
         self.sizing.plans[self.FUNCTION] = plan
         return plan
 
