@@ -417,7 +417,9 @@ def add_arguments(parser) -> None:
                         help="how -1 rows without an error column fail (default: the pair's NAME.json, else 5xx)")
     parser.add_argument("--cold-start", metavar="cpu=S,gpu=S", default=None,
                         help="cold start of each variant in seconds (overrides NAME.json and the trace)")
-    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default 1)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="replicas of a running variant (default 1); on pro its com.openfaas.scale.min, the "
+                             "autoscaler adding more by the com.openfaas.scale.* labels (--set)")
     parser.add_argument("--concurrency", metavar="cpu=N,gpu=N", default=None,
                         help="requests one replica serves at once (default: the template's workers x GAIA_THREADS, "
                              "cpu=8,gpu=4; GenTD26 functions cpu=1,gpu=1)")
