@@ -291,6 +291,10 @@ def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_
             sizing = Sizing(registry, None, StatsReader(client), client, static_mode=True, body_idle_s=1.0)
             await sizing.refresh(now)
             first = sizing.plans["mm"]
+            # In OpenFaaS mode the standby's cost is weighed: the CPU's share of 400 calls in about 5 minutes,
+            # each saving about 10 ms of replica time at price 1, does not pay for a CPU replica at 1 a second.
+            openfaas = Sizing(registry, None, StatsReader(client), client, static_mode=False, body_idle_s=1.0)
+            await openfaas.refresh(now)
             # A late write into that finished minute is not read again; the current minute is.
             late = StatsRecorder(client, clock=lambda: now - 300)
             late.record_size("mm", CPU, bucket_of(1000), 5.0)
@@ -299,11 +303,12 @@ def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_
             current.record_size("mm", GPU, bucket_of(1000), 60.0)
             await current.flush()
             await sizing.refresh(now + 1)
-            return sizing, first, sizing.plans["mm"]
+            return sizing, first, sizing.plans["mm"], openfaas.plans["mm"]
         finally:
             await client.aclose()
 
-    sizing, first, second = asyncio.run(scenario())
+    sizing, first, second, weighed = asyncio.run(scenario())
+    assert first.standby_pays and weighed.worth and not weighed.standby_pays
     assert set(sizing.sources) == {"mm"} and set(sizing.plans) == {"mm"}  # plain declares no size
     assert first.mode == HYBRID and first.warm and first.model.crossover_size() == pytest.approx(500, rel=0.1)
     assert second.model.curves[CPU].samples == first.model.curves[CPU].samples
