@@ -1,13 +1,23 @@
 """Proof for hybrid dispatch (issue 11): per-request routing by size against whole-function routing, in `gaia replay`.
 
     .venv/bin/python benchmarks/size_routing.py [--traces DIR] [--platform pro] [--minutes 60]
+                                                [--replicas 1] [--autoscaling capacity|none]
 
 Workloads (each replayed with the strategies static-cpu, static-gpu, gaia (whole-function) and hybrid, on one
-platform, default `pro`; the simulator's defaults: one replica per variant, CPU 8 / GPU 4 slots, 60 s timeout):
+platform, default `pro`; CPU 8 / GPU 4 slots per replica, 60 s timeout). On pro every strategy runs under
+the OpenFaaS Pro autoscaler as a platform team would set it up for these functions (`--autoscaling
+capacity`, the default): `com.openfaas.scale.type=capacity` on both variants, each variant's target its
+slots (CPU 8, GPU 4), Pro's proportion 0.9, min `--replicas` (1), max 20 - static GPU scales out too.
+`--autoscaling none`: exactly `--replicas` per running variant (the figures before the autoscaler was modelled).
 
 * matmul-random: the thesis run of 500 random matrix sizes (0..20,000) sent one after another with 2 s
   between them (`gaia replay matmul-random`); service times by size from the thesis CPU and GPU increment
-  traces (linear between the measured sizes). SLO p95 <= 1,000 ms. The size is the matrix size.
+  traces (linear between the measured sizes). SLO p95 <= 1,000 ms. The size is the matrix size. Closed
+  loop: one request in flight at a time, so no autoscaler adds a replica.
+* matmul-random-open: our synthetic open-loop variant of it (`matmul_open_loop`): Poisson arrivals at 4
+  requests/s for 30 minutes, each one of the thesis run's 500 requests (its size, its CPU and GPU service
+  times) drawn at random (seed 11); same SLO and cold starts. The GPU's mean service time is 1.15 s, so
+  about 4.6 requests are in flight on it: static GPU needs a pool of several replicas.
 * azure-code, azure-conv: the arrival times and token counts of the Azure LLM inference traces 2023
   (../shared/traces/public/azure-llm-2023/, the first ``--minutes``), open loop. The size the plugin sees is
   the prompt's ContextTokens (GeneratedTokens is not known when the request arrives). Service time, per
@@ -22,11 +32,11 @@ platform, default `pro`; the simulator's defaults: one replica per variant, CPU 
   a 1.1 B model (CPU prefill ~500 tokens/s, decode ~16 tokens/s; GPU ~20,000 and ~130 tokens/s).
   SLOs: code p95 <= 2,000 ms; conversation p95 <= 6,000 ms.
 
-Cost is the simulator's: replica-seconds x price (com.gaia.price-cpu/-gpu defaults), billed while a variant
-is provisioned. With one replica per variant and no autoscaling, hybrid dispatch holds both variants where
-static GPU holds one, so it cannot cost less than static GPU in that model; the table also shows the busy cost
-(price x service seconds of the answered requests), what billing that follows the load would charge. The bar (issue 11): hybrid meets the SLO wherever static GPU does, at lower cost than both
-static GPU and whole-function gaia. Prints a table, the verdicts and last one JSON line of figures.
+Cost is the simulator's: replica-seconds x price (com.gaia.price-cpu/-gpu defaults), billed while a variant or
+an added replica is provisioned. The table also shows the busy cost (price x service seconds of the answered
+requests). The bar (issue 11): hybrid meets the SLO wherever static GPU does, at lower cost than both static
+GPU and whole-function gaia; a pass by less than 1 % of gaia's cost is flagged as in effect gaia. Prints a
+table, the verdicts and last one JSON line of figures.
 """
 
 from __future__ import annotations
@@ -34,15 +44,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
 
 from gaia_faas.gateway_plugin import replay, simulator, traces
 from gaia_faas.gateway_plugin.public_traces import AZURE_LLM, azure_workload
-from gaia_faas.gateway_plugin.traces import Workload
+from gaia_faas.gateway_plugin.traces import Request, Workload
 
 STRATEGIES = ("static-cpu", "static-gpu", "gaia", "hybrid")
+# What a platform team would deploy for these functions on Pro: capacity-mode autoscaling on both variants,
+# each variant's target its slots (the template's workers x GAIA_THREADS: CPU 8, GPU 4), Pro's other
+# defaults (proportion 0.9, min 1, max 20). Every strategy runs under it, static GPU too.
+AUTOSCALING = {simulator.SCALE_TYPE: "capacity", simulator.SCALE_TARGET: "cpu=8,gpu=4"}
+OPEN_RATE_PER_S, OPEN_MINUTES, OPEN_SEED = 4.0, 30.0, 11
+NEGLIGIBLE = 0.01  # a cost below gaia's by less than this share is reported as such
+
+
+def matmul_open_loop(base: Workload, rate_per_s: float = OPEN_RATE_PER_S, minutes: float = OPEN_MINUTES,
+                     seed: int = OPEN_SEED) -> Workload:
+    """Our synthetic open-loop matmul: Poisson arrivals at ``rate_per_s``, each request one of the thesis run's
+    500 (its size and its CPU / GPU service times) drawn at random; the thesis run's SLO and cold starts."""
+    rng = random.Random(seed)
+    t, requests = 0.0, []
+    while True:
+        t += rng.expovariate(rate_per_s)
+        if t > minutes * 60:
+            break
+        drawn = rng.choice(base.requests)
+        requests.append(Request(cpu_ms=drawn.cpu_ms, gpu_ms=drawn.gpu_ms, send_s=t, param=drawn.param))
+    return Workload(f"{base.name}-open", f"{base.name}'s sizes, Poisson {rate_per_s:g}/s for {minutes:g} min (synthetic)",
+                    tuple(requests), closed_loop=False, annotations=dict(base.annotations),
+                    cold_start_s=dict(base.cold_start_s), warm_start=base.warm_start)
 
 
 def busy_cost(workload: Workload, result, prices: dict[str, float]) -> float:
@@ -72,7 +106,13 @@ def verdict(figures: dict) -> tuple[bool, str]:
         reasons.append(f"hybrid costs {hybrid['cost']:.5f}, static GPU {gpu['cost']:.5f}")
     if not hybrid["cost"] < gaia["cost"]:
         reasons.append(f"hybrid costs {hybrid['cost']:.5f}, whole-function gaia {gaia['cost']:.5f}")
-    return not reasons, "; ".join(reasons) or "meets the SLO where static GPU does, cheaper than static GPU and gaia"
+    if reasons:
+        return False, "; ".join(reasons)
+    text = "meets the SLO where static GPU does, cheaper than static GPU and gaia"
+    margin = 1.0 - hybrid["cost"] / gaia["cost"]
+    if margin < NEGLIGIBLE:  # the bar is strict, but a saving this small is not the split's doing
+        text += f" (by {100 * margin:.1f} % only: in effect whole-function gaia)"
+    return True, text
 
 
 def main() -> int:
@@ -80,7 +120,11 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, default=None, help="the thesis traces (default ../shared/traces)")
     parser.add_argument("--platform", choices=simulator.PLATFORMS, default=simulator.PRO)
     parser.add_argument("--minutes", type=float, default=60.0, help="minutes of the Azure traces (default %(default)s)")
-    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default %(default)s)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="replicas of a running variant: com.openfaas.scale.min (default %(default)s)")
+    parser.add_argument("--autoscaling", choices=("capacity", "none"), default="capacity",
+                        help="capacity: the Pro autoscaler in capacity mode, target = each variant's slots; none: "
+                             "exactly --replicas per running variant (default %(default)s)")
     args = parser.parse_args()
     directory = args.traces or traces.default_traces_dir()
     azure_dir = directory / "public" / "azure-llm-2023"
@@ -89,12 +133,14 @@ def main() -> int:
         return 2
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    workloads = [traces.load_workload("matmul-random", directory)]
+    thesis = traces.load_workload("matmul-random", directory)
+    workloads = [thesis, matmul_open_loop(thesis)]
     workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE_LLM.items()]
+    labels = AUTOSCALING if args.autoscaling == "capacity" else {simulator.SCALE_MAX: str(args.replicas)}
     results, verdicts, shares, busy = {}, {}, {}, {}
     for workload in workloads:
         replayed = replay.replay_workload(workload, simulator.platform(args.platform, replicas=args.replicas),
-                                          strategies=STRATEGIES)
+                                          strategies=STRATEGIES, overrides=labels)
         results[workload.name] = replayed
         summaries = {s: r.summary() for s, r in replayed.items()}
         verdicts[workload.name] = verdict(summaries)
@@ -102,7 +148,9 @@ def main() -> int:
         shares[workload.name] = round(sum(1 for s in served if s.variant == "cpu") / max(1, len(served)), 3)
         prices = replayed["hybrid"].prices
         busy[workload.name] = {s: round(busy_cost(workload, r, prices), 6) for s, r in replayed.items()}
-    print(f"platform: {args.platform}, {args.replicas} replica(s) per running variant")
+    scaling = ("Pro autoscaler, " + ", ".join(f"{k}={v}" for k, v in AUTOSCALING.items())
+               if args.autoscaling == "capacity" and args.platform == simulator.PRO else "no horizontal scaling")
+    print(f"platform: {args.platform}, min {args.replicas} replica(s) per running variant; {scaling}")
     print(replay.format_table(results))
     print()
     print("busy cost (price x service seconds of the answered requests: billing that follows the load):")
@@ -117,6 +165,7 @@ def main() -> int:
     summary = {
         "platform": args.platform,
         "replicas": args.replicas,
+        "autoscaling": labels if args.platform == simulator.PRO else None,
         "figures": {w: {s: {k: r.summary()[k] for k in keys} for s, r in by.items()} for w, by in results.items()},
         "hybrid_cpu_share": shares,
         "cost_hybrid_vs_static_gpu": {w: round(by["hybrid"].cost / by["static-gpu"].cost, 3) for w, by in results.items()},

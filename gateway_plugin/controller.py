@@ -574,7 +574,9 @@ class Controller:
             detail = "the route is on it now"
             if action == hybrid.RELEASE_HELD:
                 detail = (await self.actuator.release(spec, held)).detail
-            await self._record(name, "hybrid_off", held, None, "sizes-not-split" if plan.model.complete else "not-learned",
+            reason = ("not-learned" if not plan.model.complete else
+                      "standby-does-not-pay" if plan.worth_keeping and not plan.standby_pays else "sizes-not-split")
+            await self._record(name, "hybrid_off", held, None, reason,
                                {"detail": detail})
         return decision
 

@@ -8,7 +8,8 @@ Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from
   Redis I/O here (each minute is read until no replica records into it any more, then kept); the call path
   reads dictionaries;
 - the calls in flight on each variant at this worker and their work (the sum of their predicted mean
-  latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot.
+  latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot of
+  the variant's replicas (`replica_slots`: one replica's `SLOTS` unless the caller says how many run).
 
 Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's variant serves every call (one
 variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
@@ -37,7 +38,7 @@ from gaia_faas.gateway_plugin.size_feature import (
     JSON_PREFIX_BYTES, SIZE_FROM, PrefixedContent, SizeFromError, SizeSource, parse_size_from, read_prefix,
     size_from_head, size_from_json_prefix)
 from gaia_faas.gateway_plugin.size_model import CPU, GPU, SizeModel
-from gaia_faas.gateway_plugin.stats import LatencyHistogram, merge_sized, size_slices
+from gaia_faas.gateway_plugin.stats import SIZE_SLICE_S, LatencyHistogram, merge_sized, size_slices
 
 WARM_KEY_PREFIX = "gaia:hybrid:warm:"
 BODY_KEY = "gaia_body"  # request[BODY_KEY]: the body to send when the size read part of it (proxy._client_body)
@@ -111,7 +112,7 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
     if learn_until is None and missing_one:
         learn_until = now + LEARNING_S
     learning = missing_one and learn_until is not None and now < learn_until
-    if plan.worth or (standby.held is not None and plan.worth_keeping) or learning:
+    if (plan.worth or (standby.held is not None and plan.worth_keeping)) and plan.standby_pays or learning:
         if standby_released and standby.held is None:
             return WARM_UP, Standby(None, learn_until)
         return KEEP, Standby(CPU, learn_until)
@@ -139,18 +140,21 @@ class Plan:
     refreshed_at: float
     worth: bool = False  # size_model.hybrid_worth over the recent calls: worth starting hybrid mode
     worth_keeping: bool = False  # the same at KEEP_SHARE: worth staying in it (hysteresis against flapping)
+    standby_pays: bool = True  # size_model.standby_pays: what the split saves covers holding the standby
 
     def describe(self) -> dict:
         return {"size_from": self.source.kind + (f":{self.source.name}" if self.source.name else ""), "mode": self.mode,
                 "both_warm": self.warm, "worth_it": self.worth, "worth_keeping": self.worth_keeping,
+                "standby_pays": self.standby_pays,
                 "refreshed_at": round(self.refreshed_at, 3),
                 **self.model.describe()}
 
 
 def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[str, Mapping[int, LatencyHistogram]],
-              warm: bool, now: float, previous: Plan | None = None) -> Plan:
+              warm: bool, now: float, previous: Plan | None = None, span_s: float | None = None) -> Plan:
     """The plan of one function from its recorded per-variant, per-bucket histograms (pure); ``previous``:
-    the plan it replaces (hybrid mode, once on, lasts while `worth_keeping`)."""
+    the plan it replaces (hybrid mode, once on, lasts while `worth_keeping`); ``span_s``: the seconds the
+    histograms cover, over which `size_model.standby_pays` weighs the standby's cost (None: not weighed)."""
     model = size_model.fit(histograms, slo_ms=config.slo_ms, slo_percentile=config.slo_percentile,
                            prices={CPU: config.price_cpu, GPU: config.price_gpu})
     observed: dict[int, int] = {}
@@ -160,7 +164,17 @@ def make_plan(source: SizeSource, config: ControllerConfig, histograms: Mapping[
     worth = size_model.hybrid_worth(model, observed)
     keep = worth or size_model.hybrid_worth(model, observed, min_share=KEEP_SHARE)
     was_hybrid = previous is not None and previous.mode == HYBRID
-    return Plan(source, model, plan_mode(model, warm, keep if was_hybrid else worth), warm, now, worth, keep)
+    # On CE both variants run and are billed all the time: a standby held for hybrid dispatch costs nothing more.
+    standby_price = 0.0 if config.platform == "ce" else config.price_cpu
+    pays = span_s is None or size_model.standby_pays(model, observed, span_s, SLOTS, standby_price)
+    return Plan(source, model, plan_mode(model, warm, keep if was_hybrid else worth), warm, now, worth, keep, pays)
+
+
+def recorded_span_s(now: float, first_minute: int, window_s: float) -> float:
+    """Seconds the size records cover: from the start of the first minute that holds any (a record later in
+    that minute makes the span longer than it is, so the rate lower: the standby then pays later, not
+    sooner), within the window."""
+    return min(float(window_s), max(1.0, now - first_minute * SIZE_SLICE_S))
 
 
 @dataclass
@@ -191,6 +205,10 @@ class Sizing:
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
         self.plans: dict[str, Plan] = {}
         self._in_flight: dict[tuple[str, str], list] = {}  # (function, variant) -> [calls, predicted work ms]
+        # (function, variant) -> slots of its ready replicas, where the caller knows them (the replay, whose
+        # platform scales variants out); absent: one replica's SLOTS. A wait predicted for one replica where
+        # several serve would send calls away from a variant that has room.
+        self.replica_slots: dict[tuple[str, str], int] = {}
         # Size histograms of minutes no replica records into any more, as read: (function, variant, minute).
         self._closed: dict[tuple[str, str, int], dict[int, LatencyHistogram]] = {}
         self._errors: dict[str, str] = {}
@@ -224,8 +242,10 @@ class Sizing:
             in_flight = self._in_flight
             cpu = in_flight.get((function, CPU))
             gpu = in_flight.get((function, GPU))
-            variant = plan.model.choose(x, expected_wait_ms(cpu[0], cpu[1], SLOTS[CPU]) if cpu else 0.0,
-                                        expected_wait_ms(gpu[0], gpu[1], SLOTS[GPU]) if gpu else 0.0)
+            slots = self.replica_slots
+            variant = plan.model.choose(
+                x, expected_wait_ms(cpu[0], cpu[1], slots.get((function, CPU), SLOTS[CPU])) if cpu else 0.0,
+                expected_wait_ms(gpu[0], gpu[1], slots.get((function, GPU), SLOTS[GPU])) if gpu else 0.0)
             if self._rng() < self.explore and plan.model.worth_exploring(x, OTHER[variant]):
                 variant = OTHER[variant]
             predicted = plan.model.curves[variant].at(x)[1]
@@ -299,9 +319,13 @@ class Sizing:
             for (variant, minute), buckets in read.items():
                 if minute < closed_before:
                     self._closed[(name, variant, minute)] = buckets
-            histograms = {v: merge_sized([self._closed[(name, v, m)] if (name, v, m) in self._closed else read[(v, m)]
-                                          for m in minutes]) for v in (CPU, GPU)}
-            self.plans[name] = make_plan(source, config, histograms, warm, now, self.plans.get(name))
+            by_minute = {(v, m): self._closed[(name, v, m)] if (name, v, m) in self._closed else read[(v, m)]
+                         for v in (CPU, GPU) for m in minutes}
+            histograms = {v: merge_sized([by_minute[(v, m)] for m in minutes]) for v in (CPU, GPU)}
+            recorded = [m for (_, m), buckets in by_minute.items() if buckets]
+            # In static mode both variants run whatever happens: holding the standby costs nothing more.
+            span_s = recorded_span_s(now, min(recorded), self.window_s) if recorded and not self.static_mode else None
+            self.plans[name] = make_plan(source, config, histograms, warm, now, self.plans.get(name), span_s)
 
     async def run(self) -> None:
         while True:

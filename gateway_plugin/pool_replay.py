@@ -23,7 +23,7 @@ pool. Strategies:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gaia_faas.gateway_plugin import policy, pool, replay
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
@@ -97,6 +97,10 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
         raise ValueError(f"unknown pool strategy {strategy!r}; known: {', '.join(POOL_STRATEGIES)}")
     if capacity < 0:
         raise ValueError(f"the GPU pool needs a capacity of 0 or more, got {capacity}")
+    # One replica per running variant, as before the Pro autoscaler was modelled: the pool counts one GPU per
+    # GPU variant up, and a scale-out would hold GPUs it does not count.
+    platform = replace(platform, autoscaling={})
+    platforms = {name: replace(own, autoscaling={}) for name, own in (platforms or {}).items()}
     outcome = PoolResult(strategy, capacity)
     busiest = {w.name for w in sorted(workloads, key=lambda w: (-len(w.requests), w.name))[:capacity]}
     sims: dict[str, Simulation] = {}
@@ -105,7 +109,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
     for workload in sorted(workloads, key=lambda w: w.name):
         config = configs[workload.name]
         prices = {policy.CPU: config.price_cpu, policy.GPU: config.price_gpu}
-        own_platform = (platforms or {}).get(workload.name, platform)
+        own_platform = platforms.get(workload.name, platform)
 
         def simulation(start: str, deployed) -> Simulation:
             return Simulation(workload, strategy, start, own_platform, frozenset(deployed), prices, config.slo_ms,

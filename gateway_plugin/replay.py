@@ -150,6 +150,8 @@ class HybridStrategy(GaiaStrategy):
 
     # -- the dispatcher the simulation calls ---------------------------------------------------------------
     def choose(self, sim: Simulation, i: int) -> str:
+        for variant in VARIANTS:  # the autoscaler may have scaled either out (or back) since the last call
+            self.sizing.replica_slots[(self.FUNCTION, variant)] = sim.slots(variant)
         call = self.sizing.dispatch(self.FUNCTION, sim.route, self.sizes[i])
         self.calls[i] = call
         return call.variant
@@ -175,7 +177,9 @@ class HybridStrategy(GaiaStrategy):
             del self.slices[minute]
         merged = {v: merge_sized(by_variant.get(v, {}) for by_variant in self.slices.values()) for v in VARIANTS}
         warm = self.standby.held is not None and sim.is_ready(policy.CPU) and sim.is_ready(policy.GPU)
-        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION))
+        span_s = hybrid.recorded_span_s(sim.now, min(self.slices), self.window_s) if self.slices else None
+        plan = hybrid.make_plan(self.source, self.config, merged, warm, sim.now, self.sizing.plans.get(self.FUNCTION),
+                                span_s)
         self.sizing.plans[self.FUNCTION] = plan
         return plan
 
@@ -260,9 +264,10 @@ class PrototypeStrategy:
 
 def replay(workload: Workload, strategy: str, config: ControllerConfig, platform: Platform | None = None,
            progress: Callable[[float], None] | None = None,
-           prototype: PrototypeParams = PrototypeParams()) -> Result:
-    """One workload under one strategy (default platform: pro with its defaults)."""
-    platform = platform or simulator.platform(simulator.PRO)
+           prototype: PrototypeParams = PrototypeParams(), overrides: Mapping[str, str] | None = None) -> Result:
+    """One workload under one strategy (default platform: pro with its defaults). The platform reads the
+    workload's com.openfaas.scale.* labels, ``overrides`` winning (`gaia replay --set`)."""
+    platform = scaled_platform(platform or simulator.platform(simulator.PRO), workload, overrides or {})
     prices = {policy.CPU: config.price_cpu, policy.GPU: config.price_gpu}
 
     def simulation(start: str, deployed: Iterable[str]) -> Simulation:
@@ -288,8 +293,16 @@ def replay(workload: Workload, strategy: str, config: ControllerConfig, platform
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(ALL_STRATEGIES)}")
 
 
+def scaled_platform(platform: Platform, workload: Workload, overrides: Mapping[str, str]) -> Platform:
+    """The platform with the function's autoscaler labels (its annotations, then the overrides)."""
+    try:
+        return simulator.with_scale_labels(platform, {**workload.annotations, **overrides})
+    except ValueError as exc:
+        raise ConfigError(f"{workload.name}: {exc}") from None
+
+
 def check_overrides(overrides: Mapping[str, str]) -> None:
-    known = set(ANNOTATIONS.values())
+    known = set(ANNOTATIONS.values()) | set(simulator.SCALE_LABELS)
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -308,7 +321,7 @@ def replay_workload(workload: Workload, platform: str | Platform = simulator.PRO
     check_overrides(overrides)
     model = simulator.platform(platform) if isinstance(platform, str) else platform
     config = workload_config(workload, overrides, model.name)
-    return {strategy: replay(workload, strategy, config, model) for strategy in strategies}
+    return {strategy: replay(workload, strategy, config, model, overrides=overrides) for strategy in strategies}
 
 
 def replay_pair(cpu_csv: Path, gpu_csv: Path, platform: str | Platform = simulator.PRO,
@@ -404,7 +417,9 @@ def add_arguments(parser) -> None:
                         help="how -1 rows without an error column fail (default: the pair's NAME.json, else 5xx)")
     parser.add_argument("--cold-start", metavar="cpu=S,gpu=S", default=None,
                         help="cold start of each variant in seconds (overrides NAME.json and the trace)")
-    parser.add_argument("--replicas", type=int, default=1, help="replicas of a running variant (default 1)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="replicas of a running variant (default 1); on pro its com.openfaas.scale.min, the "
+                             "autoscaler adding more by the com.openfaas.scale.* labels (--set)")
     parser.add_argument("--concurrency", metavar="cpu=N,gpu=N", default=None,
                         help="requests one replica serves at once (default: the template's workers x GAIA_THREADS, "
                              "cpu=8,gpu=4; GenTD26 functions cpu=1,gpu=1)")
@@ -427,7 +442,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--traces", type=Path, default=None,
                         help=f"folder with the thesis traces (default: ${TRACES_ENV} or ../shared/traces)")
     parser.add_argument("--set", action="append", default=[], metavar="ANNOTATION=VALUE",
-                        help="override a com.gaia.* annotation for every workload, e.g. com.gaia.slo-ms=800")
+                        help="override a com.gaia.* annotation for every workload, e.g. com.gaia.slo-ms=800, or a "
+                             "label of the Pro autoscaler (com.openfaas.scale.type, .target, .target-proportion, "
+                             ".min, .max, .down.window), for both variants or per variant: "
+                             "com.openfaas.scale.target=cpu=8,gpu=4")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object {WORKLOAD: {STRATEGY: {...}}} instead of the table")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw latency per request over time")
@@ -461,8 +479,8 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.startswith("com.gaia."):
-            raise ConfigError(f"--set expects com.gaia.NAME=VALUE, got {pair!r}")
+        if not sep or not key.startswith(("com.gaia.", "com.openfaas.scale.")):
+            raise ConfigError(f"--set expects com.gaia.NAME=VALUE or com.openfaas.scale.NAME=VALUE, got {pair!r}")
         overrides[key.strip()] = value.strip()
     check_overrides(overrides)
     return overrides
@@ -575,7 +593,8 @@ def run(args) -> int:
             results[workload.name] = {}
             for strategy in strategies:
                 progress = None if args.quiet else _progress_printer(workload.name, strategy)
-                results[workload.name][strategy] = replay(workload, strategy, config, model, progress)
+                results[workload.name][strategy] = replay(workload, strategy, config, model, progress,
+                                                          overrides=overrides)
                 if progress is not None:
                     print(file=sys.stderr)
     except (ConfigError, TraceError) as exc:
@@ -608,6 +627,9 @@ def _run_pool(args) -> int:
         return 2
     try:
         overrides = _overrides(args.set)
+        if any(label in overrides for label in simulator.SCALE_LABELS):
+            raise ConfigError("--pool runs one replica per variant (the pool counts a GPU per GPU variant); "
+                              "drop the com.openfaas.scale.* settings")
         model = _platform(args)
         cold_start = _per_variant("--cold-start", args.cold_start, float)
         production, inputs, platforms = _production(args, cold_start)

@@ -26,15 +26,29 @@ The strategies (replay.py) only point the route, ask for a variant (`scale_up`) 
   traffic goes after the stable window plus the scale-to-zero grace period; nothing can be released
   through the API (the actuator's static mode). On ``pro`` and ``knative`` a request for a variant at
   zero starts it (the gateway's scale from zero, the activator) and waits for its cold start.
-* **Horizontal scaling**: on pro and knative a running variant has exactly ``replicas`` replicas (the
-  Pro autoscaler's and Knative's default targets, 50 req/s and 100 in flight per replica, are far above
-  these workloads). On ce, OpenFaaS CE's one AlertManager rule adds replicas: more than 5 answered req/s
+* **Horizontal scaling.** On pro, the Pro autoscaler per variant (each variant is its own OpenFaaS
+  function), from the workload's ``com.openfaas.scale.*`` labels (`gaia replay --set`), Pro's defaults where
+  absent: type ``rps``, target 50, target-proportion 0.9, min 1 (``--replicas``), max 20. Every
+  ``PRO_SCALER_PERIOD_S`` (15 s, our assumption: the period is not published; the chart's Prometheus
+  evaluates the recording rules every 15 s) it reads the load of the chart's recording rule
+  (``job:function_current_load:sum``): rps, the answers of the last 30 s (any status) per second, rounded
+  up; capacity, the highest count of requests in flight (served or queued) at 5 s steps over the last 45 s,
+  rounded up; and sets ceil(load / (target x proportion)) replicas within [min, max]: a scale-up at once,
+  a scale-down at once too, or, with ``com.openfaas.scale.down.window`` (up to 5m; default off), only to the
+  highest recommendation within that window. Added replicas answer after the cold start and are billed
+  from the scale-up; a scale-down removes starting replicas first, then the newest. A variant at zero is
+  not the autoscaler's (the gateway scales it from zero to min). Ignored: the metrics' scrape intervals
+  and Prometheus' rate extrapolation (counts are exact), the type ``cpu`` (refused: the traces carry no
+  CPU usage). With the defaults nothing changes below 45 answers/s per replica. Knative has exactly
+  ``replicas`` (its default target, 100 in flight per pod, is far above these workloads). On ce, OpenFaaS
+  CE's one AlertManager rule adds replicas: more than 5 answered req/s
   over 10 s, for 5 s, at Prometheus' 15 s evaluations, notified after AlertManager's 5 s group wait and
   every 30 s while it fires, each notification adding 2 replicas (10 % of the default maximum of 20) up to
   CE's cap of 5; once resolved (notified within AlertManager's 10 s group interval) back to ``replicas``.
   Added replicas answer after the cold start. A load beyond the slots queues.
-* **Billing.** Per replica-second, from the moment a variant is asked for (a starting replica is
-  billed) until it is gone (a released or idle variant first finishes its in-flight and queued requests).
+* **Billing.** Per replica-second, from the moment a variant (or an added replica) is asked for (a
+  starting replica is billed) until it is gone (a released or idle variant first finishes its in-flight
+  and queued requests; a replica removed by a scale-down is not billed for the calls it still finishes).
 * **What the controller sees**: every answered or failed request lands, at its completion second, in
   the per-second `snapshot.BucketSeries` of the variant that served it, as the live recorder aggregates
   it (``series``); the controller reads it through `snapshot.build_snapshot` with the flush lag.
@@ -45,9 +59,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gaia_faas.gateway_plugin import policy
 from gaia_faas.gateway_plugin.snapshot import BucketSeries
@@ -81,10 +96,118 @@ ALERTMANAGER_GROUP_INTERVAL_S = 10.0
 ALERTMANAGER_REPEAT_S = 30.0
 CE_SCALE_STEP = 2  # ceil(com.openfaas.scale.max 20 x com.openfaas.scale.factor 10 %)
 CE_MAX_REPLICAS = 5  # faas-netes CE caps every function at 5 replicas
+# The OpenFaaS Pro autoscaler (docs.openfaas.com/architecture/autoscaling; the faas-netes chart's
+# prometheus-pro-cfg.yaml recording rules job:function_current_load:sum), driven by each variant's labels.
+SCALE_TYPE = "com.openfaas.scale.type"
+SCALE_TARGET = "com.openfaas.scale.target"
+SCALE_PROPORTION = "com.openfaas.scale.target-proportion"
+SCALE_MIN = "com.openfaas.scale.min"
+SCALE_MAX = "com.openfaas.scale.max"
+SCALE_DOWN_WINDOW = "com.openfaas.scale.down.window"
+SCALE_LABELS = (SCALE_TYPE, SCALE_TARGET, SCALE_PROPORTION, SCALE_MIN, SCALE_MAX, SCALE_DOWN_WINDOW)
+RPS, CAPACITY = "rps", "capacity"
+# The rps rule: ceil(sum(rate(gateway_function_invocation_total[30s]))), every answer whatever its status.
+PRO_RPS_RANGE_S = 30.0
+# The capacity rule: ceil(sum(max_over_time(gateway_function_invocation_inflight[45s:5s]))).
+PRO_INFLIGHT_RANGE_S = 45.0
+PRO_INFLIGHT_STEP_S = 5.0
+# How often the autoscaler reads the load and sets the replicas: not published. The chart's Prometheus
+# evaluates the recording rules every 15 s (evaluation_interval), so a faster loop would read the same value;
+# we assume one scaling decision per rule evaluation.
+PRO_SCALER_PERIOD_S = 15.0
+PRO_DOWN_WINDOW_MAX_S = 300.0  # com.openfaas.scale.down.window: a Go duration up to 5m; default off
 
 # Event kinds, in the order they are handled at equal times: answers free slots before anything else.
-_COMPLETE, _GIVE_UP, _READY, _ADDED_READY, _CALL, _TICK, _SEND, _IDLE, _ALERT_EVAL, _ALERT_NOTIFY = range(10)
+(_COMPLETE, _GIVE_UP, _READY, _ADDED_READY, _CALL, _TICK, _SEND, _IDLE, _ALERT_EVAL, _ALERT_NOTIFY, _INFLIGHT_SAMPLE,
+ _SCALE_EVAL) = range(12)
 _WAITING, _SERVING, _DONE = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ProAutoscaling:
+    """One variant's OpenFaaS Pro autoscaler labels (the Pro defaults when a label is absent)."""
+
+    type: str = RPS  # com.openfaas.scale.type: rps (answers per second) or capacity (requests in flight)
+    target: float = 50.0  # com.openfaas.scale.target: load per replica
+    proportion: float = 0.9  # com.openfaas.scale.target-proportion
+    min_replicas: int = 1  # com.openfaas.scale.min: what a running variant never goes below
+    max_replicas: int = 20  # com.openfaas.scale.max
+    down_window_s: float = 0.0  # com.openfaas.scale.down.window: scale down to the window's highest recommendation
+
+    def desired(self, load: float) -> int:
+        """Replicas for a function-wide ``load``: ready pods x (mean load per pod / (target x proportion))
+        is load / (target x proportion), rounded up, within [min, max]."""
+        wanted = math.ceil(round(load / (self.target * self.proportion), 9))
+        return max(self.min_replicas, min(self.max_replicas, wanted))
+
+
+def _go_duration_s(label: str, text: str) -> float:
+    """A Go duration as the labels carry it: 90s, 2m, 1m30s (or plain seconds)."""
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if parts and any(parts.groups()):
+        hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+        return hours * 3600.0 + minutes * 60.0 + seconds
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{label} expects a duration such as 90s or 2m, got {text!r}") from None
+
+
+def _label_values(label: str, text: str) -> dict[str, str]:
+    """One value for both variants, or cpu=VALUE,gpu=VALUE (each variant is its own OpenFaaS function)."""
+    if "=" not in text:
+        return {v: text.strip() for v in VARIANTS}
+    values = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() not in VARIANTS or not value.strip():
+            raise ValueError(f"{label} expects VALUE or cpu=VALUE,gpu=VALUE, got {text!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def pro_autoscaling(labels: Mapping[str, str], replicas: int = 1) -> dict[str, ProAutoscaling]:
+    """Per variant, the Pro autoscaler's settings from a function's com.openfaas.scale.* labels (other keys
+    are ignored); ``replicas`` (`gaia replay --replicas`) stands for com.openfaas.scale.min where no label
+    sets it. Raises ValueError naming the label."""
+    fields_by_variant: dict[str, dict] = {v: {"min_replicas": replicas} for v in VARIANTS}
+    for label in SCALE_LABELS:
+        raw = labels.get(label)
+        if raw is None or not str(raw).strip():
+            continue
+        for variant, text in _label_values(label, str(raw)).items():
+            chosen = fields_by_variant[variant]
+            try:
+                if label == SCALE_TYPE:
+                    if text == "cpu":
+                        raise ValueError(f"{label}=cpu is not modelled: the traces carry no CPU usage (use rps or capacity)")
+                    if text not in (RPS, CAPACITY):
+                        raise ValueError(f"{label} must be rps or capacity, got {text!r}")
+                    chosen["type"] = text
+                elif label == SCALE_DOWN_WINDOW:
+                    window = _go_duration_s(label, text)
+                    if not 0.0 <= window <= PRO_DOWN_WINDOW_MAX_S:
+                        raise ValueError(f"{label} must be between 0s and 5m, got {text!r}")
+                    chosen["down_window_s"] = window
+                elif label in (SCALE_MIN, SCALE_MAX):
+                    chosen["min_replicas" if label == SCALE_MIN else "max_replicas"] = int(text)
+                else:
+                    chosen["target" if label == SCALE_TARGET else "proportion"] = float(text)
+            except ValueError as exc:
+                if label in str(exc):
+                    raise
+                raise ValueError(f"{label} expects a number, got {text!r}") from None
+    for chosen in fields_by_variant.values():  # --replicas above Pro's default maximum raises that maximum
+        chosen.setdefault("max_replicas", max(ProAutoscaling.max_replicas, chosen["min_replicas"]))
+    settings = {v: ProAutoscaling(**chosen) for v, chosen in fields_by_variant.items()}
+    for variant, setting in settings.items():
+        if not (setting.target > 0 and math.isfinite(setting.target)) or not 0 < setting.proportion <= 10:
+            raise ValueError(f"{variant}: {SCALE_TARGET} and {SCALE_PROPORTION} must be above 0, got "
+                             f"{setting.target:g} and {setting.proportion:g}")
+        if not 1 <= setting.min_replicas <= setting.max_replicas:
+            raise ValueError(f"{variant}: {SCALE_MIN} ({setting.min_replicas}) must be at least 1 and at most "
+                             f"{SCALE_MAX} ({setting.max_replicas})")
+    return settings
 
 
 @dataclass(frozen=True)
@@ -102,6 +225,21 @@ class Platform:
     # CE): `gaia stack` writes com.openfaas.scale.zero=false (Pro) and min-scale 1 (Knative) on the CPU variant.
     always_on: frozenset[str] = frozenset()
     max_replicas: int = 1  # CE's scale-out adds replicas up to this many (replicas: none)
+    # Pro: per variant, its autoscaler's labels (`with_scale_labels`); empty on ce and knative.
+    autoscaling: Mapping[str, ProAutoscaling] = field(default_factory=dict)
+
+    def base_replicas(self, variant: str) -> int:
+        """Replicas a running variant has without any scale-out (Pro: com.openfaas.scale.min)."""
+        setting = self.autoscaling.get(variant)
+        return self.replicas if setting is None else setting.min_replicas
+
+
+def with_scale_labels(model: Platform, labels: Mapping[str, str]) -> Platform:
+    """The platform with a function's com.openfaas.scale.* labels: Pro's autoscaler reads them; CE's
+    AlertManager rule and Knative's defaults, as modelled, do not."""
+    if model.name != PRO or not any(label in labels for label in SCALE_LABELS):
+        return model  # without labels: the platform's own settings (Pro's defaults unless set otherwise)
+    return replace(model, autoscaling=pro_autoscaling(labels, model.replicas))
 
 
 def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | None = None,
@@ -132,7 +270,7 @@ def platform(name: str, *, replicas: int = 1, concurrency: Mapping[str, int] | N
                         max(replicas, ce_max_replicas))
     if name == PRO:
         return Platform(PRO, {v: idle.get(v, PRO_ZERO_DURATION_S) for v in VARIANTS}, True, replicas, slots,
-                        timeout_s, kept)
+                        timeout_s, kept, autoscaling=pro_autoscaling({}, replicas))
     return Platform(KNATIVE, {v: idle.get(v, KNATIVE_STABLE_WINDOW_S + KNATIVE_GRACE_S) for v in VARIANTS}, False,
                     replicas, slots, timeout_s, kept)
 
@@ -165,7 +303,8 @@ class Result:
     served: list[Served] = field(default_factory=list)
     switches: list[tuple[float, str, str, str]] = field(default_factory=list)  # (time, from, to, reason)
     provisioned: list[tuple[str, float, float]] = field(default_factory=list)  # (variant, start, end)
-    added: list[tuple[str, float, float]] = field(default_factory=list)  # one replica CE's scale-out added
+    added: list[tuple[str, float, float]] = field(default_factory=list)  # one replica a scale-out added
+    base_replicas: dict[str, int] = field(default_factory=dict)  # per variant, where it differs from replicas
     prices: dict[str, float] = field(default_factory=dict)
     start_variant: str = policy.CPU
 
@@ -175,7 +314,8 @@ class Result:
 
     def seconds_on(self, variant: str) -> float:
         """Replica-seconds of a variant."""
-        return (sum(end - start for v, start, end in self.provisioned if v == variant) * self.replicas
+        return (sum(end - start for v, start, end in self.provisioned if v == variant)
+                * self.base_replicas.get(variant, self.replicas)
                 + sum(end - start for v, start, end in self.added if v == variant))
 
     def route_at_end(self) -> str:
@@ -235,7 +375,8 @@ class _Variant:
     """One deployed variant's replicas: whether they exist, when they answer, their slots and queue."""
 
     __slots__ = ("name", "slots", "replica_slots", "cold_start_s", "up", "since", "ready_at", "busy", "queue",
-                 "last_active", "stopping", "added", "alert_since", "firing", "notices")
+                 "last_active", "stopping", "added", "alert_since", "firing", "notices", "waiting", "inflight_samples",
+                 "recommendations")
 
     def __init__(self, name: str, slots: int, replica_slots: int, cold_start_s: float):
         self.name = name
@@ -253,6 +394,14 @@ class _Variant:
         self.alert_since: float | None = None  # CE's rule: pending since
         self.firing = False
         self.notices = 0  # generation of AlertManager notifications (a resolve cancels the repeats)
+        self.waiting = 0  # queued requests still waiting (the queue also holds those that gave up)
+        # Pro's autoscaler: (time, requests in flight) every PRO_INFLIGHT_STEP_S, its recent recommendations.
+        self.inflight_samples: deque[tuple[float, int]] = deque()
+        self.recommendations: deque[tuple[float, int]] = deque()
+
+    def in_flight(self) -> int:
+        """What the gateway counts in flight for this function: requests served or waiting for a slot."""
+        return self.busy + self.waiting
 
     def capacity(self, now: float) -> int:
         base = self.slots if self.ready_at <= now else 0
@@ -271,7 +420,8 @@ class Simulation:
         self.platform = platform_model
         self.deployed = frozenset(deployed)
         self.result = Result(workload.name, strategy, slo_ms, slo_percentile, platform_model.name,
-                             platform_model.replicas, prices=dict(prices), start_variant=start)
+                             platform_model.replicas, prices=dict(prices), start_variant=start,
+                             base_replicas={v: platform_model.base_replicas(v) for v in VARIANTS})
         self.route = start
         # Per-request dispatch (replay.HybridStrategy): .choose(sim, i) -> variant when request i is sent,
         # .finished(sim, i, variant, latency_ms, failure) when it is done; None: every request follows the route.
@@ -282,7 +432,7 @@ class Simulation:
         self._events: list = []
         self._counter = 0
         self._progress = progress
-        self._variants = {v: _Variant(v, platform_model.replicas * platform_model.concurrency[v],
+        self._variants = {v: _Variant(v, platform_model.base_replicas(v) * platform_model.concurrency[v],
                                       platform_model.concurrency[v], workload.cold_start_s.get(v, 0.0))
                           for v in sorted(deployed)}
         n = len(workload.requests)
@@ -292,6 +442,8 @@ class Simulation:
         # Answered requests per variant in completion order (for the prototype's exact windows).
         self._ok_done: dict[str, list[float]] = {v: [] for v in VARIANTS}
         self._ok_latency: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        # Every finished request per variant (any status), in completion order: the gateway's invocation count.
+        self._done: dict[str, list[float]] = {v: [] for v in VARIANTS}
         # The start variant and the always-on ones (on CE: all) run from the start; the others are at zero.
         for variant in self._variants.values():
             if variant.name == start or variant.name in platform_model.always_on:
@@ -358,6 +510,12 @@ class Simulation:
             self._push(first_tick_s, _TICK, None)
         if self.platform.max_replicas > self.platform.replicas:
             self._push(PROMETHEUS_EVALUATION_S, _ALERT_EVAL, None)
+        scaled = [self.platform.autoscaling[v] for v in self._variants if v in self.platform.autoscaling
+                  and self.platform.autoscaling[v].max_replicas > self.platform.autoscaling[v].min_replicas]
+        if scaled:
+            self._push(PRO_SCALER_PERIOD_S, _SCALE_EVAL, None)
+            if any(setting.type == CAPACITY for setting in scaled):
+                self._push(0.0, _INFLIGHT_SAMPLE, None)
         for variant in self._variants.values():
             self._settle(variant)
         self._step = max(1, len(requests) // 20)
@@ -400,6 +558,12 @@ class Simulation:
                 self._push(self.now + PROMETHEUS_EVALUATION_S, _ALERT_EVAL, None)
             elif kind == _ALERT_NOTIFY:
                 self._notified(*payload)
+            elif kind == _INFLIGHT_SAMPLE:
+                self._sample_in_flight()
+                self._push(self.now + PRO_INFLIGHT_STEP_S, _INFLIGHT_SAMPLE, None)
+            elif kind == _SCALE_EVAL:
+                self._autoscale()
+                self._push(self.now + PRO_SCALER_PERIOD_S, _SCALE_EVAL, None)
             finished = total - self._outstanding
             if self._progress is not None and finished != self._reported and finished % self._step == 0:
                 self._reported = finished
@@ -414,6 +578,13 @@ class Simulation:
         self.result.provisioned.sort(key=lambda p: p[1])
         self.result.added.sort(key=lambda p: p[1])
         return self.result
+
+    def slots(self, name: str) -> int:
+        """Requests the variant's ready replicas serve at once; at least one replica's (a starting variant's
+        calls wait for its cold start, not behind other calls)."""
+        variant = self._variants.get(name)
+        per_replica = self.platform.concurrency[name]
+        return per_replica if variant is None else max(per_replica, variant.capacity(self.now))
 
     def variant_up(self, name: str) -> bool:
         """Whether the variant has replicas (starting, serving or finishing its requests): what holds a GPU."""
@@ -445,6 +616,7 @@ class Simulation:
         else:
             self._state[i] = _WAITING
             variant.queue.append(i)
+            variant.waiting += 1
             self._push(self._sent[i] + self.platform.timeout_s, _GIVE_UP, (i, name))
         return None
 
@@ -474,12 +646,14 @@ class Simulation:
     def _give_up(self, i: int, name: str) -> None:
         """A queued request reached the timeout before a slot took it."""
         if self._state[i] == _WAITING:
+            self._variants[name].waiting -= 1
             self._finish(i, name, FAILURE_STATUS["timeout"], "timeout")
 
     def _finish(self, i: int, name: str, status: int, failure: str | None) -> None:
         latency_ms = (self.now - self._sent[i]) * 1000.0
         self._state[i] = _DONE
         self._outstanding -= 1
+        self._done[name].append(self.now)
         if failure != "refused":  # a refused call was recorded when it was refused
             self.series[name].record(int(self.now), latency_ms, status)
         if failure is None:
@@ -508,6 +682,7 @@ class Simulation:
         while queue and variant.busy < capacity:
             i = queue.popleft()
             if self._state[i] == _WAITING:
+                variant.waiting -= 1
                 self._serve(i, variant)
         if variant.busy == 0 and not queue:
             if variant.stopping:
@@ -533,9 +708,61 @@ class Simulation:
     def _down(self, variant: _Variant) -> None:
         self.result.provisioned.append((variant.name, variant.since, self.now))
         self._remove_added(variant)
+        variant.recommendations.clear()
         variant.up = False
         variant.stopping = False
         variant.ready_at = math.inf
+
+    # --- Pro's autoscaler --------------------------------------------------------------------------
+    def _sample_in_flight(self) -> None:
+        """The capacity rule's subquery steps: each variant's requests in flight every PRO_INFLIGHT_STEP_S."""
+        for variant in self._variants.values():
+            samples = variant.inflight_samples
+            samples.append((self.now, variant.in_flight()))
+            while samples and samples[0][0] <= self.now - PRO_INFLIGHT_RANGE_S:
+                samples.popleft()
+
+    def _load(self, variant: _Variant, setting: ProAutoscaling) -> float:
+        """job:function_current_load:sum for one variant now (each rule rounds its load up)."""
+        if setting.type == CAPACITY:
+            return math.ceil(max((n for t, n in variant.inflight_samples if t > self.now - PRO_INFLIGHT_RANGE_S),
+                                 default=variant.in_flight()))
+        done = self._done[variant.name]
+        answered = len(done) - bisect.bisect_right(done, self.now - PRO_RPS_RANGE_S)
+        return math.ceil(round(answered / PRO_RPS_RANGE_S, 9))
+
+    def _autoscale(self) -> None:
+        """One turn of the Pro autoscaler: every running variant to its desired replicas (scale-up at once;
+        scale-down to the highest recommendation within com.openfaas.scale.down.window)."""
+        for variant in self._variants.values():
+            setting = self.platform.autoscaling.get(variant.name)
+            if setting is None or not variant.up or variant.stopping or setting.max_replicas == setting.min_replicas:
+                continue  # at zero (the gateway scales from zero, not the autoscaler), or on its way there
+            desired = setting.desired(self._load(variant, setting))
+            history = variant.recommendations
+            history.append((self.now, desired))
+            while history[0][0] < self.now - setting.down_window_s:  # the current one always stays
+                history.popleft()
+            current = setting.min_replicas + len(variant.added)
+            if desired > current:
+                for _ in range(desired - current):
+                    replica = [self.now, False]
+                    variant.added.append(replica)
+                    self._push(self.now + variant.cold_start_s, _ADDED_READY, (variant.name, replica))
+            elif desired < current:
+                keep = min(current, max(n for _, n in history))
+                self._remove_replicas(variant, current - keep)
+
+    def _remove_replicas(self, variant: _Variant, count: int) -> None:
+        """Scale down by ``count`` added replicas: starting ones first, then the newest (a ReplicaSet's
+        preference); what they hold finishes, no new request starts beyond the remaining slots."""
+        if count <= 0:
+            return
+        order = sorted(range(len(variant.added)), key=lambda k: (variant.added[k][1], -variant.added[k][0]))
+        gone = set(order[:count])
+        for k in sorted(gone):
+            self.result.added.append((variant.name, variant.added[k][0], self.now))
+        variant.added = [replica for k, replica in enumerate(variant.added) if k not in gone]
 
     # --- CE's scale-out ----------------------------------------------------------------------------
     def _evaluate_rule(self) -> None:

@@ -222,3 +222,30 @@ def hybrid_worth(model: SizeModel, observed: Mapping[int, int], min_share: float
         return False
     on_gpu = sum(n for b, n in observed.items() if model.choose(b + 0.5) == GPU)
     return min(on_gpu, total - on_gpu) >= min_share * total
+
+
+def standby_pays(model: SizeModel, observed: Mapping[int, int], span_s: float, slots: Mapping[str, int],
+                 standby_price_per_s: float) -> bool:
+    """Does holding the CPU up next to the GPU for hybrid dispatch pay for itself (pure)? Over the recent
+    calls (``observed``: calls per size bucket in the last ``span_s`` seconds), the calls the rule sends to
+    the CPU either keep the SLO (the GPU is predicted to miss it for them, the CPU to meet it: that pays,
+    whatever it costs), or each saves price_gpu x its GPU mean / a GPU replica's ``slots`` of GPU
+    replica-seconds (the platform's autoscaler runs fewer GPU replicas for less load) and spends price_cpu x
+    its CPU mean / a CPU replica's slots. Holding the standby costs ``standby_price_per_s`` (its replica,
+    busy or not; 0 where it runs anyway, as on CE). It pays when the savings per second reach that."""
+    if not model.complete or span_s <= 0:
+        return False
+    if standby_price_per_s <= 0:
+        return True
+    cpu_curve, gpu_curve = model.curves[CPU], model.curves[GPU]
+    saved = 0.0
+    for bucket, count in observed.items():
+        x = bucket + 0.5
+        if model.choose(x) != CPU:
+            continue
+        cpu_q, cpu_mean = cpu_curve.at(x)
+        gpu_q, gpu_mean = gpu_curve.at(x)
+        if model.slo_ms is not None and gpu_q > model.slo_ms >= cpu_q:
+            return True
+        saved += count * (model.prices[GPU] * gpu_mean / slots[GPU] - model.prices[CPU] * cpu_mean / slots[CPU]) / 1000.0
+    return saved / span_s >= standby_price_per_s

@@ -28,6 +28,8 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
     source = SizeSource("json", "n")
     split = hybrid.make_plan(source, config, histograms(STEEP_CPU, SIZES), False, 0.0)
     one_sided = hybrid.make_plan(source, config, histograms({CPU: lambda s: 20.0, GPU: lambda s: 60.0}, SIZES), False, 0.0)
+    # The same split over 10 minutes: its calls save far less GPU time than a CPU replica costs at price 1.
+    costly = hybrid.make_plan(source, config, histograms(STEEP_CPU, SIZES), False, 0.0, span_s=600.0)
 
     async def scenario():
         async with Platform(refuse_zero=False) as platform, aiohttp.ClientSession() as client:
@@ -55,16 +57,22 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
                 await controller._hybrid_standby(function, config, entry, split, GPU, policy.Decision(policy.HOLD, "x"))
                 await asyncio.wait_for(entry.busy, 5)
                 flag_warm = await hybrid.held_standby(redis, "matmul")
+                # Split, but not worth its standby: released, and the decision says why.
+                await controller._hybrid_standby(function, config, entry, costly, GPU, policy.Decision(policy.HOLD, "x"))
+                flag_costly = await hybrid.held_standby(redis, "matmul")
                 decisions = await controller.decisions.recent(10, "matmul")
             finally:
                 await controller.lease.release()
                 await redis.aclose()
-            return kept, flag, after, flag_after, released, list(platform.scale_calls), flag_warm, decisions
+            return kept, flag, after, flag_after, released, list(platform.scale_calls), flag_warm, flag_costly, decisions
 
-    kept, flag, after, flag_after, released, scale_calls, flag_warm, decisions = asyncio.run(scenario())
+    kept, flag, after, flag_after, released, scale_calls, flag_warm, flag_costly, decisions = asyncio.run(scenario())
     assert kept.action == policy.HOLD and "kept for hybrid dispatch" in kept.reason and flag == CPU
     assert after.action == policy.HOLD and flag_after is None
     assert released == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 0}]
-    assert scale_calls[1:] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}] and flag_warm == CPU
-    assert [d.action for d in reversed(decisions)] == ["hybrid_on", "hybrid_off", "hybrid_on"]
-    assert decisions[-1].numbers["crossover_size"] > 0 and decisions[-1].reason == "sizes-split-between-variants"
+    assert scale_calls[1:3] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}] + released
+    assert flag_warm == CPU and flag_costly is None
+    assert [(d.action, d.reason) for d in reversed(decisions)] == [
+        ("hybrid_on", "sizes-split-between-variants"), ("hybrid_off", "sizes-not-split"),
+        ("hybrid_on", "sizes-split-between-variants"), ("hybrid_off", "standby-does-not-pay")]
+    assert decisions[-1].numbers["crossover_size"] > 0

@@ -48,3 +48,15 @@ def test_without_sizes_hybrid_is_the_gaia_strategy():
                        workload.annotations, workload.cold_start_s, True)
     results = replay.replay_workload(unsized, "pro", strategies=("gaia", "hybrid"))
     assert results["gaia"].summary() == results["hybrid"].summary()
+
+
+def test_with_pros_autoscaler_hybrid_meets_the_slo_on_fewer_gpu_seconds_than_static_gpu():
+    # Capacity-mode autoscaling on both variants (target = each variant's slots), for every strategy: static
+    # GPU scales out to the 4.8 calls in flight; hybrid sends the small sizes to the CPU and keeps one GPU.
+    labels = {simulator.SCALE_TYPE: "capacity", simulator.SCALE_TARGET: "cpu=8,gpu=4"}
+    results = replay.replay_workload(sized_workload(), "pro", strategies=("static-gpu", "hybrid"), overrides=labels)
+    gpu, hybrid = results["static-gpu"], results["hybrid"]
+    assert any(v == "gpu" for v, _, _ in gpu.added)  # static GPU needed more than one replica
+    assert hybrid.summary()["slo_violation_pct"] <= 100.0 - hybrid.slo_percentile
+    assert hybrid.seconds_on("gpu") < 0.5 * gpu.seconds_on("gpu")
+    assert hybrid.cost < gpu.cost

@@ -215,6 +215,44 @@ def test_calls_in_flight_at_this_worker_steer_new_calls_and_are_released():
     assert len(recorder._sized) == 40
 
 
+def test_the_wait_counts_the_slots_of_every_ready_replica():
+    from gaia_faas.gateway_plugin.hybrid import Plan
+    from gaia_faas.gateway_plugin.size_feature import SizeSource
+
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=200, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+
+    def picks(replica_slots):
+        sizing = Sizing(None, StatsRecorder(None), None, None, static_mode=True, body_idle_s=1.0, explore=0.0)
+        sizing.plans["mm"] = Plan(SizeSource("body-bytes"), model, HYBRID, True, 0.0, True)
+        sizing.replica_slots.update(replica_slots)
+        return [sizing.dispatch("mm", GPU, 1000).variant for _ in range(40)]
+
+    one = picks({})  # one CPU replica's 8 slots: the ninth call waits there, so some go to the GPU
+    three = picks({("mm", CPU): 24})  # three CPU replicas: 24 calls before any wait
+    assert one[:8] == [CPU] * 8 and GPU in one[8:24]
+    assert three[:24] == [CPU] * 24  # where one replica's wait had already sent calls to the GPU
+
+
+def test_the_standby_pays_when_the_calls_it_takes_save_more_gpu_than_it_costs():
+    # GPU 60 ms flat on 4 slots, CPU 10 + s/10 ms on 8; the rule (no SLO, CPU 1, GPU 3.5) sends sizes below
+    # about 2,000 to the CPU: each saves about 3.5 x 60/4 - (10 + s/10)/8 ms-price of replica time.
+    model = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices={CPU: 1.0, GPU: 3.5})
+    observed = {}
+    for size in SIZES:  # 3,000 calls
+        observed[bucket_of(size)] = observed.get(bucket_of(size), 0) + 1
+    slots = {CPU: 8, GPU: 4}
+    saved_per_s = sum(n * (3.5 * model.curves[GPU].at(b + 0.5)[1] / 4 - model.curves[CPU].at(b + 0.5)[1] / 8)
+                      for b, n in observed.items() if model.choose(b + 0.5) == CPU) / 1000.0 / 600.0
+    assert 0.1 < saved_per_s < 0.2  # 3,000 calls in 10 minutes
+    assert size_model.standby_pays(model, observed, 600.0, slots, standby_price_per_s=0.9 * saved_per_s)
+    assert not size_model.standby_pays(model, observed, 600.0, slots, standby_price_per_s=1.1 * saved_per_s)
+    assert size_model.standby_pays(model, observed, 600.0, slots, standby_price_per_s=0.0)  # on CE: free
+    # With an SLO the GPU misses for sizes the CPU meets, the split pays whatever the standby costs.
+    slow_gpu = fit(histograms({CPU: STEEP_CPU[CPU], GPU: lambda s: 300.0}, SIZES), slo_ms=250, slo_percentile=95,
+                   prices={CPU: 1.0, GPU: 3.5})
+    assert size_model.standby_pays(slow_gpu, observed, 600.0, slots, standby_price_per_s=1e6)
+
+
 def test_exploring_stays_where_it_costs_little():
     model = fit(histograms(STEEP_CPU, SIZES), slo_ms=None, slo_percentile=95, prices=EQUAL)
     near, far = size_model.position(700), size_model.position(3500)  # CPU 80 vs 60 ms; 360 vs 60 ms
@@ -253,6 +291,10 @@ def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_
             sizing = Sizing(registry, None, StatsReader(client), client, static_mode=True, body_idle_s=1.0)
             await sizing.refresh(now)
             first = sizing.plans["mm"]
+            # In OpenFaaS mode the standby's cost is weighed: the CPU's share of 400 calls in about 5 minutes,
+            # each saving about 10 ms of replica time at price 1, does not pay for a CPU replica at 1 a second.
+            openfaas = Sizing(registry, None, StatsReader(client), client, static_mode=False, body_idle_s=1.0)
+            await openfaas.refresh(now)
             # A late write into that finished minute is not read again; the current minute is.
             late = StatsRecorder(client, clock=lambda: now - 300)
             late.record_size("mm", CPU, bucket_of(1000), 5.0)
@@ -261,11 +303,12 @@ def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_
             current.record_size("mm", GPU, bucket_of(1000), 60.0)
             await current.flush()
             await sizing.refresh(now + 1)
-            return sizing, first, sizing.plans["mm"]
+            return sizing, first, sizing.plans["mm"], openfaas.plans["mm"]
         finally:
             await client.aclose()
 
-    sizing, first, second = asyncio.run(scenario())
+    sizing, first, second, weighed = asyncio.run(scenario())
+    assert first.standby_pays and weighed.worth and not weighed.standby_pays
     assert set(sizing.sources) == {"mm"} and set(sizing.plans) == {"mm"}  # plain declares no size
     assert first.mode == HYBRID and first.warm and first.model.crossover_size() == pytest.approx(500, rel=0.1)
     assert second.model.curves[CPU].samples == first.model.curves[CPU].samples
