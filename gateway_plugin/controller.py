@@ -140,7 +140,8 @@ def _known(cls, data: dict) -> dict:
 
 def _memory_from_json(data: dict) -> policy.VariantMemory:
     values = _known(policy.VariantMemory, data)
-    values["bands"] = tuple(policy.Band(**_known(policy.Band, band)) for band in values.get("bands", ()))
+    values["bands"] = tuple(sorted((policy.Band(**_known(policy.Band, band)) for band in values.get("bands", ())),
+                                   key=lambda band: band.band))  # the policy reads them in this order
     return policy.VariantMemory(**values)
 
 

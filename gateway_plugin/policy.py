@@ -174,7 +174,7 @@ class VariantMemory:
     stretch_n: float = 0.0  # requests since the evidence was last zero
     stretch_bad: float = 0.0
     stretch_since: float | None = None  # when the evidence last left zero
-    bands: tuple[Band, ...] = ()  # per request-rate band
+    bands: tuple[Band, ...] = ()  # per request-rate band, ascending by band
     error_n: float = 0.0  # error sketch: decayed requests and failures
     error_bad: float = 0.0
     start_s: float | None = None  # how long its last successful warm-up took
@@ -274,7 +274,12 @@ def wilson(bad: float, n: float) -> tuple[float, float]:
 def enough_samples(config: ControllerConfig) -> int:
     """Requests a bad share must rest on before it says the SLO is met: one allowed violation's worth
     (20 for a p95, 100 for a p99), at least ``min_samples``."""
-    return max(config.min_samples, math.ceil(1.0 / config.allowed_share))
+    return _enough_samples(config.min_samples, config.allowed_share)
+
+
+@lru_cache(maxsize=64)  # asked a few times per evaluation of every function
+def _enough_samples(min_samples: int, allowed_share: float) -> int:
+    return max(min_samples, math.ceil(1.0 / allowed_share))
 
 
 # --- accumulating what the snapshot shows into the state ---------------------------------------------
@@ -312,11 +317,13 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
         stretch = (float(fresh.count), float(fresh.bad), now)
     else:
         stretch = (memory.stretch_n + fresh.count, memory.stretch_bad + fresh.bad, memory.stretch_since)
-    known = memory.band(band)
+    bands = memory.bands
+    at = next((i for i, b in enumerate(bands) if b.band >= band), len(bands))  # where it is or goes (ascending)
+    known = bands[at] if at < len(bands) and bands[at].band == band else None
     n, bad = (0.0, 0.0) if known is None else (known.n, known.bad)
     updated = Band(band, _decay(n, fresh.count, config.horizon_requests) + fresh.count,
                    _decay(bad, fresh.count, config.horizon_requests) + fresh.bad, now)
-    bands = tuple(sorted([b for b in memory.bands if b.band != band] + [updated], key=lambda b: b.band))
+    bands = bands[:at] + (updated,) + bands[at + (known is not None):]
     return replace(memory, evidence=evidence, stretch_n=stretch[0], stretch_bad=stretch[1],
                    stretch_since=stretch[2], bands=bands,
                    error_n=_decay(memory.error_n, fresh.count, _ERROR_MEMORY) + fresh.count,
@@ -438,9 +445,12 @@ def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, 
 
 def _nearest_at_or_above(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
     """(requests, bad) of the bands at or above ``band``, nearest first, until ``needed`` requests: the
-    rate's own band alone when it holds enough (what was bad under more load says nothing about less)."""
+    rate's own band alone when it holds enough (what was bad under more load says nothing about less).
+    ``bands`` ascend by band, as `VariantMemory.bands` do."""
     n = bad = 0.0
-    for b in sorted((b for b in bands if b.band >= band), key=lambda b: b.band):
+    for b in bands:
+        if b.band < band:
+            continue
         n, bad = n + b.n, bad + b.bad
         if n >= needed - _COUNT_SLACK:
             break
@@ -448,9 +458,12 @@ def _nearest_at_or_above(bands: list[Band], band: int, needed: float) -> tuple[f
 
 
 def _nearest_at_or_below(bands: list[Band], band: int, needed: float) -> tuple[float, float]:
-    """(requests, bad) of the bands at or below ``band``, nearest first, until ``needed`` requests."""
+    """(requests, bad) of the bands at or below ``band``, nearest first, until ``needed`` requests
+    (``bands`` ascending by band)."""
     n = bad = 0.0
-    for b in sorted((b for b in bands if b.band <= band), key=lambda b: -b.band):
+    for b in reversed(bands):
+        if b.band > band:
+            continue
         n, bad = n + b.n, bad + b.bad
         if n >= needed - _COUNT_SLACK:
             break
