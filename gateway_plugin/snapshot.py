@@ -63,6 +63,11 @@ class BucketSeries:
             del self.buckets[old]
         del seconds[:gone]
 
+    def seconds_in(self, start_s: int, end_s: int) -> list[int]:
+        """The seconds start_s <= t < end_s that have a bucket, ascending."""
+        seconds = self.seconds()
+        return seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]
+
     def seconds(self) -> list[int]:
         """The seconds that have a bucket, ascending."""
         if len(self._seconds) != len(self.buckets):
@@ -83,8 +88,7 @@ class BucketSeries:
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
         merged = BucketAggregate()
-        seconds = self.seconds()
-        for second in seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]:
+        for second in self.seconds_in(start_s, end_s):
             merged.add(self.buckets[second])
         return merged
 
@@ -140,8 +144,7 @@ def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, spa
     the policy reads (the leader builds four of these per function per evaluation)."""
     if recorded is None or not recorded.buckets:  # a variant that served nothing yet (most GPUs of a pool)
         return policy.VariantWindow(span_s=span_s)
-    seconds = recorded.seconds()
-    inside = seconds[bisect.bisect_left(seconds, start_s):bisect.bisect_left(seconds, end_s)]
+    inside = recorded.seconds_in(start_s, end_s)
     if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
         bucket = recorded.buckets[inside[0]]
         return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config)
