@@ -73,7 +73,8 @@ class _Function:
     read_from_s: int | None = None
     read_until_s: int | None = None
     last_snapshot: policy.Snapshot | None = None
-    benefit_per_s: float = 0.0  # the GPU's benefit at the last evaluation (pool.Claim)
+    benefit_per_s: float = 0.0  # the GPU's benefit at the last evaluation
+    expected: pool.ExpectedBenefit = pool.ExpectedBenefit()  # and over the pool's horizon (pool.Claim)
     cpu_slow_share: float | None = None  # share of the CPU's requests over the SLO at the last evaluation on CPU
     wants_gpu: bool = False  # at the last evaluation
     waiting_since: float | None = None  # kept waiting by the pool since
@@ -255,6 +256,8 @@ class Controller:
             elif entry.cpu_slow_share is None and spec.name in held:  # a new leader: the basis stored at the grant
                 entry.cpu_slow_share = held[spec.name].cpu_slow_share
             entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share)
+            entry.expected = pool.expected_benefit(entry.expected, entry.benefit_per_s, now,
+                                                   self.pool_config.horizon_s, first_s=config.interval_s)
             outcomes[spec.name] = (spec, config, decision, snap)
         decided = time.perf_counter()
         claims = [self._claim(spec, outcomes.get(spec.name), held.get(spec.name)) for spec in with_gpu]
@@ -405,10 +408,20 @@ class Controller:
             entry.wants_gpu = wants
         else:
             wants = entry.wants_gpu if holding is None else route == policy.GPU and entry.wants_gpu
+        # What a switch costs the pool in GPU-seconds that serve nobody: a newcomer's GPU warm-up (its
+        # observed start, from an earlier switch or this holding), and a holder's hand-over if preempted:
+        # the start of its CPU where that was released (a model loads again), the GPU held meanwhile.
         warmup_s = holding.warmup_s if holding is not None and holding.warmup_s is not None else 0.0
+        handover_s = 0.0
+        if entry is not None:
+            if holding is None and entry.state.gpu.start_s is not None:
+                warmup_s = entry.state.gpu.start_s
+            if route == policy.GPU and entry.state.standby_released and entry.state.cpu.start_s is not None:
+                handover_s = entry.state.cpu.start_s
         return pool.Claim(name=spec.name, wants=wants or reserved, holds=holding is not None,
                           held_since=None if holding is None else holding.since, reserved=reserved,
-                          benefit_per_s=0.0 if entry is None else entry.benefit_per_s, warmup_s=warmup_s)
+                          benefit_per_s=0.0 if entry is None else entry.expected.per_s, warmup_s=warmup_s,
+                          handover_s=handover_s)
 
     def _status(self, allocation: pool.Allocation, claims: list[pool.Claim], held: dict[str, Holding],
                 now: float) -> dict:
@@ -456,6 +469,10 @@ class Controller:
                         self._start_switch(spec, config, entry, decision, snap)
                     elif taken == 0:  # denied here, or by the stored holdings' count
                         await self._denied(spec, config, entry, decision, denied.get(name), now)
+                elif name in granted and decision.reason == pool.WAITING_FOR_GPU and name not in held:
+                    # The pool has a GPU for it now: it asks at its next evaluation, not after its retry.
+                    entry.state = policy.capacity_available(entry.state)
+                    await self._save_state(name, entry.state)
                 elif decision.action == policy.SWITCH:
                     self._start_switch(spec, config, entry, decision, snap)
                 elif decision.action == policy.SCALE_DOWN:

@@ -652,6 +652,19 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         if not grown:
             return ctx.hold(state, "gpu-known-not-to-help", retry_in_s=round(state.gpu.retry_after - now, 1),
                             gpu_failed_at_level_ms=failed_at, **since)
+    # Once the CPU grew well beyond the level the GPU was tried at, what the GPU showed then is no guide.
+    # Taken at the share the CPU violates with before the holds below, so that their numbers carry what
+    # the GPU is worth: the GPU pool ranks a function waiting for capacity by them, and the rate's band
+    # alone may know nothing of the CPU yet (a violation seen by its evidence), which would rank it at 0.
+    ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share, gpu_share=0.0 if grown else None)
+    silence = now - state.last_request_at
+    if _answer_due_s(state, config, now) <= silence <= _RHYTHM_GAPS * state.long_gap_s:
+        # In a pause of its rhythm (as `_idle_for_s` takes it: up to twice the silences it came back from;
+        # longer, and it is idle) and silent for longer
+        # than a promotion's first answer would be due: a GPU taken now would serve nobody, and its
+        # verification would take the silence for a GPU that hangs (gpu-not-answering, a back-off as for a
+        # failure). Asked again with the next requests.
+        return ctx.hold(state, "cpu-violates-slo-in-a-pause", silent_s=round(silence, 1), **since)
     if state.warmup_retry_after is not None and now < state.warmup_retry_after:
         return ctx.hold(state, "waiting-to-retry-warmup", **since)
     if state.capacity_retry_after is not None and now < state.capacity_retry_after:
@@ -660,8 +673,6 @@ def _on_cpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         return ctx.hold(state, "cooldown", **since)
     if not _room_for(state, config, 2, now):
         return ctx.hold(state, "switch-budget-exhausted", switches_last_hour=len(state.switch_times), **since)
-    # Once the CPU grew well beyond the level the GPU was tried at, what the GPU showed then is no guide.
-    ctx.econ = economics(state, config, ctx.rate, now, cpu_share=share, gpu_share=0.0 if grown else None)
     if ctx.econ["benefit_per_s"] < ctx.econ["gpu_cost_per_s"]:
         return ctx.hold(state, "gpu-not-worth-its-cost", **since)
     state = replace(state, bar_share=share * (1.0 - config.gpu_margin), returning=False)
@@ -768,7 +779,13 @@ def _verify(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
         # Back on the variant we had, or left the other knowingly: nothing to verify, the usual rules apply.
         state = replace(state, verifying=False, standby_released=True)
         return _on_cpu(ctx, state) if route == CPU else _on_gpu(ctx, state)
-    if state.served == 0 and route == GPU and elapsed >= _answer_due_s(state, config, now):
+    due_s = _answer_due_s(state, config, now)
+    if state.last_request_at is not None and state.last_request_at <= state.last_switch_at:
+        # Switched in a pause of its rhythm (a GPU the pool freed then): its requests are due once the pause
+        # is over, not before (the pause's length as `_idle_for_s` takes it: twice the silences it came back
+        # from); a silence until then is no sign of a hang.
+        due_s += max(0.0, state.last_request_at + _RHYTHM_GAPS * state.long_gap_s - state.last_switch_at)
+    if state.served == 0 and route == GPU and elapsed >= due_s:
         # Not a single answer where requests were due: it hangs (their timeouts will say so much later).
         memory = state.memory(route)
         wait = _backoff(config.error_backoff_s, memory.failures + 1, config)
@@ -843,3 +860,10 @@ def promotion_denied(state: PolicyState, config: ControllerConfig, now: float) -
     """The caller refused the promotion for lack of GPU capacity: no switch happened, no budget was used;
     the policy asks again after ``capacity_retry_s``."""
     return replace(state, capacity_retry_after=now + config.capacity_retry_s, pending_target=None)
+
+
+def capacity_available(state: PolicyState) -> PolicyState:
+    """The caller has a GPU for a promotion it refused before: the policy asks again at its next
+    evaluation instead of waiting out ``capacity_retry_s`` (a GPU the pool keeps free for it serves nobody,
+    and a burst may be over by then)."""
+    return replace(state, capacity_retry_after=None)

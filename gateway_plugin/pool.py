@@ -18,15 +18,19 @@ Order of the pool:
    decision, not a preemption).
 3. Free slots go to the waiting functions by benefit per GPU-second, highest first (``Claim.score``).
 4. A waiting function that finds no free slot may preempt the holder of the lowest benefit, but only when
-   its own score is at least ``preempt_ratio`` times that holder's benefit, and only once the holder held
-   its GPU for ``min_dwell_s`` (so the allocation does not thrash). It is granted the freed GPU later.
+   its own score, counting the holder's hand-over (``Claim.handover_s``) as well as its own warm-up, is
+   at least ``preempt_ratio`` times that holder's benefit, and only once the holder held its GPU for
+   ``min_dwell_s`` (so the allocation does not thrash). It is granted the freed GPU later.
 5. When the capacity shrinks below the holders (a GPU node left the cluster, the operator lowered it),
    the lowest-benefit holders past it give theirs up (``gpu-capacity-reduced``), reserved ones last.
 
 Benefit: SLO violations the GPU avoids per second (the request rate times the share of requests over the
-SLO on the CPU minus that on the GPU), weighted by the function's violation cost. A function that is not
-holding yet pays its switch: its warm-up holds a GPU without serving, so its score is its benefit less the
-share of the pool's horizon the warm-up takes (``Claim.score``).
+SLO on the CPU minus that on the GPU), weighted by the function's violation cost, *expected over the
+horizon a grant holds* (``expected_benefit``: the time average of each evaluation's figure, older ones
+weighing less over ``horizon_s``), not the figure of the last second: a GPU is granted for minutes, and a
+function with bursts and pauses, which avoids no violation in a pause, is worth its cycle's average there,
+not nothing. A function that is not holding yet pays its switch: its warm-up holds a GPU without serving, so
+its score is its benefit less the share of the pool's horizon the warm-up takes (``Claim.score``).
 """
 
 from __future__ import annotations
@@ -67,15 +71,16 @@ class Claim:
     holds: bool = False  # its GPU variant is scaled up (or being scaled up, or not yet released)
     held_since: float | None = None  # when its current holding began
     reserved: bool = False  # mode gpu, pinned to the GPU, or GPU-only: granted first, never preempted
-    benefit_per_s: float = 0.0  # weighted SLO violations the GPU avoids per second at the current rate
+    benefit_per_s: float = 0.0  # weighted SLO violations the GPU avoids per second, expected over the horizon
     warmup_s: float = 0.0  # expected seconds from scale-up until it serves (what a newcomer pays)
+    handover_s: float = 0.0  # a holder: expected seconds until its CPU serves again if preempted (0: it is up)
 
-    def score(self, config: PoolConfig) -> float:
+    def score(self, config: PoolConfig, after_s: float = 0.0) -> float:
         """Benefit per GPU-second: a holder's benefit; a newcomer's less the share of the horizon its
-        warm-up holds a GPU without serving."""
+        warm-up holds a GPU without serving, and ``after_s`` more before it gets the GPU at all."""
         if self.holds:
             return self.benefit_per_s
-        return self.benefit_per_s * max(0.0, 1.0 - self.warmup_s / config.horizon_s)
+        return self.benefit_per_s * max(0.0, 1.0 - (self.warmup_s + after_s) / config.horizon_s)
 
 
 @dataclass(frozen=True)
@@ -160,11 +165,17 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
                          "score": round(score, 4), "releasing": len(releasing) + len(preempted),
                          "preempt_ratio": config.preempt_ratio}
         weakest = eligible[next_weakest] if next_weakest < len(eligible) else None
+        # A preemption frees the GPU only once the holder is back on its CPU (its CPU's start, where the
+        # CPU was released: for a model, loading it again), and the newcomer serves only after its own
+        # warm-up: both stretches hold the GPU without the newcomer gaining anything, so its score against
+        # this holder counts them. The holder keeps serving on its GPU meanwhile; what it loses after is
+        # its benefit over the horizon, which the ratio weighs.
+        against = 0.0 if weakest is None else claim.score(config, after_s=weakest.handover_s)
         if weakest is not None and (claim.reserved or (
-                score > 0 and score >= config.preempt_ratio * weakest.benefit_per_s)):
+                against > 0 and against >= config.preempt_ratio * weakest.benefit_per_s)):
             next_weakest += 1
             preempted.append(Preemption(weakest.name, PREEMPTED, by=claim.name, numbers={
-                "capacity": capacity, "by": claim.name, "by_score": round(score, 4),
+                "capacity": capacity, "by": claim.name, "by_score": round(against, 4),
                 "benefit_per_s": round(weakest.benefit_per_s, 4), "held_s": round(now - weakest.held_since, 1),
                 "preempt_ratio": config.preempt_ratio}))
             numbers["preempting"] = weakest.name
@@ -174,6 +185,34 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
                       kept=tuple(c.name for c in keeping if c.name not in gone),
                       releasing=tuple(c.name for c in releasing), preempted=tuple(preempted),
                       denied=tuple(denials))
+
+
+@dataclass(frozen=True)
+class ExpectedBenefit:
+    """A function's benefit expected over the horizon (``expected_benefit``): the mean of its evaluations'
+    figures, each weighted by the seconds it stood for and by exp(-age / horizon)."""
+
+    per_s: float = 0.0
+    weight: float = 0.0  # the weight seen so far, 1 - exp(-seconds observed / horizon)
+    at: float | None = None  # the last evaluation
+
+
+def expected_benefit(previous: ExpectedBenefit, benefit_now_per_s: float, now: float, horizon_s: float,
+                     first_s: float = 1.0) -> ExpectedBenefit:
+    """``previous`` with one more evaluation's benefit (``gpu_benefit``), which stands for the seconds since
+    the last one (``first_s`` for the first). Why: a grant holds for minutes (the dwell, the horizon), so
+    the pool must rank by what the GPU will avoid over them, not by the last seconds alone: a function
+    with bursts and pauses is worth its cycle's average, not nothing in a pause nor its peak in a burst,
+    and a function that went quiet loses its claim over the horizon rather than at once. The mean is
+    over what was observed (the weight divides it out), so a function evaluated for a few seconds counts
+    at their mean, not at a fraction of it."""
+    elapsed = first_s if previous.at is None else max(0.0, now - previous.at)
+    keep = math.exp(-elapsed / horizon_s)
+    weight = previous.weight * keep + (1.0 - keep)
+    if weight <= 0.0:  # no time passed since the very first evaluation
+        return ExpectedBenefit(benefit_now_per_s, 0.0, now) if previous.at is None else previous
+    per_s = (previous.per_s * previous.weight * keep + benefit_now_per_s * (1.0 - keep)) / weight
+    return ExpectedBenefit(per_s, weight, now)
 
 
 def violations_avoided_per_s(rate_per_s: float, slow_share_cpu: float, slow_share_gpu: float,

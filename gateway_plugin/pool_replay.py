@@ -75,8 +75,10 @@ def _holds_gpu(sim: Simulation) -> bool:
     """Whether a function counts against the pool: while its GPU variant has replicas, and while its route
     points at its GPU even with the variant scaled to zero (pro's idle scale-down): its next request scales
     the GPU from zero without asking the pool, so the live controller counts a function routed to its GPU as
-    a holder too (`Controller._current_holdings`)."""
-    return sim.variant_up(policy.GPU) or sim.route == policy.GPU
+    a holder too (`Controller._current_holdings`). A function whose trace is over holds nothing: it is no
+    longer evaluated, so it would never release its GPU, and its bill already ends with its last request
+    (`Simulation.finish`); counting it would leave a GPU blocked for the rest of a longer replay."""
+    return not sim.finished and (sim.variant_up(policy.GPU) or sim.route == policy.GPU)
 
 
 def _held(sims: Mapping[str, Simulation]) -> int:
@@ -84,8 +86,9 @@ def _held(sims: Mapping[str, Simulation]) -> int:
 
 
 def _gpus_up(sims: Mapping[str, Simulation]) -> int:
-    """GPU variants with replicas: what the capacity is checked against."""
-    return sum(1 for sim in sims.values() if sim.variant_up(policy.GPU))
+    """GPU variants with replicas: what the capacity is checked against (a finished function's are billed
+    no more, see `_holds_gpu`)."""
+    return sum(1 for sim in sims.values() if not sim.finished and sim.variant_up(policy.GPU))
 
 
 def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfig], strategy: str, capacity: int,
@@ -133,6 +136,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
         sim.begin(None, 0.0, 0.0)
     held_since: dict[str, float] = {}
     basis: dict[str, float | None] = {}
+    expected: dict[str, pool.ExpectedBenefit] = {}
     waiting_since: dict[str, float] = {}
     now = 0.0
     while not all(sim.finished for sim in sims.values()):
@@ -143,8 +147,8 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
             if not sims[name].finished:
                 prototype.tick(sims[name])
         if gaia:
-            _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, waiting_since,
-                      outcome)
+            _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected,
+                      waiting_since, outcome)
         held = _gpus_up(sims)
         outcome.max_held = max(outcome.max_held, held)
         if held > capacity:
@@ -153,7 +157,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
     return outcome
 
 
-def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, waiting_since,
+def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected, waiting_since,
               outcome: PoolResult) -> None:
     """One evaluation of every function: decide, allocate (pool) or first come first served (fcfs), act."""
     decisions = {}
@@ -169,7 +173,10 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         decision, strategy_state.state = policy.decide(taken, configs[name], strategy_state.state, now)
         if taken.route == policy.CPU and taken.window(policy.CPU).count:
             basis[name] = pool.slow_share(taken.window(policy.CPU))
-        decisions[name] = (decision, taken, pool.gpu_benefit(taken, decision, basis.get(name)))
+        benefit = pool.gpu_benefit(taken, decision, basis.get(name))
+        expected[name] = pool.expected_benefit(expected.get(name, pool.ExpectedBenefit()), benefit, now,
+                                               pool_config.horizon_s, first_s=configs[name].interval_s)
+        decisions[name] = (decision, taken, benefit)
 
     def promotes(name: str) -> bool:
         return name in decisions and decisions[name][0].action == policy.SWITCH and decisions[name][0].target == policy.GPU
@@ -192,8 +199,10 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                 wants = False
             claims.append(pool.Claim(name=name, wants=wants and not sim.finished, holds=holds,
                                      held_since=held_since.get(name), reserved=configs[name].mode == "gpu",
-                                     benefit_per_s=decisions[name][2] if name in decisions else 0.0,
-                                     warmup_s=sim.workload.cold_start_s.get(policy.GPU, 0.0)))
+                                     benefit_per_s=expected[name].per_s if name in expected else 0.0,
+                                     warmup_s=sim.workload.cold_start_s.get(policy.GPU, 0.0),
+                                     handover_s=0.0 if sim.variant_up(policy.CPU)
+                                     else sim.workload.cold_start_s.get(policy.CPU, 0.0)))
         allocation = pool.allocate(claims, capacity, pool_config, now)
         granted = set(allocation.granted) | set(allocation.kept)
         preempted = list(allocation.preempted)
@@ -227,6 +236,8 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                 waiting_since.setdefault(name, now)
                 strategy_state.state = policy.promotion_denied(strategy_state.state, configs[name], now)
                 outcome.denied += 1
+        elif name in granted and decision.reason == pool.WAITING_FOR_GPU:
+            strategy_state.state = policy.capacity_available(strategy_state.state)  # it asks at the next one
         elif decision.action == policy.SCALE_DOWN:
             sim.release(decision.target)
         elif decision.action == policy.SWITCH:

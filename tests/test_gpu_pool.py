@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaia_faas.gateway_plugin.pool import (CAPACITY_REDUCED, GPU_POOL_FULL, PREEMPTED, Allocation, Claim,
-                                           PoolConfig, allocate, violations_avoided_per_s)
+                                           ExpectedBenefit, PoolConfig, allocate, expected_benefit,
+                                           violations_avoided_per_s)
 
 CONFIG = PoolConfig(preempt_ratio=2.0, min_dwell_s=60.0, horizon_s=300.0)
 NOW = 10_000.0
@@ -195,3 +196,34 @@ def test_violations_avoided_and_config_checks():
     for bad in (PoolConfig(preempt_ratio=0.5), PoolConfig(min_dwell_s=-1), PoolConfig(horizon_s=0)):
         with pytest.raises(ValueError, match="GPU pool"):
             bad.check()
+
+
+def test_a_bursty_holder_is_worth_its_cycle_not_its_pause():
+    """Ranked by the last second's benefit, a function with bursts and pauses is worth nothing at the end of a
+    pause, and any newcomer preempts it; ranked by the benefit expected over the horizon (expected_benefit),
+    it keeps its GPU against a steady newcomer worth much less than its cycle's average."""
+    bursty = steady = ExpectedBenefit()
+    now = NOW
+    for _ in range(4):  # 60 s bursts avoiding 0.4 weighted violations a second, then 300 s with no request
+        for second in range(360):
+            bursty = expected_benefit(bursty, 0.4 if second < 60 else 0.0, now, CONFIG.horizon_s)
+            steady = expected_benefit(steady, 0.02, now, CONFIG.horizon_s)
+            now += 1.0
+    cycle = 0.4 * 60 / 360
+    assert 0.4 * cycle < bursty.per_s < cycle and steady.per_s == pytest.approx(0.02)
+    holder = Claim("bursty", wants=True, holds=True, held_since=now - 600, benefit_per_s=bursty.per_s)
+    newcomer = Claim("steady", wants=True, benefit_per_s=steady.per_s, warmup_s=10.0)
+    assert not allocate([holder, newcomer], 1, CONFIG, now).preempted
+    at_its_pause = Claim(**{**holder.__dict__, "benefit_per_s": 0.0})  # what the last second says
+    assert allocate([at_its_pause, newcomer], 1, CONFIG, now).preempted
+
+
+def test_the_expected_benefit_is_the_mean_of_what_was_observed_and_fades_over_the_horizon():
+    first = expected_benefit(ExpectedBenefit(), 0.3, NOW, 300.0)
+    assert first.per_s == pytest.approx(0.3)  # one evaluation: its figure, not a fraction of it
+    assert expected_benefit(first, 0.1, NOW + 1.0, 300.0).per_s == pytest.approx(0.2, rel=0.01)
+    quiet = first
+    for second in range(1, 601):
+        quiet = expected_benefit(quiet, 0.0 if second > 5 else 0.3, NOW + second, 300.0)
+    assert quiet.per_s < 0.3 * 0.05  # quiet for two horizons: its claim is nearly gone
+    assert expected_benefit(quiet, 9.0, NOW + 600, 300.0) == quiet  # no time passed: nothing changes

@@ -94,6 +94,73 @@ def test_a_promotion_denied_for_capacity_uses_no_budget_and_is_asked_again_soon(
     assert policy.promotion_denied(PolicyState(), cfg, 5.0) == PolicyState(capacity_retry_after=15.0)
 
 
+def test_a_promotion_waiting_for_capacity_says_what_the_gpu_is_worth():
+    """The GPU pool ranks a function waiting for a GPU by its waiting decisions' benefit_per_s: they must carry
+    the benefit at the share the CPU violates with, as the promotion did, not 0 where the CPU's knowledge at
+    this rate is empty (here wiped, as a failing variant's is) while its evidence says it violates."""
+    cfg = config(capacity_retry_s=10.0)
+    driver = Driver(cfg)
+    driver.deny_promotions = True
+    asked = driver.run(0, 60, steady(2000.0, 100.0), stop=is_switch)
+    assert asked is not None and asked.numbers["benefit_per_s"] > 0
+    driver.state = driver.state.with_memory(CPU, dataclasses.replace(driver.state.cpu, bands=()))
+    waiting = driver.evaluate(driver.decisions[-1][0] + 1.0)
+    assert waiting.reason == "waiting-for-gpu-capacity"
+    assert waiting.numbers["benefit_per_s"] >= 0.5 * asked.numbers["benefit_per_s"]  # 0 before: cpu_bad_share 0
+
+
+def test_a_promotion_waiting_for_capacity_asks_again_at_once_when_the_pool_has_room():
+    cfg = config(capacity_retry_s=10.0)
+    driver = Driver(cfg)
+    driver.deny_promotions = True
+    driver.run(0, 60, steady(2000.0, 100.0), stop=is_switch)
+    asked_at = driver.decisions[-1][0]
+    assert driver.evaluate(asked_at + 1.0).reason == "waiting-for-gpu-capacity"
+    driver.state = policy.capacity_available(driver.state)  # the pool granted it a GPU
+    driver.deny_promotions = False
+    assert is_switch(driver.evaluate(asked_at + 2.0)) and driver.route == GPU
+    assert policy.capacity_available(PolicyState(capacity_retry_after=15.0)) == PolicyState()
+
+
+def test_no_promotion_in_a_pause_whose_silence_would_fail_the_gpu():
+    """A function with bursts kept waiting for a GPU through a burst is in a pause when a GPU frees: promoted
+    then, the GPU serves nobody and its verification takes the silence for a GPU that hangs (gpu-not-answering,
+    a back-off as for a failure, which cost `bursts` its GPU for the rest of a pool replay). It asks again with
+    its next requests. A silence longer than its pauses is no pause (a stats gap after a leader change)."""
+    driver = Driver(config(capacity_retry_s=10.0))
+    driver.deny_promotions = True
+    burst = steady(2000.0, 100.0, per_s=4)  # the CPU cannot serve it in time
+    driver.run(0, 60, burst)
+    driver.run(60, 160, lambda t, route: ((), 0))  # its first pause: now part of its rhythm
+    driver.run(160, 220, burst)
+    pause = [driver.evaluate(221.5 + s) for s in range(12, 150)]  # a GPU frees; nothing arrives
+    assert not any(is_switch(d) for d in pause)
+    assert pause[-1].reason == "cpu-violates-slo-in-a-pause" and pause[-1].numbers["benefit_per_s"] > 0
+    driver.deny_promotions = False
+    again = driver.run(380, 420, burst, stop=is_switch)
+    assert again is not None and again.target == GPU
+
+
+def test_a_gpu_switched_to_in_a_pause_is_not_judged_hung_before_the_pause_is_over():
+    """Its requests are due once the pause is over: judged by the first 5 s, a GPU the pool freed in a pause
+    was taken for one that hangs (gpu-not-answering, backed off as a failure)."""
+    driver = Driver(config(capacity_retry_s=10.0))
+    driver.deny_promotions = True
+    burst = steady(2000.0, 100.0, per_s=4)
+    driver.run(0, 60, burst)
+    driver.run(60, 160, lambda t, route: ((), 0))
+    driver.run(160, 220, burst)
+    # The pool frees a GPU in the pause and the switch is carried out (asked for just before the pause).
+    asked = policy.Decision(SWITCH, "cpu-violates-slo", target=GPU)
+    driver.state = policy.switched(driver.state, asked, policy.Snapshot(route=CPU, variants=frozenset({CPU, GPU})),
+                                   230.0)
+    driver.route, driver.fresh_from_s = GPU, None
+    quiet = [driver.evaluate(231.0 + s) for s in range(100)]  # the rest of the pause: nothing arrives
+    assert "gpu-not-answering" not in [d.reason for d in quiet]
+    driver.run(330, 360, burst)
+    assert driver.route == GPU and driver.state.served > 0  # the next burst is served on the GPU
+
+
 # --- warm-ups ----------------------------------------------------------------------------------------
 
 def test_the_warmup_timeout_follows_the_observed_start_and_backs_off_after_failures():
