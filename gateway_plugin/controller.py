@@ -369,8 +369,7 @@ class Controller:
             routed = self.gateway.routes.current(spec.name).variant == policy.GPU
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \
                 and entry.busy_target == policy.GPU
-            standby = entry is not None and entry.standby.held == policy.GPU  # hybrid dispatch holds it up
-            if spec.name not in stored and (routed or switching or standby or spec.name in self._held):
+            if spec.name not in stored and (routed or switching or spec.name in self._held):
                 observed[spec.name] = self._held.get(spec.name) or Holding(
                     since=now, reserved=self._reserved(spec), by="observed")
         if observed or not known:
@@ -584,7 +583,7 @@ class Controller:
                                    {"crossover_size": plan.model.crossover_size()})
             return hybrid.keep_standby(decision, standby)
         if action == hybrid.WARM_UP and decision.action == policy.HOLD and now >= entry.hybrid_retry_at:
-            entry.busy_target = standby  # a GPU standby warming up counts in the pool (_current_holdings)
+            entry.busy_target = standby  # the CPU (hybrid holds a standby only next to a GPU route)
             entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
                                              name=f"gaia-hybrid-{name}")
         elif action in (hybrid.RELEASE_HELD, hybrid.FORGET):

@@ -161,12 +161,7 @@ def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, spa
 
 def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
     """The first recorded second in [start_s, end_s) of any variant, None when there is none."""
-    firsts = []
-    for recorded in series.values():
-        seconds = recorded.seconds()
-        index = bisect.bisect_left(seconds, start_s)
-        if index < len(seconds) and seconds[index] < end_s:
-            firsts.append(seconds[index])
+    firsts = [s for s in (recorded.first_second(start_s, end_s) for recorded in series.values()) if s is not None]
     return min(firsts, default=None)
 
 
@@ -182,11 +177,10 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
     """
     start_s = min(horizon_start_s(state, config, now), end_s - 1)
     fresh_from = start_s if fresh_from_s is None else min(fresh_from_s, end_s)
-    observed_from = start_s
+    first = _first_second(series, start_s, end_s)
     if state.observed_since is not None:
         observed_from = max(start_s, min(int(math.floor(state.observed_since)), end_s - 1))
     else:
-        first = _first_second(series, start_s, end_s)
         observed_from = first if first is not None else end_s
     windows, fresh = {}, {}
     for variant in (policy.CPU, policy.GPU):
@@ -194,6 +188,5 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
         windows[variant] = _window_summary(recorded, start_s, end_s, end_s - observed_from, config)
         fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config)
                           if fresh_from < end_s else policy.NO_REQUESTS)
-    first = _first_second(series, start_s, end_s)
     return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
                            active_span_s=None if first is None else float(end_s - first))
