@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from gaia_faas.gateway_plugin.hybrid import Sizing
 from gaia_faas.gateway_plugin.metrics import Metrics
 from gaia_faas.gateway_plugin.pool import PoolConfig
 from gaia_faas.gateway_plugin.proxy import Prober, Proxy, Rotation
-from gaia_faas.gateway_plugin.registry import (BasicAuth, Registry, RegistryError, discover_openfaas, file_stamp,
+from gaia_faas.gateway_plugin.registry import (BasicAuth, Discovery, Registry, RegistryError, discover_openfaas, file_stamp,
                                                load_static_routes)
 from gaia_faas.gateway_plugin.routes import RouteTable
 from gaia_faas.gateway_plugin.server import ServerLimits, handler_args
@@ -146,10 +147,11 @@ async def refresh_registry(state: GatewayState) -> None:
             stamp = file_stamp(config.routes_file)
             if stamp is not None and stamp == state.routes_file_stamp and state.registry_error is None:
                 return  # unchanged since it was loaded: parsing a thousand functions again would stall the loop
-            functions, conflicts = load_static_routes(config.routes_file), []
+            discovery = Discovery(load_static_routes(config.routes_file), [], None)
             state.routes_file_stamp = stamp
         else:
-            functions, conflicts = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
+            asked_at = time.time()  # before asking: a release done later is not in this answer
+            discovery = await discover_openfaas(state.client, config.upstream_url, config.basic_auth)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -160,11 +162,13 @@ async def refresh_registry(state: GatewayState) -> None:
         state.metrics.discovery_failures.inc()
         state.metrics.registry_ok.set(0)
         return
+    conflicts = discovery.conflicts
     if conflicts and conflicts != state.registry.conflicts:
         for conflict in conflicts:
             log.warning("function registry: %s", conflict)
     state.registry_error = None
-    state.registry.replace(functions, conflicts)
+    state.registry.replace(discovery.functions, conflicts, discovery.replicas,
+                           None if discovery.replicas is None else asked_at)
     state.registry_loaded = True
     state.metrics.registry_ok.set(1)
     state.metrics.registry_conflicts.set(len(conflicts))

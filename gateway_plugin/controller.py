@@ -39,11 +39,13 @@ from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerCo
 from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
 from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.leader import LeaderLease
-from gaia_faas.gateway_plugin.registry import FunctionSpec
+from gaia_faas.gateway_plugin.registry import FunctionSpec, Replicas
 from gaia_faas.gateway_plugin.routes import RoutePinned
 from gaia_faas.gateway_plugin import hybrid
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
+GPU_NOT_ROUTED = "gpu-up-not-routed"  # a GPU variant with replicas and nothing routed to it: scaled down
+BY_REPLICAS = "replicas"  # a holding counted because the provider reports replicas of the GPU variant
 DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
 
 log = logging.getLogger("gaia.controller")
@@ -180,6 +182,12 @@ class Controller:
         self._config_errors: dict[str, str] = {}
         self._configs: dict[str, tuple[FunctionSpec, ControllerConfig]] = {}
         self._held: dict[str, Holding] = {}  # the holdings as this leader last knew them (survives a Redis flush)
+        # GPU variants' replicas as the provider reports them (registry.replicas): when this leader last
+        # released each, whose releases the platform refuses (CE keeps one replica), and for which
+        # discovery a leftover GPU was last scaled down (`_release_unrouted_gpu`).
+        self._released_at: dict[str, float] = {}
+        self._platform_keeps: set[str] = set()
+        self._unrouted_tried: dict[str, float] = {}
         self.last_allocation: pool.Allocation | None = None
         self._tick_error: str | None = None
         self._read_ms = 0.0
@@ -213,6 +221,8 @@ class Controller:
                 entry.busy.cancel()
         self._functions.clear()
         self._held.clear()
+        self._released_at.clear()
+        self._unrouted_tried.clear()
 
     # -- one evaluation of all functions -----------------------------------------------------------------
     async def tick(self, now: float) -> None:
@@ -354,9 +364,11 @@ class Controller:
     # -- the GPU pool ------------------------------------------------------------------------------------
     async def _current_holdings(self, with_gpu: list[FunctionSpec], now: float) -> dict[str, Holding]:
         """Who holds a GPU: Redis's holdings, plus what is observed to hold one and Redis lacks (a function
-        routed to its GPU, a switch to the GPU in flight, this leader's memory), written back. After Redis
-        lost the holdings (FLUSHALL, a restart) this rebuilds them, conservatively: anything that may hold a
-        GPU counts until it is released."""
+        routed to its GPU, a switch to the GPU in flight, this leader's memory, a GPU variant the provider
+        reports replicas of), written back. After Redis lost the holdings (FLUSHALL, a restart) this rebuilds
+        them, conservatively: anything that may hold a GPU counts until it is released. The replicas are what
+        a new leader has when Redis and every plugin restarted at once (routes and memory gone, the GPU
+        deployments still up)."""
         stored, known = await self.holdings.load()
         names = {spec.name for spec in with_gpu}
         gone = [name for name in stored if name not in names]  # deleted functions hold nothing any more
@@ -364,24 +376,77 @@ class Controller:
             await self.holdings.release(name)
             stored.pop(name)
         observed: dict[str, Holding] = {}
+        asked_at = self.gateway.registry.replicas_asked_at
         for spec in with_gpu:
             entry = self._functions.get(spec.name)
             routed = self.gateway.routes.current(spec.name).variant == policy.GPU
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \
                 and entry.busy_target == policy.GPU
-            if spec.name not in stored and (routed or switching or spec.name in self._held):
+            holding = stored.get(spec.name)
+            if holding is not None:
+                if (holding.by == BY_REPLICAS and not (routed or switching) and asked_at is not None
+                        and asked_at > holding.since):
+                    # Counted for its replicas alone (no grant): free once a later discovery shows none left.
+                    replicas = self._gpu_replicas(spec)
+                    if replicas is not None and not replicas.up:
+                        await self.holdings.release(spec.name)
+                        stored.pop(spec.name)
+                        self._held.pop(spec.name, None)
+                continue
+            if routed or switching or spec.name in self._held:
                 observed[spec.name] = self._held.get(spec.name) or Holding(
                     since=now, reserved=self._reserved(spec), by="observed")
+            elif (replicas := self._gpu_replicas(spec)) is not None and replicas.up:
+                observed[spec.name] = Holding(since=now, reserved=self._reserved(spec), by=BY_REPLICAS)
         if observed or not known:
             added = await self.holdings.record(observed, now)
             if not known and observed:
-                log.warning("GPU pool: Redis had no holdings; rebuilt %d from the routes and this leader's memory",
-                            len(observed))
+                log.warning("GPU pool: Redis had no holdings; rebuilt %d from the routes, the replicas and this "
+                            "leader's memory", len(observed))
             elif added:
                 log.info("GPU pool: %d observed GPU holders added to the holdings", added)
         held = {**observed, **stored}
         self._held = dict(held)
         return held
+
+    def _gpu_replicas(self, spec: FunctionSpec) -> Replicas | None:
+        """The GPU variant's replicas at the last discovery, where they say whether it holds a GPU: asked for
+        after this leader's last release of it (an earlier answer still shows the replicas it removed), on a
+        platform that scales a variant to zero (on CE every variant runs a replica always: it holds nothing
+        the pool could give to another function). None: nothing to go by."""
+        asked_at = self.gateway.registry.replicas_asked_at
+        if asked_at is None or asked_at <= self._released_at.get(spec.name, -math.inf) \
+                or spec.name in self._platform_keeps:
+            return None
+        config = self._config(spec)
+        if config is None or config.platform == "ce":
+            return None
+        return self.gateway.registry.replicas_of(spec.name, policy.GPU)
+
+    async def _release_unrouted_gpu(self, name: str) -> None:
+        """A GPU variant the provider runs replicas of for nothing: the function is routed to its CPU, no
+        switch is in flight and no probation of the CPU keeps the GPU to go back to (`policy._demote`). Left
+        over by a leader that stopped mid-switch, or by a restart of Redis and the plugins that lost the
+        routes: it would hold a GPU of the pool, billed, forever. Scaled to zero, once per discovery that
+        shows it asked for (a failed release is tried again after the next discovery)."""
+        spec, entry = self.gateway.registry.get(name), self._functions.get(name)
+        if spec is None or entry is None or policy.CPU not in spec.variants or entry.state.verifying:
+            return
+        if (entry.busy is not None and not entry.busy.done()) or self.gateway.routes.current(name).variant != policy.CPU:
+            return
+        replicas, asked_at = self._gpu_replicas(spec), self.gateway.registry.replicas_asked_at
+        if replicas is None or replicas.desired == 0 or self._unrouted_tried.get(name) == asked_at:
+            return
+        self._unrouted_tried[name] = asked_at
+        outcome = await self.actuator.release(spec, policy.GPU)
+        if outcome.kept:
+            self._platform_keeps.add(name)
+        await self._released(name, policy.GPU, outcome)
+        log.info("controller: %s's GPU ran %d replica(s) with the route on its CPU: %s", name, replicas.desired,
+                 outcome.detail)
+        await self._record(name, "scale_down", policy.GPU, None, GPU_NOT_ROUTED,
+                           {"desired_replicas": replicas.desired, "available_replicas": replicas.available,
+                            "detail": outcome.detail})
 
     def _reserved(self, spec: FunctionSpec) -> bool:
         route = self.gateway.routes.current(spec.name)
@@ -484,6 +549,11 @@ class Controller:
                     entry.waiting_since = entry.denial_logged_at = None
             except Exception as exc:  # Redis away or a platform error with one function must not stop the others
                 log.warning("controller: %s not acted on: %s: %s", name, type(exc).__name__, exc)
+        for name in allocation.releasing:  # a switch or release of their own started above is seen there
+            try:
+                await self._release_unrouted_gpu(name)
+            except Exception as exc:
+                log.warning("controller: %s's unrouted GPU not released: %s: %s", name, type(exc).__name__, exc)
 
     async def _grant(self, spec: FunctionSpec, entry: _Function, holding: Holding | None, capacity: int | None,
                      now: float) -> int:
@@ -556,6 +626,7 @@ class Controller:
         if variant == policy.GPU and outcome.ok and not outcome.kept:
             await self.holdings.release(name)
             self._held.pop(name, None)
+            self._released_at[name] = time.time()
 
     # -- switches ----------------------------------------------------------------------------------------
     def _start_switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,

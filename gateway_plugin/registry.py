@@ -101,6 +101,10 @@ class Registry:
     def __init__(self, functions: dict[str, FunctionSpec] | None = None):
         self._functions = dict(functions or {})
         self.conflicts: list[str] = []  # claims left out at the last refresh (see parse_openfaas_functions)
+        # The replicas the provider reported at the last discovery (OpenFaaS mode), and when that discovery
+        # was asked for (wall clock): the GPU pool counts a GPU variant with replicas as held.
+        self.replicas: dict[str, dict[str, Replicas]] = {}
+        self.replicas_asked_at: float | None = None
 
     def get(self, name: str) -> FunctionSpec | None:
         return self._functions.get(name)
@@ -108,12 +112,20 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._functions)
 
-    def replace(self, functions: dict[str, FunctionSpec], conflicts: list[str] | tuple = ()) -> None:
+    def replace(self, functions: dict[str, FunctionSpec], conflicts: list[str] | tuple = (),
+                replicas: dict[str, dict[str, Replicas]] | None = None, asked_at: float | None = None) -> None:
         """The new set of functions; one whose spec did not change keeps its object, and with it what is
-        cached per spec (the controller's parsed annotations: a thousand functions rediscovered every 10 s)."""
+        cached per spec (the controller's parsed annotations: a thousand functions rediscovered every 10 s).
+        ``replicas``: what the provider reported, asked for at ``asked_at`` (None: a routes file, no provider)."""
         old = self._functions
         self._functions = {name: old[name] if old.get(name) == spec else spec for name, spec in functions.items()}
         self.conflicts = list(conflicts)
+        self.replicas = dict(replicas or {})
+        self.replicas_asked_at = asked_at if replicas is not None else None
+
+    def replicas_of(self, name: str, variant: str) -> Replicas | None:
+        """The variant's replicas at the last discovery, None where no provider reported them."""
+        return self.replicas.get(name, {}).get(variant)
 
     def get_namespaced(self, name: str) -> FunctionSpec | None:
         """The function a `NAME.NAMESPACE` segment names, when NAME is managed in that namespace (the last
@@ -182,9 +194,26 @@ def load_static_routes(path: str | Path) -> dict[str, FunctionSpec]:
     return parse_static_routes(document, str(path))
 
 
+class Replicas(NamedTuple):
+    """What the provider reports of one variant service: the replicas it is asked for, and those running.
+    A pod being removed is still running (and holds its GPU) until it is gone."""
+
+    desired: int
+    available: int
+
+    @property
+    def up(self) -> bool:
+        return self.desired > 0 or self.available > 0
+
+
 class Discovery(NamedTuple):
     functions: dict[str, FunctionSpec]
     conflicts: list[str]  # one line per (function, variant) that two or more services claim
+    replicas: dict[str, dict[str, Replicas]] | None  # function -> variant -> replicas (None: a routes file)
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _mapping(item: dict, key: str, where: str) -> dict:
@@ -242,11 +271,17 @@ def parse_openfaas_functions(functions_json, gateway_url: str) -> Discovery:
             {k: str(v) for k, v in _mapping(item, "annotations", "").items() if str(k).startswith(ANNOTATION_PREFIX)})
         namespaces.setdefault(name, set()).add(item.get("namespace"))
     functions = {}
+    replicas: dict[str, dict[str, Replicas]] = {}
     for name, targets in variants.items():
         found = namespaces[name]
         namespace = next(iter(found)) if len(found) == 1 else None
         functions[name] = FunctionSpec(name, targets, annotations[name], namespace=namespace or None)
-    return Discovery(functions, conflicts)
+        for variant in targets:
+            item = claims[(name, variant)][0]
+            desired, available = _count(item.get("replicas")), _count(item.get("availableReplicas"))
+            if desired is not None or available is not None:  # a provider that says neither says nothing
+                replicas.setdefault(name, {})[variant] = Replicas(desired or 0, available or 0)
+    return Discovery(functions, conflicts, replicas)
 
 
 @dataclass(frozen=True)

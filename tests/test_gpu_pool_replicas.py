@@ -1,0 +1,196 @@
+"""The GPU pool after Redis and every plugin restarted at once (routes, holdings and the leader's memory gone,
+the GPU deployments still up): the new leader counts a GPU variant the provider reports replicas of, so it
+never grants that GPU a second time; scales down a GPU left up with the route on its CPU; and gives the GPU
+on once the provider shows its pod gone. A real Redis, the real controller and discovery against an
+OpenFaaS-like gateway on loopback (`GET /system/functions` with replicas, the scale API, health)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gaia_faas.gateway_plugin import pool
+from gaia_faas.gateway_plugin.app import GatewayConfig, GatewayState, refresh_registry
+from gaia_faas.gateway_plugin.controller import BY_REPLICAS, GPU_NOT_ROUTED, Controller, ControllerOptions
+from gaia_faas.gateway_plugin.holdings import Holdings
+from gaia_faas.gateway_plugin.metrics import Metrics
+from gaia_faas.gateway_plugin.proxy import Rotation
+from gaia_faas.gateway_plugin.registry import Registry, Replicas, parse_openfaas_functions
+from gaia_faas.gateway_plugin.routes import RouteTable
+from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
+from gaia_faas.processes import free_port
+
+FUNCTIONS = ("left", "slow")  # left: its GPU left up by the previous leader; slow: misses its SLO on the CPU
+
+
+class Provider:
+    """An OpenFaaS gateway's system API: the functions with their replicas (a scale to zero leaves the pod
+    running until the test says it is gone), the scale API, and every variant's health check."""
+
+    def __init__(self, platform: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.platform = platform
+        self.replicas = {f"{name}-{variant}": [1, 1] for name in FUNCTIONS for variant in ("cpu", "gpu")}
+        self.replicas["slow-gpu"] = [0, 0]
+        self.scale_calls: list[tuple[str, int]] = []
+        self.runner = None
+
+    async def functions(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"name": service, "namespace": "openfaas-fn", "replicas": desired, "availableReplicas": available,
+             "labels": {"com.gaia.function": service.rsplit("-", 1)[0], "com.gaia.variant": service.rsplit("-", 1)[1]},
+             "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "200",
+                             "com.gaia.platform": self.platform}}
+            for service, (desired, available) in sorted(self.replicas.items())])
+
+    async def scale(self, request: web.Request) -> web.Response:
+        service, replicas = request.match_info["name"], (await request.json())["replicas"]
+        self.scale_calls.append((service, replicas))
+        if replicas == 0 and self.platform == "ce":
+            return web.Response(status=400, text="replicas must be at least 1")
+        self.replicas[service][0] = replicas
+        self.replicas[service][1] = max(self.replicas[service][1], replicas)  # a removed pod lingers
+        return web.Response(status=202)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    async def __aenter__(self) -> "Provider":
+        app = web.Application()
+        app.router.add_get("/system/functions", self.functions)
+        app.router.add_post("/system/scale-function/{name}", self.scale)
+        app.router.add_get("/function/{name}/_/health", self.health)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+
+def test_discovery_reads_each_variants_replicas_and_ignores_what_is_not_a_count():
+    def service(name, variant, **counts):
+        return {"name": f"{name}-{variant}", "labels": {"com.gaia.function": name, "com.gaia.variant": variant},
+                "annotations": {}, **counts}
+
+    found = parse_openfaas_functions([
+        service("a", "cpu", replicas=1, availableReplicas=1), service("a", "gpu", replicas=0, availableReplicas=1),
+        service("b", "cpu", replicas="2", availableReplicas=True), service("b", "gpu"),
+        service("c", "gpu", replicas=3)], "http://g")
+    assert found.replicas == {"a": {"cpu": Replicas(1, 1), "gpu": Replicas(0, 1)}, "c": {"gpu": Replicas(3, 0)}}
+    assert found.replicas["a"]["gpu"].up and not Replicas(0, 0).up
+
+
+class Cluster:
+    """One plugin's controller, as after a restart of everything: a fresh Redis, no routes, no memory."""
+
+    def __init__(self, provider: Provider, redis_url: str):
+        self.provider, self.redis_url = provider, redis_url
+
+    async def __aenter__(self) -> "Cluster":
+        self.client = aiohttp.ClientSession()
+        self.redis = aioredis.Redis.from_url(self.redis_url)
+        await self.redis.flushall()
+        config = GatewayConfig(redis_url=self.redis_url, upstream_url=self.provider.url, gpu_capacity=1,
+                               gpu_capacity_from_cluster=False)
+        registry = Registry()
+        self.state = GatewayState(config=config, metrics=Metrics(), registry=registry, rotation=Rotation(),
+                                  redis=self.redis, client=self.client)
+        self.state.stats = StatsReader(self.redis)
+        self.state.routes = RouteTable(self.redis, registry.start_variant)
+        self.recorder = StatsRecorder(self.redis)
+        self.controller = Controller(self.state, ControllerOptions(), identity="new-leader")
+        self.controller.actuator.poll_interval_s = 0.05
+        assert await self.controller.lease.try_acquire()
+        await refresh_registry(self.state)
+        assert self.state.registry_error is None and self.state.registry.names() == sorted(FUNCTIONS)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.controller.lease.release()
+        await self.redis.aclose()
+        await self.client.close()
+
+    async def traffic(self, seconds: range) -> None:
+        """Five calls a second of each function on its route: slow misses its 200 ms SLO on the CPU."""
+        for second in seconds:
+            self.recorder._clock = lambda second=second: second + 0.5
+            for name in FUNCTIONS:
+                variant = self.state.routes.current(name).variant
+                latency = 400.0 if name == "slow" and variant == "cpu" else 50.0
+                for _ in range(5):
+                    self.recorder.record(name, variant, latency, 200)
+        await self.recorder.flush()
+
+    async def evaluate(self, discover: bool = True) -> None:
+        """A second later: its calls, a discovery (as every 10 s), one evaluation, its switches done."""
+        await asyncio.sleep(1.05)
+        now = time.time()
+        await self.traffic(range(int(now) - 2, int(now)))
+        if discover:
+            await refresh_registry(self.state)
+        await self.controller.tick(now)
+        busy = [e.busy for e in self.controller._functions.values() if e.busy is not None]
+        await asyncio.gather(*busy, return_exceptions=True)
+
+    async def holders(self) -> dict[str, str]:
+        held, _ = await Holdings(self.redis).load()
+        return {name: holding.by for name, holding in held.items()}
+
+    async def decisions(self, name: str) -> list[tuple[str, str]]:
+        return [(d.action, d.reason) for d in reversed(await self.controller.decisions.recent(50, name))]
+
+
+def test_a_gpu_left_up_counts_in_the_pool_is_scaled_down_and_is_granted_again_only_once_gone(redis_url):
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
+            now = time.time()
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            first = (await cluster.holders(), list(provider.scale_calls), await cluster.decisions("slow"),
+                     await cluster.decisions("left"))
+            # The release asked for, the pod still there: counted again (a terminating pod holds its GPU),
+            # not scaled down a second time; slow still waits.
+            await cluster.evaluate()
+            await cluster.evaluate(discover=False)
+            lingering = (await cluster.holders(), list(provider.scale_calls))
+            # The pod is gone: the next discovery frees the GPU, slow gets it.
+            provider.replicas["left-gpu"][1] = 0
+            for _ in range(3):
+                await cluster.evaluate()
+            routes = {name: cluster.state.routes.current(name).variant for name in FUNCTIONS}
+            return first, lingering, await cluster.holders(), list(provider.scale_calls), routes
+
+    first, lingering, holders, scale_calls, routes = asyncio.run(scenario())
+    held_first, calls_first, slow_first, left_first = first
+    # The first evaluation: left's GPU counted (the one GPU of the pool), slow's promotion denied, and the
+    # GPU left up with the route on its CPU scaled down, its holding given back once that was done.
+    assert ("denied", pool.GPU_POOL_FULL) in slow_first and ("switch", "cpu-violates-slo") not in slow_first
+    assert left_first == [("scale_down", GPU_NOT_ROUTED)]
+    assert calls_first == [("left-gpu", 0)] and held_first == {}
+    assert lingering == ({"left": BY_REPLICAS}, [("left-gpu", 0)])
+    assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
+    assert scale_calls == [("left-gpu", 0), ("slow-gpu", 1)]
+
+
+def test_on_openfaas_ce_a_running_gpu_variant_does_not_count_and_is_not_scaled_down(redis_url):
+    """CE runs every variant at one replica always (it refuses zero): a replica there says nothing the pool
+    could give to another function, so replicas do not count and nothing is scaled down."""
+    async def scenario():
+        async with Provider("ce") as provider, Cluster(provider, redis_url) as cluster:
+            now = time.time()
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            for _ in range(2):
+                await cluster.evaluate()
+            return await cluster.holders(), list(provider.scale_calls), await cluster.decisions("left")
+
+    holders, scale_calls, left = asyncio.run(scenario())
+    assert holders == {"slow": "new-leader"} and scale_calls == [("slow-gpu", 1)]
+    assert left == []
