@@ -46,6 +46,9 @@ from gaia_faas.gateway_plugin import hybrid
 STATE_KEY_PREFIX = "gaia:controller:state:"
 GPU_NOT_ROUTED = "gpu-up-not-routed"  # a GPU variant with replicas and nothing routed to it: scaled down
 BY_REPLICAS = "replicas"  # a holding counted because the provider reports replicas of the GPU variant
+# A grant's scale-up is asked for right after it is written: a discovery asked this much later that shows no
+# replica of the GPU says nobody scaled it up (a stale leader's switch in flight has asked by then).
+UNUSED_GRANT_GRACE_S = 10.0
 DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
 
 log = logging.getLogger("gaia.controller")
@@ -384,11 +387,16 @@ class Controller:
                 and entry.busy_target == policy.GPU
             holding = stored.get(spec.name)
             if holding is not None:
-                if (holding.by == BY_REPLICAS and not (routed or switching) and asked_at is not None
-                        and asked_at > holding.since):
-                    # Counted for its replicas alone (no grant): free once a later discovery shows none left.
+                # Nothing runs on a GPU the provider shows no replica of, in a discovery asked after the
+                # holding was taken (a grant: after its scale-up would have been asked for), with the route on
+                # the CPU and no switch in flight: counted for replicas that are gone now, or granted by a
+                # leader that stopped before it scaled the GPU up. Otherwise it would shrink the pool for good.
+                grace_s = 0.0 if holding.by == BY_REPLICAS else UNUSED_GRANT_GRACE_S
+                if not (routed or switching) and asked_at is not None and asked_at > holding.since + grace_s:
                     replicas = self._gpu_replicas(spec)
                     if replicas is not None and not replicas.up:
+                        log.info("GPU pool: %s holds no GPU replica any more (holding by %s); given back",
+                                 spec.name, holding.by)
                         await self.holdings.release(spec.name)
                         stored.pop(spec.name)
                         self._held.pop(spec.name, None)

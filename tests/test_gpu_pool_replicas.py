@@ -16,7 +16,7 @@ from aiohttp import web
 from gaia_faas.gateway_plugin import pool
 from gaia_faas.gateway_plugin.app import GatewayConfig, GatewayState, refresh_registry
 from gaia_faas.gateway_plugin.controller import BY_REPLICAS, GPU_NOT_ROUTED, Controller, ControllerOptions
-from gaia_faas.gateway_plugin.holdings import Holdings
+from gaia_faas.gateway_plugin.holdings import Holding, Holdings
 from gaia_faas.gateway_plugin.metrics import Metrics
 from gaia_faas.gateway_plugin.proxy import Rotation
 from gaia_faas.gateway_plugin.registry import Registry, Replicas, parse_openfaas_functions
@@ -194,3 +194,44 @@ def test_on_openfaas_ce_a_running_gpu_variant_does_not_count_and_is_not_scaled_d
     holders, scale_calls, left = asyncio.run(scenario())
     assert holders == {"slow": "new-leader"} and scale_calls == [("slow-gpu", 1)]
     assert left == []
+
+
+def test_a_grant_whose_gpu_never_came_up_is_given_back(redis_url):
+    """A leader that stopped between its grant and the scale-up leaves a holding that nothing holds: once a
+    discovery asked well after it shows no GPU replica (the route on the CPU, no switch in flight), the GPU
+    goes to the function that waits for it, instead of the pool staying one GPU short for good."""
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
+            provider.replicas["left-gpu"] = [0, 0]
+            now = time.time()
+            await Holdings(cluster.redis).record({"left": Holding(since=now - 30.0, by="old-leader")}, now)
+            await refresh_registry(cluster.state)
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            for _ in range(2):
+                await cluster.evaluate()
+            routes = {name: cluster.state.routes.current(name).variant for name in FUNCTIONS}
+            return await cluster.holders(), list(provider.scale_calls), routes
+
+    holders, scale_calls, routes = asyncio.run(scenario())
+    assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
+    assert scale_calls == [("slow-gpu", 1)]
+
+
+def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url):
+    """Within UNUSED_GRANT_GRACE_S of a grant the provider may not show its replica yet (another leader's
+    scale-up on its way): the holding stays and the waiting function waits."""
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
+            provider.replicas["left-gpu"] = [0, 0]
+            now = time.time()
+            await Holdings(cluster.redis).record({"left": Holding(since=now - 1.0, by="old-leader")}, now)
+            await refresh_registry(cluster.state)
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            await cluster.evaluate()
+            return await cluster.holders(), list(provider.scale_calls), await cluster.decisions("slow")
+
+    holders, scale_calls, slow = asyncio.run(scenario())
+    assert holders == {"left": "old-leader"} and scale_calls == []
+    assert ("denied", pool.GPU_POOL_FULL) in slow
