@@ -387,19 +387,12 @@ class Controller:
                 and entry.busy_target == policy.GPU
             holding = stored.get(spec.name)
             if holding is not None:
-                # Nothing runs on a GPU the provider shows no replica of, in a discovery asked after the
-                # holding was taken (a grant: after its scale-up would have been asked for), with the route on
-                # the CPU and no switch in flight: counted for replicas that are gone now, or granted by a
-                # leader that stopped before it scaled the GPU up. Otherwise it would shrink the pool for good.
-                grace_s = 0.0 if holding.by == BY_REPLICAS else UNUSED_GRANT_GRACE_S
-                if not (routed or switching) and asked_at is not None and asked_at > holding.since + grace_s:
-                    replicas = self._gpu_replicas(spec)
-                    if replicas is not None and not replicas.up:
-                        log.info("GPU pool: %s holds no GPU replica any more (holding by %s); given back",
-                                 spec.name, holding.by)
-                        await self.holdings.release(spec.name)
-                        stored.pop(spec.name)
-                        self._held.pop(spec.name, None)
+                if not (routed or switching) and self._holds_nothing(spec, holding, asked_at):
+                    log.info("GPU pool: %s holds no GPU replica the pool could give (holding by %s); given back",
+                             spec.name, holding.by)
+                    await self.holdings.release(spec.name)
+                    stored.pop(spec.name)
+                    self._held.pop(spec.name, None)
                 continue
             if routed or switching or spec.name in self._held:
                 observed[spec.name] = self._held.get(spec.name) or Holding(
@@ -417,17 +410,34 @@ class Controller:
         self._held = dict(held)
         return held
 
+    def _holds_nothing(self, spec: FunctionSpec, holding: Holding, asked_at: float | None) -> bool:
+        """A holding of a function routed to its CPU with no switch in flight that holds no GPU the pool could
+        give to another: counted for replicas of a platform that runs every variant always (CE, or one that
+        refused a scale to zero: they stay up whatever the pool decides), for replicas that are gone now, or
+        granted by a leader that stopped before it scaled the GPU up — no replica in a discovery asked after
+        the grant's scale-up would have been asked for. Kept, it would shrink the pool for good."""
+        if holding.by == BY_REPLICAS and self._runs_always(spec):
+            return True
+        taken_at = holding.since if holding.granted_at is None else holding.granted_at
+        grace_s = 0.0 if holding.by == BY_REPLICAS else UNUSED_GRANT_GRACE_S
+        if asked_at is None or asked_at <= taken_at + grace_s:
+            return False
+        replicas = self._gpu_replicas(spec)
+        return replicas is not None and not replicas.up
+
+    def _runs_always(self, spec: FunctionSpec) -> bool:
+        """The platform runs every variant of this function at a replica whatever the pool decides: CE, or one
+        that refused a scale to zero here. Its GPU's replicas hold nothing the pool could give to another."""
+        config = self._config(spec)
+        return spec.name in self._platform_keeps or (config is not None and config.platform == "ce")
+
     def _gpu_replicas(self, spec: FunctionSpec) -> Replicas | None:
-        """The GPU variant's replicas at the last discovery, where they say whether it holds a GPU: asked for
-        after this leader's last release of it (an earlier answer still shows the replicas it removed), on a
-        platform that scales a variant to zero (on CE every variant runs a replica always: it holds nothing
-        the pool could give to another function). None: nothing to go by."""
+        """The GPU variant's replicas at the last discovery, where they say whether it holds a GPU (not where
+        it `_runs_always`), asked for after this leader's last release of it (an earlier answer still shows
+        the replicas it removed). None: nothing to go by."""
         asked_at = self.gateway.registry.replicas_asked_at
         if asked_at is None or asked_at <= self._released_at.get(spec.name, -math.inf) \
-                or spec.name in self._platform_keeps:
-            return None
-        config = self._config(spec)
-        if config is None or config.platform == "ce":
+                or self._config(spec) is None or self._runs_always(spec):
             return None
         return self.gateway.registry.replicas_of(spec.name, policy.GPU)
 
@@ -569,7 +579,8 @@ class Controller:
         we lead: 1 taken, 0 full, -1 not the leader any more."""
         taken = Holding(since=holding.since if holding is not None else now, reserved=self._reserved(spec),
                         cpu_slow_share=entry.cpu_slow_share,
-                        warmup_s=None if holding is None else holding.warmup_s, by=self.lease.identity)
+                        warmup_s=None if holding is None else holding.warmup_s, by=self.lease.identity,
+                        granted_at=now)
         result = await self.holdings.grant(spec.name, taken, capacity, self.lease.identity, now)
         if result == 1:
             self._held[spec.name] = taken

@@ -33,6 +33,7 @@ class Holding:
     cpu_slow_share: float | None = None  # share of the CPU's requests over the SLO when it was granted
     warmup_s: float | None = None  # how long its last warm-up took
     by: str = ""  # the leader that wrote it ("rebuilt" after Redis lost the holdings)
+    granted_at: float | None = None  # when the pool last granted it (a re-grant keeps ``since``, the dwell's start)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

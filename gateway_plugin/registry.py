@@ -195,8 +195,9 @@ def load_static_routes(path: str | Path) -> dict[str, FunctionSpec]:
 
 
 class Replicas(NamedTuple):
-    """What the provider reports of one variant service: the replicas it is asked for, and those running.
-    A pod being removed is still running (and holds its GPU) until it is gone."""
+    """What the provider reports of one variant service: the replicas it is asked for, and those available.
+    faas-netes reports a Deployment's counts: a pod being deleted is in neither, though it holds its GPU
+    until it has stopped."""
 
     desired: int
     available: int

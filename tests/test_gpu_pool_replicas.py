@@ -1,7 +1,7 @@
 """The GPU pool after Redis and every plugin restarted at once (routes, holdings and the leader's memory gone,
 the GPU deployments still up): the new leader counts a GPU variant the provider reports replicas of, so it
 never grants that GPU a second time; scales down a GPU left up with the route on its CPU; and gives the GPU
-on once the provider shows its pod gone. A real Redis, the real controller and discovery against an
+on once that is done. A real Redis, the real controller and discovery against an
 OpenFaaS-like gateway on loopback (`GET /system/functions` with replicas, the scale API, health)."""
 
 from __future__ import annotations
@@ -28,13 +28,16 @@ FUNCTIONS = ("left", "slow")  # left: its GPU left up by the previous leader; sl
 
 
 class Provider:
-    """An OpenFaaS gateway's system API: the functions with their replicas (a scale to zero leaves the pod
-    running until the test says it is gone), the scale API, and every variant's health check."""
+    """An OpenFaaS gateway's system API: the functions with their replicas, the scale API, and every
+    variant's health check. A scale to zero shows at once in both counts, as faas-netes reports a Deployment
+    (`availableReplicas` leaves out a pod being deleted). ``refuses_zero``: the scale API refuses zero, as
+    CE does, whatever the functions' annotations say (default: on CE)."""
 
-    def __init__(self, platform: str):
+    def __init__(self, platform: str, refuses_zero: bool | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.platform = platform
+        self.refuses_zero = platform == "ce" if refuses_zero is None else refuses_zero
         self.replicas = {f"{name}-{variant}": [1, 1] for name in FUNCTIONS for variant in ("cpu", "gpu")}
         self.replicas["slow-gpu"] = [0, 0]
         self.scale_calls: list[tuple[str, int]] = []
@@ -51,10 +54,9 @@ class Provider:
     async def scale(self, request: web.Request) -> web.Response:
         service, replicas = request.match_info["name"], (await request.json())["replicas"]
         self.scale_calls.append((service, replicas))
-        if replicas == 0 and self.platform == "ce":
+        if replicas == 0 and self.refuses_zero:
             return web.Response(status=400, text="replicas must be at least 1")
-        self.replicas[service][0] = replicas
-        self.replicas[service][1] = max(self.replicas[service][1], replicas)  # a removed pod lingers
+        self.replicas[service] = [replicas, replicas]
         return web.Response(status=202)
 
     async def health(self, request: web.Request) -> web.Response:
@@ -147,7 +149,7 @@ class Cluster:
         return [(d.action, d.reason) for d in reversed(await self.controller.decisions.recent(50, name))]
 
 
-def test_a_gpu_left_up_counts_in_the_pool_is_scaled_down_and_is_granted_again_only_once_gone(redis_url):
+def test_a_gpu_left_up_counts_in_the_pool_is_scaled_down_and_its_gpu_granted_once_released(redis_url):
     async def scenario():
         async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
             now = time.time()
@@ -155,28 +157,42 @@ def test_a_gpu_left_up_counts_in_the_pool_is_scaled_down_and_is_granted_again_on
             await cluster.controller.tick(now)
             first = (await cluster.holders(), list(provider.scale_calls), await cluster.decisions("slow"),
                      await cluster.decisions("left"))
-            # The release asked for, the pod still there: counted again (a terminating pod holds its GPU),
-            # not scaled down a second time; slow still waits.
-            await cluster.evaluate()
-            await cluster.evaluate(discover=False)
-            lingering = (await cluster.holders(), list(provider.scale_calls))
-            # The pod is gone: the next discovery frees the GPU, slow gets it.
-            provider.replicas["left-gpu"][1] = 0
             for _ in range(3):
                 await cluster.evaluate()
             routes = {name: cluster.state.routes.current(name).variant for name in FUNCTIONS}
-            return first, lingering, await cluster.holders(), list(provider.scale_calls), routes
+            return first, await cluster.holders(), list(provider.scale_calls), routes
 
-    first, lingering, holders, scale_calls, routes = asyncio.run(scenario())
+    first, holders, scale_calls, routes = asyncio.run(scenario())
     held_first, calls_first, slow_first, left_first = first
     # The first evaluation: left's GPU counted (the one GPU of the pool), slow's promotion denied, and the
     # GPU left up with the route on its CPU scaled down, its holding given back once that was done.
     assert ("denied", pool.GPU_POOL_FULL) in slow_first and ("switch", "cpu-violates-slo") not in slow_first
     assert left_first == [("scale_down", GPU_NOT_ROUTED)]
     assert calls_first == [("left-gpu", 0)] and held_first == {}
-    assert lingering == ({"left": BY_REPLICAS}, [("left-gpu", 0)])
+    # Scaled down once; the GPU then goes to slow.
     assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
     assert scale_calls == [("left-gpu", 0), ("slow-gpu", 1)]
+
+
+def test_a_gpu_the_provider_will_not_scale_to_zero_gives_its_holding_back(redis_url):
+    """A platform that refuses a scale to zero (CE, without com.gaia.platform: ce saying so) runs the GPU
+    variant whatever the pool decides: its replicas count once, the refusal says they hold nothing the pool
+    could give, and the waiting function gets the GPU instead of waiting for good."""
+    async def scenario():
+        async with Provider("pro", refuses_zero=True) as provider, Cluster(provider, redis_url) as cluster:
+            now = time.time()
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            first = await cluster.holders()
+            for _ in range(3):
+                await cluster.evaluate()
+            routes = {name: cluster.state.routes.current(name).variant for name in FUNCTIONS}
+            return first, await cluster.holders(), list(provider.scale_calls), routes, await cluster.decisions("left")
+
+    first, holders, scale_calls, routes, left = asyncio.run(scenario())
+    assert first == {"left": BY_REPLICAS}
+    assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
+    assert scale_calls == [("left-gpu", 0), ("slow-gpu", 1)] and left == [("scale_down", GPU_NOT_ROUTED)]
 
 
 def test_on_openfaas_ce_a_running_gpu_variant_does_not_count_and_is_not_scaled_down(redis_url):
@@ -235,3 +251,22 @@ def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url):
     holders, scale_calls, slow = asyncio.run(scenario())
     assert holders == {"left": "old-leader"} and scale_calls == []
     assert ("denied", pool.GPU_POOL_FULL) in slow
+
+
+def test_a_regrant_counts_its_grace_from_the_grant_not_from_the_first_holding(redis_url):
+    """A holding granted again (over one counted for replicas, or one whose release failed) keeps ``since``
+    for its dwell, but its scale-up is as fresh as the grant: within the grace of the grant it stays."""
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
+            provider.replicas["left-gpu"] = [0, 0]
+            now = time.time()
+            regranted = Holding(since=now - 300.0, by="old-leader", granted_at=now - 1.0)
+            await Holdings(cluster.redis).record({"left": regranted}, now)
+            await refresh_registry(cluster.state)
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            await cluster.evaluate()
+            return await cluster.holders(), list(provider.scale_calls)
+
+    holders, scale_calls = asyncio.run(scenario())
+    assert holders == {"left": "old-leader"} and scale_calls == []
