@@ -12,19 +12,18 @@ from aiohttp import web
 from gaia_faas.gateway_plugin.actuator import Actuator
 from gaia_faas.gateway_plugin.registry import BasicAuth, FunctionSpec, VariantTarget
 from gaia_faas.processes import free_port
+from tests.loopback_app import LoopbackApp
 
 
-class Platform:
+class Platform(LoopbackApp):
     """Scale API with basic auth (CE rules: 0 replicas refused) and variants answering /_/health."""
 
     def __init__(self, ready_after_polls: int = 0, refuse_zero: bool = True):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__()
         self.scale_calls: list[dict] = []
         self.health_polls = 0
         self.ready_after_polls = ready_after_polls
         self.refuse_zero = refuse_zero
-        self.runner = None
 
     async def scale(self, request: web.Request) -> web.Response:
         expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
@@ -42,17 +41,9 @@ class Platform:
             return web.Response(status=503, text="no endpoints available")
         return web.Response(text="OK")
 
-    async def __aenter__(self) -> "Platform":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/system/scale-function/{name}", self.scale)
         app.router.add_get("/function/{name}/_/health", self.health)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
 
 def spec(base: str) -> FunctionSpec:

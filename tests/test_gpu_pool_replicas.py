@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -22,20 +23,19 @@ from gaia_faas.gateway_plugin.proxy import Rotation
 from gaia_faas.gateway_plugin.registry import Registry, Replicas, parse_openfaas_functions
 from gaia_faas.gateway_plugin.routes import RouteTable
 from gaia_faas.gateway_plugin.stats import StatsReader, StatsRecorder
-from gaia_faas.processes import free_port
+from tests.loopback_app import LoopbackApp
 
 FUNCTIONS = ("left", "slow")  # left: its GPU left up by the previous leader; slow: misses its SLO on the CPU
 
 
-class Provider:
+class Provider(LoopbackApp):
     """An OpenFaaS gateway's system API: the functions with their replicas, the scale API, and every
     variant's health check. A scale to zero shows at once in both counts, as faas-netes reports a Deployment
     (`availableReplicas` leaves out a pod being deleted). ``refuses_zero``: the scale API refuses zero, as
     CE does, whatever the functions' annotations say (default: on CE)."""
 
     def __init__(self, platform: str, refuses_zero: bool | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__()
         self.platform = platform
         self.refuses_zero = platform == "ce" if refuses_zero is None else refuses_zero
         self.replicas = {f"{name}-{variant}": [1, 1] for name in FUNCTIONS for variant in ("cpu", "gpu")}
@@ -62,18 +62,10 @@ class Provider:
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="OK")
 
-    async def __aenter__(self) -> "Provider":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/system/functions", self.functions)
         app.router.add_post("/system/scale-function/{name}", self.scale)
         app.router.add_get("/function/{name}/_/health", self.health)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.runner.cleanup()
 
 
 def test_discovery_reads_each_variants_replicas_and_ignores_what_is_not_a_count():
@@ -234,14 +226,19 @@ def test_a_grant_whose_gpu_never_came_up_is_given_back(redis_url):
     assert scale_calls == [("slow-gpu", 1)]
 
 
-def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url):
+@pytest.mark.parametrize("since_s, granted_s", [(1.0, None), (300.0, 1.0)], ids=["grant", "re-grant"])
+def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url, since_s, granted_s):
     """Within UNUSED_GRANT_GRACE_S of a grant the provider may not show its replica yet (another leader's
-    scale-up on its way): the holding stays and the waiting function waits."""
+    scale-up on its way): the holding stays and the waiting function waits. A holding granted again (over
+    one counted for replicas, or one whose release failed) keeps ``since`` for its dwell, but its scale-up
+    is as fresh as the grant: the grace counts from the grant."""
     async def scenario():
         async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
             provider.replicas["left-gpu"] = [0, 0]
             now = time.time()
-            await Holdings(cluster.redis).record({"left": Holding(since=now - 1.0, by="old-leader")}, now)
+            holding = Holding(since=now - since_s, by="old-leader",
+                              granted_at=None if granted_s is None else now - granted_s)
+            await Holdings(cluster.redis).record({"left": holding}, now)
             await refresh_registry(cluster.state)
             await cluster.traffic(range(int(now) - 11, int(now)))
             await cluster.controller.tick(now)
@@ -251,22 +248,3 @@ def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url):
     holders, scale_calls, slow = asyncio.run(scenario())
     assert holders == {"left": "old-leader"} and scale_calls == []
     assert ("denied", pool.GPU_POOL_FULL) in slow
-
-
-def test_a_regrant_counts_its_grace_from_the_grant_not_from_the_first_holding(redis_url):
-    """A holding granted again (over one counted for replicas, or one whose release failed) keeps ``since``
-    for its dwell, but its scale-up is as fresh as the grant: within the grace of the grant it stays."""
-    async def scenario():
-        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
-            provider.replicas["left-gpu"] = [0, 0]
-            now = time.time()
-            regranted = Holding(since=now - 300.0, by="old-leader", granted_at=now - 1.0)
-            await Holdings(cluster.redis).record({"left": regranted}, now)
-            await refresh_registry(cluster.state)
-            await cluster.traffic(range(int(now) - 11, int(now)))
-            await cluster.controller.tick(now)
-            await cluster.evaluate()
-            return await cluster.holders(), list(provider.scale_calls)
-
-    holders, scale_calls = asyncio.run(scenario())
-    assert holders == {"left": "old-leader"} and scale_calls == []
