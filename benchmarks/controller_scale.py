@@ -12,6 +12,9 @@ are stored once per 10 s, a tenth of the functions per evaluation). The process 
 plugin worker does (`server.tune_gc`).
 The first evaluation after the leader starts reads each function's whole window; the steady ones read
 the one new second (the seconds read are kept), so commands grow linearly with the functions.
+The leader evaluates in the event loop of a worker that proxies requests too: a watch task on a 1 ms timer
+measures the longest stretch each evaluation held the loop (``loop stall``), what a proxied request on that
+worker waits for the leader at most.
 
     .venv/bin/python benchmarks/controller_scale.py [--sizes 10,100,1000,5000] [--ticks 10]
 
@@ -85,6 +88,30 @@ async def write_second(recorder, routes, n: int, second: int) -> None:
     await recorder.flush()
 
 
+class LoopStall:
+    """The longest stretch the event loop did not run a 1 ms timer: what a request proxied by the leader's
+    worker waits for the evaluation at most (the controller shares the loop, `loop_share.LoopShare`)."""
+
+    def __init__(self):
+        self.longest_s = 0.0
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.longest_s = max(self.longest_s, time.perf_counter() - before - 0.001)
+
+    def take(self) -> float:
+        """The longest stall since the last take, in ms."""
+        longest, self.longest_s = self.longest_s, 0.0
+        return longest * 1000
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 def commands(client: redis.Redis) -> int:
     return int(client.info("stats")["total_commands_processed"])
 
@@ -117,22 +144,28 @@ async def measure(n: int, ticks: int, server: RedisServer, upstream: str, direct
     for second in range(int(now) - WINDOW_S - 1, int(now)):
         await write_second(recorder, state.routes, n, second)
     rows = []
+    stall = LoopStall()
     for k in range(ticks + 1):
         await controller.lease.try_acquire()
         before = commands(counter)
+        await asyncio.sleep(0.002)  # the stall watch is waiting on its timer
+        stall.take()
         started, started_cpu = time.perf_counter(), time.thread_time()
         await controller.tick(now + 0.5)
         elapsed_ms = (time.perf_counter() - started) * 1000
         cpu_ms = (time.thread_time() - started_cpu) * 1000
+        await asyncio.sleep(0)  # the watch sees a stall that lasted to the tick's end
+        stalled_ms = stall.take()
         sent = commands(counter) - before - 1  # less INFO itself
         allocation = controller.last_allocation
-        rows.append({"ms": elapsed_ms, "cpu_ms": cpu_ms, "commands": sent, "phases": dict(controller.last_tick_ms),
+        rows.append({"ms": elapsed_ms, "cpu_ms": cpu_ms, "stall_ms": stalled_ms, "commands": sent, "phases": dict(controller.last_tick_ms),
                      "granted": len(allocation.granted),
                      "held": len(allocation.kept) + len(allocation.granted), "waiting": len(allocation.denied)})
         busy = [e.busy for e in controller._functions.values() if e.busy is not None and not e.busy.done()]
         await asyncio.gather(*busy, return_exceptions=True)  # the switches it started finish (untimed)
         now += 1.0
         await write_second(recorder, state.routes, n, int(now) - 1)
+    await stall.stop()
     await state.client.close()
     await state.redis.aclose()
     counter.close()
@@ -142,6 +175,8 @@ async def measure(n: int, ticks: int, server: RedisServer, upstream: str, direct
             "steady_ms_median": round(statistics.median(r["ms"] for r in steady), 1),
             "steady_ms_max": round(max(r["ms"] for r in steady), 1), "steady_ms_min": round(min(r["ms"] for r in steady), 1),
             "steady_cpu_ms_median": round(statistics.median(r["cpu_ms"] for r in steady), 1),
+            "loop_stall_ms_median": round(statistics.median(r["stall_ms"] for r in steady), 1),
+            "loop_stall_ms_max": round(max(r["stall_ms"] for r in rows), 1),
             "steady_commands": round(statistics.median(r["commands"] for r in steady)),
             "commands_per_function": round(statistics.median(r["commands"] for r in steady) / n, 2),
             "held": steady[-1]["held"], "waiting": steady[-1]["waiting"],
@@ -175,12 +210,13 @@ def main(argv=None) -> int:
     finally:
         server.close()
     header = ("functions", "capacity", "held", "waiting", "first ms", "first cmds", "steady ms (median)",
-              "steady ms (max)", "steady CPU ms", "steady cmds", "cmds/function")
+              "steady ms (max)", "steady CPU ms", "loop stall ms (median; max)", "steady cmds", "cmds/function")
     print("  ".join(header))
     for r in results:
         print("  ".join(str(v).rjust(len(h)) for v, h in zip(
             (r["functions"], r["capacity"], r["held"], r["waiting"], r["first_ms"], r["first_commands"],
-             r["steady_ms_median"], r["steady_ms_max"], r["steady_cpu_ms_median"], r["steady_commands"],
+             r["steady_ms_median"], r["steady_ms_max"], r["steady_cpu_ms_median"],
+             f"{r['loop_stall_ms_median']}; {r['loop_stall_ms_max']}", r["steady_commands"],
              r["commands_per_function"]), header)))
     print()
     phases = list(results[0]["steady_phases_ms"]) if results else []

@@ -39,6 +39,7 @@ from gaia_faas.gateway_plugin.controller_config import ConfigError, ControllerCo
 from gaia_faas.gateway_plugin.decisions import DecisionLog, DecisionRecord
 from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.leader import LeaderLease
+from gaia_faas.gateway_plugin.loop_share import DEFAULT_SLICE_S, LoopShare
 from gaia_faas.gateway_plugin.registry import FunctionSpec, Replicas
 from gaia_faas.gateway_plugin.routes import RoutePinned
 from gaia_faas.gateway_plugin import hybrid
@@ -60,6 +61,7 @@ class ControllerOptions:
     tick_s: float = 0.25  # how often the loop looks for functions due for evaluation
     flush_lag_s: float = 0.3  # a second is read once it ended this long ago (the recorder flushes every 250 ms)
     warmup_path: str = DEFAULT_WARMUP_PATH
+    loop_slice_s: float = DEFAULT_SLICE_S  # an evaluation gives the worker's event loop back this often
 
 
 @dataclass
@@ -230,11 +232,17 @@ class Controller:
     # -- one evaluation of all functions -----------------------------------------------------------------
     async def tick(self, now: float) -> None:
         started = time.perf_counter()
+        share = LoopShare(self.options.loop_slice_s)  # this worker proxies too: requests wait a slice, not the tick
         capacity = await self.capacity.refresh(self.gateway.client, now)
         specs = [spec for spec in map(self.gateway.registry.get, self.gateway.registry.names()) if spec is not None]
-        managed = [(spec, config) for spec in specs if set(spec.variants) == {policy.CPU, policy.GPU}
-                   for config in (self._config(spec),) if config is not None]
-        await self._load_states([spec.name for spec, _ in managed if spec.name not in self._functions])
+        managed = []
+        for spec in specs:
+            if set(spec.variants) == {policy.CPU, policy.GPU}:
+                await share.pause()
+                config = self._config(spec)  # parsed once per change of the spec
+                if config is not None:
+                    managed.append((spec, config))
+        await self._load_states([spec.name for spec, _ in managed if spec.name not in self._functions], share)
         due = []
         for spec, config in managed:
             entry = self._functions[spec.name]
@@ -244,14 +252,15 @@ class Controller:
             due.append((spec, config, entry))
         if not due:  # nothing evaluated, nothing to allocate anew (ticks between evaluations cost no Redis call)
             return
-        snapshots = await self._snapshots(due, now)
+        snapshots = await self._snapshots(due, now, share)
         snapshots_done = time.perf_counter()
         with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
-        held = await self._current_holdings(with_gpu, now)
+        held = await self._current_holdings(with_gpu, now, share)
         holdings_done = time.perf_counter()
         outcomes: dict[str, tuple[FunctionSpec, ControllerConfig, policy.Decision, policy.Snapshot]] = {}
         changed: dict[str, policy.PolicyState] = {}
         for (spec, config, entry), snap in zip(due, snapshots):
+            await share.pause()
             try:
                 decision, new_state = policy.decide(snap, config, entry.state, now)
             except Exception as exc:  # a bug with one function must not stop the others
@@ -273,11 +282,14 @@ class Controller:
                                                    self.pool_config.horizon_s, first_s=config.interval_s)
             outcomes[spec.name] = (spec, config, decision, snap)
         decided = time.perf_counter()
-        claims = [self._claim(spec, outcomes.get(spec.name), held.get(spec.name)) for spec in with_gpu]
+        claims = []
+        for spec in with_gpu:
+            await share.pause()
+            claims.append(self._claim(spec, outcomes.get(spec.name), held.get(spec.name)))
         allocation = pool.allocate(claims, capacity, self.pool_config, now)
         self.last_allocation = allocation
         allocated = time.perf_counter()
-        await self._store(changed, self._status(allocation, claims, held, now))
+        await self._store(changed, self._status(allocation, claims, held, now), share)
         for name, stored in changed.items():
             self._functions[name].stored = stored
         await self._act(allocation, outcomes, held, capacity, now)
@@ -303,11 +315,12 @@ class Controller:
         self._configs[spec.name] = (spec, config)
         return config
 
-    async def _load_states(self, names: list[str]) -> None:
+    async def _load_states(self, names: list[str], share: LoopShare) -> None:
         if not names:
             return
         stored = await self.gateway.redis.mget([STATE_KEY_PREFIX + name for name in names])
         for name, text in zip(names, stored):
+            await share.pause()
             state = state_from_json(text)
             self._functions[name] = _Function(state=state, stored=state if text else None,
                                               estimates_phase_s=estimates_phase_s(name))
@@ -318,19 +331,21 @@ class Controller:
         if entry is not None:
             entry.stored = state
 
-    async def _store(self, changed: dict[str, policy.PolicyState], status: dict) -> None:
+    async def _store(self, changed: dict[str, policy.PolicyState], status: dict, share: LoopShare) -> None:
         """The policy states that changed and the pool's status, in one round trip."""
         pipe = self.gateway.redis.pipeline(transaction=False)
         for name, state in changed.items():
+            await share.pause()
             pipe.set(STATE_KEY_PREFIX + name, state_to_json(state))
         pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
         await pipe.execute()
 
-    async def _snapshots(self, due: list, now: float) -> list[policy.Snapshot]:
+    async def _snapshots(self, due: list, now: float, share: LoopShare) -> list[policy.Snapshot]:
         """Snapshots of the due functions; the seconds not read yet come in one pipeline for all of them."""
         end_s = snapshot.readable_end_s(now, self.options.flush_lag_s)
         requests, readers = [], []
         for spec, config, entry in due:
+            await share.pause()
             start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
             if entry.fresh_from_s is not None:
                 start_s = min(start_s, entry.fresh_from_s)
@@ -349,13 +364,14 @@ class Controller:
                 requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
                 readers.append(entry)
         reading = time.perf_counter()
-        read = await self.gateway.stats.fetch_many(requests)
+        read = await self.gateway.stats.fetch_many(requests, share)
         self._read_ms = (time.perf_counter() - reading) * 1000
         for entry, fetched in zip(readers, read):
             for variant, buckets in fetched.items():
                 entry.series[variant].extend(buckets)  # seconds not read before: nothing to merge with
         taken = []
         for spec, config, entry in due:
+            await share.pause()
             entry.read_until_s = end_s
             route = self.gateway.routes.current(spec.name)
             taken.append(snapshot.build_snapshot(
@@ -365,7 +381,7 @@ class Controller:
         return taken
 
     # -- the GPU pool ------------------------------------------------------------------------------------
-    async def _current_holdings(self, with_gpu: list[FunctionSpec], now: float) -> dict[str, Holding]:
+    async def _current_holdings(self, with_gpu: list[FunctionSpec], now: float, share: LoopShare) -> dict[str, Holding]:
         """Who holds a GPU: Redis's holdings, plus what is observed to hold one and Redis lacks (a function
         routed to its GPU, a switch to the GPU in flight, this leader's memory, a GPU variant the provider
         reports replicas of), written back. After Redis lost the holdings (FLUSHALL, a restart) this rebuilds
@@ -381,6 +397,7 @@ class Controller:
         observed: dict[str, Holding] = {}
         asked_at = self.gateway.registry.replicas_asked_at
         for spec in with_gpu:
+            await share.pause()
             entry = self._functions.get(spec.name)
             routed = self.gateway.routes.current(spec.name).variant == policy.GPU
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \

@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from gaia_faas.gateway_plugin.loop_share import LoopShare
+
 STATS_KEY_PREFIX = "gaia:stats:"
 SIZE_KEY_PREFIX = "gaia:size:"
 SIZE_SLICE_S = 60  # one size hash per minute: the model reads the last few and forgets older ones
@@ -409,13 +411,14 @@ class StatsReader:
         result.bytes, result.status_counts = merged.bytes, merged.status_counts
         return result
 
-    async def fetch_many(self, requests: Iterable[tuple[str, Iterable[str], int, int]]
+    async def fetch_many(self, requests: Iterable[tuple[str, Iterable[str], int, int]], share: LoopShare
                          ) -> list[dict[str, dict[int, BucketAggregate]]]:
         """The raw per-second buckets (seconds without calls absent) of each function's variants for
         ``(function, variants, start_s, end_s)`` each, start_s <= t < end_s (the controller's evaluation of all
         functions; raises on Redis errors). The hashes are read by a script, ``FETCH_CHUNK`` keys per call, all
         calls in one pipeline: one round trip, Redis work linear in the seconds read, and no per-command
-        client cost (which, at thousands of hashes, is most of the time)."""
+        client cost (which, at thousands of hashes, is most of the time). ``share``: the event loop runs
+        between functions while the replies are parsed (`LoopShare`)."""
         plan = [(function, list(variants), range(int(start_s), int(end_s))) for function, variants, start_s, end_s in requests]
         keys = [stats_key(function, variant, second) for function, variants, seconds in plan
                 for variant in variants for second in seconds]
@@ -429,6 +432,7 @@ class StatsReader:
         replies = iter([reply for chunk in await pipe.execute() for reply in chunk])
         results = []
         for function, variants, seconds in plan:
+            await share.pause()
             found: dict[str, dict[int, BucketAggregate]] = {}
             for variant in variants:
                 found[variant] = {second: parse_bucket_pairs(zip(flat[::2], flat[1::2]))
