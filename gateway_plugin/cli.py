@@ -104,6 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-min-dwell", type=float, default=float(_env("GAIA_GPU_MIN_DWELL", "60")),
                         help="seconds a function keeps a GPU before it can be preempted (env GAIA_GPU_MIN_DWELL; "
                              "default %(default)s)")
+    parser.add_argument("--gpu-release-grace", type=float, default=float(_env("GAIA_GPU_RELEASE_GRACE", "30")),
+                        help="seconds a released GPU still counts as held while its pod terminates (Kubernetes' "
+                             "terminationGracePeriodSeconds; env GAIA_GPU_RELEASE_GRACE; default %(default)s)")
 
 
 def _read_secret(path: str | None, env_value: str | None, what: str) -> str | None:
@@ -133,7 +136,8 @@ def build_config(args: argparse.Namespace):
         raise ValueError("--leader-ttl must be positive")
     password = _read_secret(args.openfaas_password_file, _env("OPENFAAS_PASSWORD"), "OpenFaaS password")
     gpu_capacity = None if args.gpu_capacity is None else parse_capacity(args.gpu_capacity, "--gpu-capacity")
-    pool = PoolConfig(preempt_ratio=args.gpu_preempt_ratio, min_dwell_s=args.gpu_min_dwell)
+    pool = PoolConfig(preempt_ratio=args.gpu_preempt_ratio, min_dwell_s=args.gpu_min_dwell,
+                      release_grace_s=args.gpu_release_grace)
     pool.check()
     config = GatewayConfig(
         redis_url=args.redis_url, upstream_url=args.upstream, routes_file=args.routes,

@@ -27,7 +27,7 @@ import logging
 import math
 import time
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from operator import attrgetter
 
 from aiohttp import web
@@ -396,6 +396,7 @@ class Controller:
             stored.pop(name)
         observed: dict[str, Holding] = {}
         asked_at = self.gateway.registry.replicas_asked_at
+        wall = time.time()  # released_at is the releasing leader's wall clock
         for spec in with_gpu:
             await share.pause()
             entry = self._functions.get(spec.name)
@@ -403,8 +404,15 @@ class Controller:
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \
                 and entry.busy_target == policy.GPU
             holding = stored.get(spec.name)
+            if holding is not None and holding.released_at is not None \
+                    and not holding.terminating(wall, self.pool_config.release_grace_s):
+                await self.holdings.release(spec.name)  # its pod is gone: the GPU is the pool's again
+                stored.pop(spec.name)
+                self._held.pop(spec.name, None)
+                holding = None
             if holding is not None:
-                if not (routed or switching) and self._holds_nothing(spec, holding, asked_at):
+                if holding.released_at is None and not (routed or switching) \
+                        and self._holds_nothing(spec, holding, asked_at):
                     log.info("GPU pool: %s holds no GPU replica the pool could give (holding by %s); given back",
                              spec.name, holding.by)
                     await self.holdings.release(spec.name)
@@ -518,6 +526,7 @@ class Controller:
             if route == policy.GPU and entry.state.standby_released and entry.state.cpu.start_s is not None:
                 handover_s = entry.state.cpu.start_s
         return pool.Claim(name=spec.name, wants=wants or reserved, holds=holding is not None,
+                          terminating=holding is not None and holding.released_at is not None,
                           held_since=None if holding is None else holding.since, reserved=reserved,
                           benefit_per_s=0.0 if entry is None else entry.expected.per_s, warmup_s=warmup_s,
                           handover_s=handover_s)
@@ -530,12 +539,14 @@ class Controller:
         holders = []
         for name, holding in sorted(held.items()):
             claim = by_name.get(name)
-            state = ("preempted" if name in preempted else "releasing" if name in allocation.releasing
-                     else "holds")
+            terminating = holding.released_at is not None and name not in allocation.kept
+            state = ("preempted" if name in preempted else "terminating" if terminating
+                     else "releasing" if name in allocation.releasing else "holds")
             holders.append({"function": name, "since": holding.since, "held_s": round(now - holding.since, 1),
                             "reserved": holding.reserved, "state": state,
                             "benefit_per_s": None if claim is None else round(claim.benefit_per_s, 4),
-                            "by": holding.by})
+                            "by": holding.by, **({"free_at": holding.released_at + self.pool_config.release_grace_s}
+                                                 if terminating else {})})
         waiting = []
         for denial in allocation.denied:
             entry = self._functions.get(denial.name)
@@ -545,7 +556,8 @@ class Controller:
                             "preempting": denial.numbers.get("preempting")})
         return {"updated_at": now, "leader": self.lease.identity, **self.capacity.describe(),
                 "capacity": allocation.capacity, "preempt_ratio": self.pool_config.preempt_ratio,
-                "min_dwell_s": self.pool_config.min_dwell_s, "held": len(held), "holders": holders,
+                "min_dwell_s": self.pool_config.min_dwell_s, "release_grace_s": self.pool_config.release_grace_s,
+                "held": len(held), "holders": holders,
                 "waiting": waiting}
 
     async def _act(self, allocation: pool.Allocation, outcomes: dict, held: dict[str, Holding],
@@ -626,6 +638,8 @@ class Controller:
                                   + ("granted now" if h.get("granted_now") else f"for {h['held_s']:g} s")
                                   + (" (reserved)" if h["reserved"] else "") + ("" if h["wants"] else " (releasing)")
                                   for h in holders))
+            if denial.numbers.get("terminating"):  # its own GPU, released, its pod not gone yet
+                numbers["terminating"] = True
         else:
             numbers.update(detail="the stored holdings are at capacity (another leader's grant)")
         log.info("controller: %s waits for a GPU (%s)", spec.name, numbers.get("holders", numbers.get("detail")))
@@ -658,11 +672,16 @@ class Controller:
         return True
 
     async def _released(self, name: str, variant: str, outcome) -> None:
-        """A release is done: the GPU leaves the pool (not when the platform kept it running)."""
+        """A release is done (not where the platform kept it running): the GPU leaves the pool once its pod
+        is gone, after the release grace (`PoolConfig.release_grace_s`)."""
         if variant == policy.GPU and outcome.ok and not outcome.kept:
-            await self.holdings.release(name)
-            self._held.pop(name, None)
-            self._released_at[name] = time.time()
+            released_at = time.time()
+            holding = self._held.pop(name, None) or Holding(since=released_at, by=self.lease.identity)
+            if self.pool_config.release_grace_s > 0:
+                await self.holdings.mark_released(name, replace(holding, released_at=released_at))
+            else:
+                await self.holdings.release(name)
+            self._released_at[name] = released_at
 
     # -- switches ----------------------------------------------------------------------------------------
     def _start_switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,

@@ -9,9 +9,10 @@ Redis layout (prefix ``gaia:pool:``):
   ``GET /gaia/v1/functions`` and ``gaia status`` show.
 
 A holding is written *before* the GPU variant is scaled up, by one Lua script that checks in the same step
-that the writer holds the leader lease and that the pool has room (``grant``); it is deleted only once the
-release is done. So a GPU counts from its scale-up until its release, warm-ups included, and two leaders
-overlapping for a moment still cannot grant more than the capacity.
+that the writer holds the leader lease and that the pool has room (``grant``); once the release is done it
+is marked ``released_at`` (``mark_released``) and deleted only after the pool's release grace, while the
+pod terminates and still holds its GPU. So a GPU counts from its scale-up until its pod is gone, warm-ups
+included, and two leaders overlapping for a moment still cannot grant more than the capacity.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Holding:
     warmup_s: float | None = None  # how long its last warm-up took
     by: str = ""  # the leader that wrote it ("rebuilt" after Redis lost the holdings)
     granted_at: float | None = None  # when the pool last granted it (a re-grant keeps ``since``, the dwell's start)
+    released_at: float | None = None  # its release was done; its pod holds the GPU for the release grace still
+
+    def terminating(self, now: float, grace_s: float) -> bool:
+        """Released, its pod still within the grace: the GPU is not the pool's to give yet."""
+        return self.released_at is not None and now < self.released_at + grace_s
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -101,6 +107,10 @@ class Holdings:
         for name, holding in sorted(observed.items()):
             args += [name, holding.to_json()]
         return int(await self._record(keys=[self.key], args=args))
+
+    async def mark_released(self, function: str, holding: Holding) -> None:
+        """The GPU's release is done; ``holding`` (with ``released_at``) holds it while its pod terminates."""
+        await self.redis.hset(self.key, function, holding.to_json())
 
     async def release(self, function: str) -> None:
         await self.redis.hdel(self.key, function)

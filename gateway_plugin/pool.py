@@ -15,12 +15,14 @@ Order of the pool:
 1. Reserved claims (mode ``gpu``, a function pinned to the GPU, a function with only a GPU variant) keep
    theirs and are granted first.
 2. Holders that still want the GPU keep it; a holder that no longer wants it is releasing it (its own
-   decision, not a preemption).
+   decision, not a preemption); a GPU released whose pod is still terminating (``Claim.terminating``)
+   stays counted and is given to nobody, its own function included, until it is gone.
 3. Free slots go to the waiting functions by benefit per GPU-second, highest first (``Claim.score``).
 4. A waiting function that finds no free slot may preempt the holder of the lowest benefit, but only when
-   its own score, counting the holder's hand-over (``Claim.handover_s``) as well as its own warm-up, is
-   at least ``preempt_ratio`` times that holder's benefit, and only once the holder held its GPU for
-   ``min_dwell_s`` (so the allocation does not thrash). It is granted the freed GPU later.
+   its own score, counting the holder's hand-over (``Claim.handover_s``), the release of its GPU
+   (``PoolConfig.release_grace_s``) and its own warm-up, is at least ``preempt_ratio`` times that
+   holder's benefit, and only once the holder held its GPU for ``min_dwell_s`` (so the allocation does
+   not thrash). It is granted the freed GPU later, once its pod is gone.
 5. When the capacity shrinks below the holders (a GPU node left the cluster, the operator lowered it),
    the lowest-benefit holders past it give theirs up (``gpu-capacity-reduced``), reserved ones last.
 
@@ -52,12 +54,19 @@ class PoolConfig:
     preempt_ratio: float = 2.0  # a waiting function preempts a holder only with this many times its benefit
     min_dwell_s: float = 60.0  # a holder keeps its GPU at least this long before it can be preempted
     horizon_s: float = 300.0  # the holding a switch's warm-up is amortised over (Claim.score)
+    # A released GPU's pod is still terminating: it holds its GPU for up to Kubernetes' termination grace
+    # (30 s by default; faas-netes sets none) and of-watchdog waits its healthcheck_interval (= write_timeout,
+    # 30 s by default) after SIGTERM before it even stops, while faas-netes already reports 0 replicas. The
+    # GPU counts as held this long after its release, so the next function's GPU pod is not left Pending.
+    release_grace_s: float = 30.0
 
     def check(self) -> None:
         if not self.preempt_ratio >= 1.0:
             raise ValueError(f"the GPU pool's preemption ratio must be at least 1, got {self.preempt_ratio:g}")
         if not self.min_dwell_s >= 0:
             raise ValueError(f"the GPU pool's minimum dwell must be 0 or more seconds, got {self.min_dwell_s:g}")
+        if not self.release_grace_s >= 0:
+            raise ValueError(f"the GPU pool's release grace must be 0 or more seconds, got {self.release_grace_s:g}")
         if not self.horizon_s > 0:
             raise ValueError(f"the GPU pool's horizon must be positive, got {self.horizon_s:g}")
 
@@ -74,6 +83,7 @@ class Claim:
     benefit_per_s: float = 0.0  # weighted SLO violations the GPU avoids per second, expected over the horizon
     warmup_s: float = 0.0  # expected seconds from scale-up until it serves (what a newcomer pays)
     handover_s: float = 0.0  # a holder: expected seconds until its CPU serves again if preempted (0: it is up)
+    terminating: bool = False  # a holder whose GPU was released, its pod not gone yet (the release grace)
 
     def score(self, config: PoolConfig, after_s: float = 0.0) -> float:
         """Benefit per GPU-second: a holder's benefit; a newcomer's less the share of the horizon its
@@ -132,8 +142,10 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
         return (not claim.reserved, -claim.score(config), claim.name)
 
     holders = sorted((c for c in claims if c.holds), key=rank)
-    releasing = [c for c in holders if not c.wants]
-    keeping = [c for c in holders if c.wants]
+    # A terminating GPU is nobody's to take, not even its own function's: taken back at once, the GPU a
+    # preemption freed would go straight back to the preempted function and the preemptor wait again.
+    releasing = [c for c in holders if not c.wants or c.terminating]
+    keeping = [c for c in holders if c.wants and not c.terminating]
     preempted: list[Preemption] = []
     # The capacity shrank below the holders: the lowest-ranked keepers past it give theirs up. The ones
     # releasing anyway free theirs first.
@@ -166,11 +178,11 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
                          "preempt_ratio": config.preempt_ratio}
         weakest = eligible[next_weakest] if next_weakest < len(eligible) else None
         # A preemption frees the GPU only once the holder is back on its CPU (its CPU's start, where the
-        # CPU was released: for a model, loading it again), and the newcomer serves only after its own
-        # warm-up: both stretches hold the GPU without the newcomer gaining anything, so its score against
-        # this holder counts them. The holder keeps serving on its GPU meanwhile; what it loses after is
+        # CPU was released: for a model, loading it again) and its GPU pod is gone (the release grace), and
+        # the newcomer serves only after its own warm-up: these stretches hold the GPU without the newcomer
+        # gaining anything, so its score against this holder counts them. The holder keeps serving on its GPU meanwhile; what it loses after is
         # its benefit over the horizon, which the ratio weighs.
-        against = 0.0 if weakest is None else claim.score(config, after_s=weakest.handover_s)
+        against = 0.0 if weakest is None else claim.score(config, after_s=weakest.handover_s + config.release_grace_s)
         if weakest is not None and (claim.reserved or (
                 against > 0 and against >= config.preempt_ratio * weakest.benefit_per_s)):
             next_weakest += 1
@@ -180,6 +192,11 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
                 "preempt_ratio": config.preempt_ratio}))
             numbers["preempting"] = weakest.name
         denials.append(Denial(claim.name, GPU_POOL_FULL, numbers))
+    for claim in (c for c in holders if c.wants and c.terminating):
+        denials.append(Denial(claim.name, GPU_POOL_FULL, {
+            "capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
+            "score": round(claim.score(config), 4), "releasing": len(releasing) + len(preempted),
+            "preempt_ratio": config.preempt_ratio, "terminating": True}))
     gone = {p.name for p in preempted}
     return Allocation(capacity=capacity, granted=tuple(c.name for c in granted),
                       kept=tuple(c.name for c in keeping if c.name not in gone),

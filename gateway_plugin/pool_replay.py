@@ -3,9 +3,10 @@
 Each function is its own `simulator.Simulation` (open loop, the platform profiles of the single-function
 replay); they share one clock: every ``interval_s`` all of them are advanced to the same virtual time,
 then the functions are evaluated together. A function holds a GPU while its GPU variant has replicas in
-the simulation (from the scale-up until the platform removed them) and while its route points at its GPU
-(a GPU scaled to zero for idleness comes back with the next request), the same accounting as the live
-pool. Strategies:
+the simulation (from the scale-up until the platform removed them), for the pool's release grace after
+that (``PoolConfig.release_grace_s``: the pod terminates and keeps its GPU, as on Kubernetes), and while
+its route points at its GPU (a GPU scaled to zero for idleness comes back with the next request), the same
+accounting as the live pool. Strategies:
 
 * ``pool``: the live controller: `policy.decide` per function, then `pool.allocate` over all of them
   (benefit per GPU-second, preemption by ratio after the dwell), then the actuator's switch.
@@ -17,12 +18,13 @@ pool. Strategies:
 * ``static-gpu-busiest``: the N functions with the most requests on their GPU the whole run, the others
   on their CPU.
 
-``capacity_exceeded`` counts the evaluations at which more GPU variants had replicas than the capacity.
+``capacity_exceeded`` counts the evaluations at which more functions occupied a GPU (replicas, or a pod still
+terminating within the grace) than the capacity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from gaia_faas.gateway_plugin import policy, pool, replay
@@ -61,7 +63,7 @@ class PoolResult:
 class _CappedPrototype(replay.PrototypeStrategy):
     """The prototype, whose promotions wait while no GPU is free (first come, first served)."""
 
-    def __init__(self, params: replay.PrototypeParams, room):
+    def __init__(self, params: replay.PrototypeParams, room: Callable[[], bool]):
         super().__init__(params)
         self.room = room
 
@@ -71,24 +73,31 @@ class _CappedPrototype(replay.PrototypeStrategy):
         super()._switch(sim, target, reason)
 
 
-def _holds_gpu(sim: Simulation) -> bool:
-    """Whether a function counts against the pool: while its GPU variant has replicas, and while its route
-    points at its GPU even with the variant scaled to zero (pro's idle scale-down): its next request scales
-    the GPU from zero without asking the pool, so the live controller counts a function routed to its GPU as
-    a holder too (`Controller._current_holdings`). A function whose trace is over holds nothing: it is no
-    longer evaluated, so it would never release its GPU, and its bill already ends with its last request
-    (`Simulation.finish`); counting it would leave a GPU blocked for the rest of a longer replay."""
-    return not sim.finished and (sim.variant_up(policy.GPU) or sim.route == policy.GPU)
+def _terminating(sim: Simulation, grace_s: float) -> bool:
+    """Its GPU's replicas went less than ``grace_s`` ago: the pod is still terminating and keeps its GPU."""
+    down = sim.down_since(policy.GPU)
+    return down is not None and sim.now < down + grace_s
 
 
-def _held(sims: Mapping[str, Simulation]) -> int:
-    return sum(1 for sim in sims.values() if _holds_gpu(sim))
+def _holds_gpu(sim: Simulation, grace_s: float) -> bool:
+    """Whether a function counts against the pool: while its GPU variant has replicas or its pod terminates,
+    and while its route points at its GPU even with the variant scaled to zero (pro's idle scale-down): its
+    next request scales the GPU from zero without asking the pool, so the live controller counts a function
+    routed to its GPU as a holder too (`Controller._current_holdings`). A function whose trace is over holds
+    nothing: it is no longer evaluated, so it would never release its GPU, and its bill already ends with its
+    last request (`Simulation.finish`); counting it would leave a GPU blocked for the rest of a longer replay."""
+    return not sim.finished and (sim.variant_up(policy.GPU) or sim.route == policy.GPU or _terminating(sim, grace_s))
 
 
-def _gpus_up(sims: Mapping[str, Simulation]) -> int:
-    """GPU variants with replicas: what the capacity is checked against (a finished function's are billed
-    no more, see `_holds_gpu`)."""
-    return sum(1 for sim in sims.values() if not sim.finished and sim.variant_up(policy.GPU))
+def _held(sims: Mapping[str, Simulation], grace_s: float) -> int:
+    return sum(1 for sim in sims.values() if _holds_gpu(sim, grace_s))
+
+
+def _gpus_occupied(sims: Mapping[str, Simulation], grace_s: float) -> int:
+    """Functions whose GPU has replicas or a pod still terminating: what the capacity is checked against (a
+    finished function's are billed no more, see `_holds_gpu`)."""
+    return sum(1 for sim in sims.values()
+               if not sim.finished and (sim.variant_up(policy.GPU) or _terminating(sim, grace_s)))
 
 
 def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfig], strategy: str, capacity: int,
@@ -124,7 +133,8 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
             sims[workload.name] = simulation(policy.GPU, [policy.GPU])
         elif strategy == "prototype-fcfs":
             sims[workload.name] = simulation(policy.CPU, VARIANTS)
-            prototypes[workload.name] = _CappedPrototype(replay.PrototypeParams(), lambda: _held(sims) < capacity)
+            prototypes[workload.name] = _CappedPrototype(
+                replay.PrototypeParams(), lambda: _held(sims, pool_config.release_grace_s) < capacity)
         else:
             # A function that leans to its GPU starts there only while the pool has room.
             start = policy.start_variant(config, frozenset(VARIANTS))
@@ -149,7 +159,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
         if gaia:
             _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected,
                       waiting_since, outcome)
-        held = _gpus_up(sims)
+        held = _gpus_occupied(sims, pool_config.release_grace_s)
         outcome.max_held = max(outcome.max_held, held)
         if held > capacity:
             outcome.capacity_exceeded += 1
@@ -160,10 +170,11 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
 def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected, waiting_since,
               outcome: PoolResult) -> None:
     """One evaluation of every function: decide, allocate (pool) or first come first served (fcfs), act."""
+    grace_s = pool_config.release_grace_s
     decisions = {}
     for name, strategy_state in gaia.items():
         sim = sims[name]
-        if _holds_gpu(sim):
+        if _holds_gpu(sim, grace_s):
             held_since.setdefault(name, now)
         else:
             held_since.pop(name, None)
@@ -187,7 +198,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         claims = []
         for name, strategy_state in gaia.items():
             sim = sims[name]
-            holds = _holds_gpu(sim)
+            holds = _holds_gpu(sim, grace_s)
             if strategy_state.pending:
                 wants = sim.route == policy.CPU  # a switch in flight from the CPU is a promotion
             elif name in decisions:
@@ -197,7 +208,8 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                                                          and decision.target == policy.GPU)))
             else:
                 wants = False
-            claims.append(pool.Claim(name=name, wants=wants and not sim.finished, holds=holds,
+            terminating = sim.route == policy.CPU and not sim.variant_up(policy.GPU) and _terminating(sim, grace_s)
+            claims.append(pool.Claim(name=name, wants=wants and not sim.finished, holds=holds, terminating=terminating,
                                      held_since=held_since.get(name), reserved=configs[name].mode == "gpu",
                                      benefit_per_s=expected[name].per_s if name in expected else 0.0,
                                      warmup_s=sim.workload.cold_start_s.get(policy.GPU, 0.0),
@@ -207,11 +219,15 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         granted = set(allocation.granted) | set(allocation.kept)
         preempted = list(allocation.preempted)
     else:  # fcfs: in the order they first asked, while a GPU is free at this moment
-        free = capacity - _held(sims)
+        free = capacity - _held(sims, grace_s)
         for name in sorted((n for n in decisions if promotes(n)), key=lambda n: (waiting_since.get(n, now), n)):
-            if _holds_gpu(sims[name]) or free > 0:
+            sim = sims[name]
+            holds = sim.variant_up(policy.GPU) or sim.route == policy.GPU
+            if not holds and _terminating(sim, grace_s):
+                continue  # its own GPU's pod is still going: nobody's to take until it is gone
+            if holds or free > 0:
                 granted.add(name)
-                free -= 0 if _holds_gpu(sims[name]) else 1
+                free -= 0 if holds else 1
     displaced = set()
     for preemption in preempted:
         sim, strategy_state = sims[preemption.name], gaia[preemption.name]

@@ -591,6 +591,12 @@ class Simulation:
         variant = self._variants.get(name)
         return variant is not None and variant.up
 
+    def down_since(self, name: str) -> float | None:
+        """When the variant's replicas last went (released or idle), None while it runs or if it never ran."""
+        if self.variant_up(name):
+            return None
+        return next((end for variant, _, end in reversed(self.result.provisioned) if variant == name), None)
+
     # --- requests ----------------------------------------------------------------------------------
     def _push(self, when: float, kind: int, payload) -> None:
         self._counter += 1

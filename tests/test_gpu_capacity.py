@@ -144,6 +144,9 @@ def parse(args, env=None):
 def test_flag_and_environment_reach_the_config(tmp_path):
     config = parse(["--upstream", "http://gateway:8080", "--gpu-capacity", "4", "--gpu-min-dwell", "30"])
     assert config.gpu_capacity == 4 and config.pool.min_dwell_s == 30 and config.pool.preempt_ratio == 2
+    assert config.pool.release_grace_s == 30
+    assert parse(["--upstream", "http://gateway:8080", "--gpu-release-grace", "5"]).pool.release_grace_s == 5
+    assert parse(["--upstream", "http://gateway:8080"], {"GAIA_GPU_RELEASE_GRACE": "0"}).pool.release_grace_s == 0
     config = parse(["--upstream", "http://gateway:8080"], {"GAIA_GPU_CAPACITY": "2", "GAIA_GPU_PREEMPT_RATIO": "3"})
     assert config.gpu_capacity == 2 and config.pool.preempt_ratio == 3
     assert parse(["--upstream", "http://gateway:8080"]).gpu_capacity is None
@@ -155,6 +158,7 @@ def test_bad_capacity_settings_are_one_line_errors(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAIA_")}
     for args, message in ((["--upstream", "http://g:8080", "--gpu-capacity", "1.5"], "--gpu-capacity: the GPU capacity must be"),
                           (["--upstream", "http://g:8080", "--gpu-preempt-ratio", "0.5"], "preemption ratio must be at least 1"),
+                          (["--upstream", "http://g:8080", "--gpu-release-grace", "-1"], "release grace must be 0 or more"),
                           (["--routes", str(routes)], "gpu_capacity: the GPU capacity must be a whole number")):
         result = subprocess.run([sys.executable, "-m", "gaia_faas.cli", "gateway", *args], capture_output=True,
                                 text=True, timeout=30, env=env)

@@ -24,6 +24,7 @@ def claims(draw, max_functions: int = 12):
             name=name, wants=draw(st.booleans()), holds=holds,
             held_since=NOW - draw(st.floats(0, 600)) if holds else None,
             reserved=draw(st.booleans()) and draw(st.booleans()),
+            terminating=holds and draw(st.booleans()) and draw(st.booleans()),
             benefit_per_s=draw(st.floats(0, 50, allow_nan=False)), warmup_s=draw(st.floats(0, 120))))
     return out
 
@@ -44,9 +45,12 @@ def test_holders_plus_grants_never_exceed_the_capacity(snapshot, capacity):
         # Over capacity (it shrank): enough holders give theirs up to come back under it.
         giving_up = len(allocation.releasing) + len(allocation.preempted)
         assert holders - giving_up <= capacity
-    wanting = {c.name for c in snapshot if c.wants and not c.holds}
+    # A terminating GPU is nobody's: its function, if it wants one, waits like a newcomer.
+    wanting = {c.name for c in snapshot if c.wants and (not c.holds or c.terminating)}
     assert set(allocation.granted) | set(allocation.waiting) == wanting
     assert not set(allocation.granted) & set(allocation.waiting)
+    terminating = {c.name for c in snapshot if c.terminating}
+    assert not terminating & (set(allocation.kept) | {p.name for p in allocation.preempted})
 
 
 @settings(max_examples=300, deadline=None)
@@ -148,6 +152,30 @@ def test_preemption_needs_the_ratio_and_the_freed_gpu_is_granted_only_after_the_
     assert allocate([released, much_better], 1, CONFIG, NOW + 1).granted == ("better",)
 
 
+def test_a_preemption_counts_the_holders_hand_over_and_the_release_grace():
+    """The preempted GPU frees only once the holder's CPU serves again and its pod is gone: both stretches
+    hold the GPU for nobody, so the newcomer's score against that holder pays them, like its warm-up."""
+    holder = Claim("holder", wants=True, holds=True, held_since=NOW - 120, benefit_per_s=3.0, handover_s=30.0)
+    newcomer = Claim("better", wants=True, benefit_per_s=7.0)  # needs 2 x 3 = 6 per GPU-second
+    # 30 s of hand-over: 7 x (1 - 30/300) = 6.3, enough; with a 30 s grace as well, 7 x (1 - 60/300) = 5.6 is not.
+    assert allocate([holder, newcomer], 1, PoolConfig(release_grace_s=0.0), NOW).preempted
+    assert not allocate([holder, newcomer], 1, PoolConfig(release_grace_s=30.0), NOW).preempted
+
+
+def test_a_terminating_gpu_is_given_to_nobody_until_its_pod_is_gone():
+    """Released, its pod still terminating: it fills its slot, and neither a newcomer nor its own function
+    (say, preempted a moment ago and asking again) gets it; once gone, it goes by rank."""
+    preempted = Claim("preempted", wants=True, holds=True, held_since=NOW - 200, benefit_per_s=3.0, terminating=True)
+    preemptor = Claim("preemptor", wants=True, benefit_per_s=9.0)
+    allocation = allocate([preempted, preemptor], 1, CONFIG, NOW)
+    assert allocation.granted == () and allocation.kept == () and allocation.preempted == ()
+    assert allocation.releasing == ("preempted",)
+    denials = {d.name: d for d in allocation.denied}
+    assert set(denials) == {"preempted", "preemptor"} and denials["preempted"].numbers["terminating"] is True
+    gone = Claim("preempted", wants=True, benefit_per_s=3.0)
+    assert allocate([gone, preemptor], 1, CONFIG, NOW + 30).granted == ("preemptor",)
+
+
 def test_warm_up_is_the_switch_cost_of_a_newcomer():
     quick = Claim("quick", wants=True, benefit_per_s=4.0, warmup_s=3.0)
     slow_start = Claim("slow", wants=True, benefit_per_s=4.5, warmup_s=150.0)
@@ -193,7 +221,8 @@ def test_violations_avoided_and_config_checks():
     assert violations_avoided_per_s(10.0, 0.5, 0.1) == pytest.approx(4.0)
     assert violations_avoided_per_s(10.0, 0.1, 0.5) == 0.0
     assert violations_avoided_per_s(10.0, 0.5, 0.0, violation_cost=2.0) == pytest.approx(10.0)
-    for bad in (PoolConfig(preempt_ratio=0.5), PoolConfig(min_dwell_s=-1), PoolConfig(horizon_s=0)):
+    for bad in (PoolConfig(preempt_ratio=0.5), PoolConfig(min_dwell_s=-1), PoolConfig(horizon_s=0),
+                PoolConfig(release_grace_s=-1)):
         with pytest.raises(ValueError, match="GPU pool"):
             bad.check()
 

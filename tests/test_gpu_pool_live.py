@@ -99,12 +99,12 @@ def setup(tmp_path):
     server = RedisServer().start()
     plugins: list[Plugin] = []
     try:
-        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3", leader_ttl_s=TTL_S,
-                                  discovery_interval_s=4))
+        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3",
+                              "--gpu-release-grace", "1", leader_ttl_s=TTL_S, discovery_interval_s=4))
         client = redis.Redis.from_url(server.url)
         wait_for(lambda: holder_pid(client) in plugins[0].worker_pids(), 10, "the first plugin to take the lease")
-        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3", leader_ttl_s=TTL_S,
-                                  discovery_interval_s=4))
+        plugins.append(Plugin(routes, server.url, "--gpu-capacity", "1", "--gpu-min-dwell", "3",
+                              "--gpu-release-grace", "1", leader_ttl_s=TTL_S, discovery_interval_s=4))
         yield plugins, client
         client.close()
     finally:

@@ -157,3 +157,20 @@ def test_a_bursty_function_keeps_its_gpu_against_production_functions_with_a_few
             for strategy in ("pool", "fcfs")}
     assert not any(reason == pool.PREEMPTED for _, _, _, reason in runs["pool"].results["bursts"].switches)
     assert runs["pool"].summary()["slo_attainment_pct"] >= runs["fcfs"].summary()["slo_attainment_pct"]
+
+
+@pytest.mark.parametrize("strategy", ["pool", "fcfs"])
+def test_a_released_gpu_goes_to_the_next_function_once_its_pod_is_gone(strategy):
+    """A GPU whose replicas went (here: its function went idle) still holds its GPU while the pod terminates,
+    as on Kubernetes: the function waiting for it is granted it only after the pool's release grace."""
+    workloads = [steady_workload("first", [(0, 100), (500, 501)]), steady_workload("second", [(60, 500)])]
+    configs = {w.name: replay.workload_config(w, {}, "pro") for w in workloads}
+    switched = {}
+    for grace_s in (0.0, pool.PoolConfig().release_grace_s):
+        run = pool_replay.replay_pool(workloads, configs, strategy, 1, simulator.platform("pro"),
+                                      pool.PoolConfig(release_grace_s=grace_s))
+        (released_at,) = [end for variant, _, end in run.results["first"].provisioned if variant == policy.GPU]
+        assert run.summary()["capacity_exceeded"] == 0
+        switched[grace_s] = run.results["second"].switches[0][0] - released_at
+    assert pool.PoolConfig().release_grace_s == 30.0
+    assert switched[0.0] < 30.0 <= switched[30.0] < 30.0 + 10.0

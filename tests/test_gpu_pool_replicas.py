@@ -7,6 +7,7 @@ OpenFaaS-like gateway on loopback (`GET /system/functions` with replicas, the sc
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiohttp
@@ -17,7 +18,7 @@ from aiohttp import web
 from gaia_faas.gateway_plugin import pool
 from gaia_faas.gateway_plugin.app import GatewayConfig, GatewayState, refresh_registry
 from gaia_faas.gateway_plugin.controller import BY_REPLICAS, GPU_NOT_ROUTED, Controller, ControllerOptions
-from gaia_faas.gateway_plugin.holdings import Holding, Holdings
+from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.metrics import Metrics
 from gaia_faas.gateway_plugin.proxy import Rotation
 from gaia_faas.gateway_plugin.registry import Registry, Replicas, parse_openfaas_functions
@@ -82,17 +83,19 @@ def test_discovery_reads_each_variants_replicas_and_ignores_what_is_not_a_count(
 
 
 class Cluster:
-    """One plugin's controller, as after a restart of everything: a fresh Redis, no routes, no memory."""
+    """One plugin's controller, as after a restart of everything: a fresh Redis, no routes, no memory.
+    ``release_grace_s``: how long a released GPU's pod terminates (0: the loopback provider's pods are gone
+    at once)."""
 
-    def __init__(self, provider: Provider, redis_url: str):
-        self.provider, self.redis_url = provider, redis_url
+    def __init__(self, provider: Provider, redis_url: str, release_grace_s: float = 0.0):
+        self.provider, self.redis_url, self.release_grace_s = provider, redis_url, release_grace_s
 
     async def __aenter__(self) -> "Cluster":
         self.client = aiohttp.ClientSession()
         self.redis = aioredis.Redis.from_url(self.redis_url)
         await self.redis.flushall()
         config = GatewayConfig(redis_url=self.redis_url, upstream_url=self.provider.url, gpu_capacity=1,
-                               gpu_capacity_from_cluster=False)
+                               gpu_capacity_from_cluster=False, pool=pool.PoolConfig(release_grace_s=self.release_grace_s))
         registry = Registry()
         self.state = GatewayState(config=config, metrics=Metrics(), registry=registry, rotation=Rotation(),
                                   redis=self.redis, client=self.client)
@@ -164,6 +167,55 @@ def test_a_gpu_left_up_counts_in_the_pool_is_scaled_down_and_its_gpu_granted_onc
     # Scaled down once; the GPU then goes to slow.
     assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
     assert scale_calls == [("left-gpu", 0), ("slow-gpu", 1)]
+
+
+def test_a_released_gpu_is_granted_again_only_once_its_pod_is_gone(redis_url):
+    """faas-netes reports 0 replicas as soon as a scale to zero is done, but the pod terminates for up to its
+    grace and holds its GPU meanwhile: the released GPU stays in the holdings (``released_at``, state
+    ``terminating`` in the pool's status) for the release grace, the waiting function is denied until then,
+    and gets the GPU after."""
+    grace_s = 2.5
+
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url, release_grace_s=grace_s) as cluster:
+            now = time.time()
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            released, _ = await Holdings(cluster.redis).load()
+            within = []
+            for _ in range(4):  # one evaluation a second: two within the grace, two after
+                await cluster.evaluate()
+                within.append((time.time() - released["left"].released_at < grace_s, await cluster.holders(),
+                               cluster.state.routes.current("slow").variant))
+            status = json.loads(await cluster.redis.get(STATUS_KEY))
+            return released, within, list(provider.scale_calls), await cluster.decisions("slow"), status
+
+    released, within, scale_calls, slow, status = asyncio.run(scenario())
+    assert set(released) == {"left"} and released["left"].released_at is not None
+    for inside, holders, route in within:
+        if inside:  # left's pod still terminating: its GPU is not the pool's to give
+            assert holders == {"left": BY_REPLICAS} and route == "cpu"
+    assert within[-1][1:] == ({"slow": "new-leader"}, "gpu")
+    assert any(inside for inside, _, _ in within)
+    assert scale_calls == [("left-gpu", 0), ("slow-gpu", 1)]
+    assert ("denied", pool.GPU_POOL_FULL) in slow
+    assert status["release_grace_s"] == grace_s
+
+
+def test_a_terminating_gpu_shows_in_the_pools_status(redis_url):
+    async def scenario():
+        async with Provider("pro") as provider, Cluster(provider, redis_url, release_grace_s=60.0) as cluster:
+            now = time.time()
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            await cluster.evaluate()
+            return json.loads(await cluster.redis.get(STATUS_KEY))
+
+    status = asyncio.run(scenario())
+    (left,) = status["holders"]
+    assert left["function"] == "left" and left["state"] == "terminating"
+    assert 55.0 < left["free_at"] - time.time() <= 60.0
+    assert [w["function"] for w in status["waiting"]] == ["slow"]
 
 
 def test_a_gpu_the_provider_will_not_scale_to_zero_gives_its_holding_back(redis_url):
