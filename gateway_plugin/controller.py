@@ -286,6 +286,10 @@ class Controller:
         for spec in with_gpu:
             await share.pause()
             claims.append(self._claim(spec, outcomes.get(spec.name), held.get(spec.name)))
+        specified = {spec.name for spec in with_gpu}
+        # A deleted function's GPU, its pod still terminating: counted, nobody's to take.
+        claims += [pool.Claim(name=name, wants=False, holds=True, terminating=True, held_since=holding.since)
+                   for name, holding in held.items() if name not in specified]
         allocation = pool.allocate(claims, capacity, self.pool_config, now)
         self.last_allocation = allocation
         allocated = time.perf_counter()
@@ -389,14 +393,22 @@ class Controller:
         a new leader has when Redis and every plugin restarted at once (routes and memory gone, the GPU
         deployments still up)."""
         stored, known = await self.holdings.load()
+        wall = time.time()  # released_at is the releasing leader's wall clock
+        for name, holding in list(stored.items()):
+            if holding.released_at is not None and not holding.terminating(wall, self.pool_config.release_grace_s):
+                await self.holdings.release(name)  # its pod is gone: the GPU is the pool's again
+                stored.pop(name)
+                self._held.pop(name, None)
         names = {spec.name for spec in with_gpu}
-        gone = [name for name in stored if name not in names]  # deleted functions hold nothing any more
-        for name in gone:
-            await self.holdings.release(name)
-            stored.pop(name)
+        for name in [name for name, holding in stored.items() if name not in names and holding.released_at is None]:
+            # A deleted function: its Deployment's pod terminates like a released one.
+            marked = await self._let_go(name, stored[name], wall)
+            if marked is None:
+                stored.pop(name)
+            else:
+                stored[name] = marked
         observed: dict[str, Holding] = {}
         asked_at = self.gateway.registry.replicas_asked_at
-        wall = time.time()  # released_at is the releasing leader's wall clock
         for spec in with_gpu:
             await share.pause()
             entry = self._functions.get(spec.name)
@@ -404,20 +416,18 @@ class Controller:
             switching = entry is not None and entry.busy is not None and not entry.busy.done() \
                 and entry.busy_target == policy.GPU
             holding = stored.get(spec.name)
-            if holding is not None and holding.released_at is not None \
-                    and not holding.terminating(wall, self.pool_config.release_grace_s):
-                await self.holdings.release(spec.name)  # its pod is gone: the GPU is the pool's again
-                stored.pop(spec.name)
-                self._held.pop(spec.name, None)
-                holding = None
             if holding is not None:
                 if holding.released_at is None and not (routed or switching) \
                         and self._holds_nothing(spec, holding, asked_at):
                     log.info("GPU pool: %s holds no GPU replica the pool could give (holding by %s); given back",
                              spec.name, holding.by)
-                    await self.holdings.release(spec.name)
-                    stored.pop(spec.name)
-                    self._held.pop(spec.name, None)
+                    # Replicas the platform runs always were never the pool's; replicas gone (the platform's
+                    # idle scale-down) may still be a terminating pod, as may a grant's that never showed.
+                    marked = await self._let_go(spec.name, holding, wall, terminates=not self._runs_always(spec))
+                    if marked is None:
+                        stored.pop(spec.name)
+                    else:
+                        stored[spec.name] = marked
                 continue
             if routed or switching or spec.name in self._held:
                 observed[spec.name] = self._held.get(spec.name) or Holding(
@@ -676,12 +686,23 @@ class Controller:
         is gone, after the release grace (`PoolConfig.release_grace_s`)."""
         if variant == policy.GPU and outcome.ok and not outcome.kept:
             released_at = time.time()
-            holding = self._held.pop(name, None) or Holding(since=released_at, by=self.lease.identity)
-            if self.pool_config.release_grace_s > 0:
-                await self.holdings.mark_released(name, replace(holding, released_at=released_at))
-            else:
-                await self.holdings.release(name)
+            # Without a holding (given back already): the pod terminates all the same.
+            holding = self._held.get(name) or Holding(since=released_at, by=self.lease.identity)
+            await self._let_go(name, holding, released_at)
             self._released_at[name] = released_at
+
+    async def _let_go(self, name: str, holding: Holding, at: float, terminates: bool = True) -> Holding | None:
+        """A holding whose GPU is let go at ``at``: kept, marked ``released_at``, while its pod terminates (the
+        release grace; also in this leader's memory, which rebuilds the holdings if Redis loses them), else
+        deleted. Returns the holding kept, None when deleted."""
+        if terminates and self.pool_config.release_grace_s > 0:
+            marked = replace(holding, released_at=at)
+            await self.holdings.mark_released(name, marked)
+            self._held[name] = marked
+            return marked
+        await self.holdings.release(name)
+        self._held.pop(name, None)
+        return None
 
     # -- switches ----------------------------------------------------------------------------------------
     def _start_switch(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,

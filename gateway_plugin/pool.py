@@ -18,7 +18,8 @@ Order of the pool:
    decision, not a preemption); a GPU released whose pod is still terminating (``Claim.terminating``)
    stays counted and is given to nobody, its own function included, until it is gone.
 3. Free slots go to the waiting functions by benefit per GPU-second, highest first (``Claim.score``).
-4. A waiting function that finds no free slot may preempt the holder of the lowest benefit, but only when
+4. A waiting function that finds no free slot, and no GPU on its way to free that is its by rank (a holder
+   releasing it, terminating, preempted earlier), may preempt the holder of the lowest benefit, but only when
    its own score, counting the holder's hand-over (``Claim.handover_s``), the release of its GPU
    (``PoolConfig.release_grace_s``) and its own warm-up, is at least ``preempt_ratio`` times that
    holder's benefit, and only once the holder held its GPU for ``min_dwell_s`` (so the allocation does
@@ -169,20 +170,29 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
     # Who holds the pool, and who takes its free GPUs at this evaluation: shared by every denial.
     views = tuple(_holder_view(c, config, now) for c in holders) + tuple(
         {**_holder_view(c, config, now), "granted_now": True} for c in granted)
+    # GPUs already on their way to free (released, terminating, being handed over) go to the best waiting
+    # functions once free: those wait for them and preempt nobody; preempting for them as well would leave
+    # a second GPU idle for the same function (with a release grace of 30 s, at every evaluation of it).
+    coming_free = max(0, len(releasing) - max(0, excess))
     next_weakest = 0
     denials = []
-    for claim in denied_claims:
+    for rank_among_waiting, claim in enumerate(denied_claims):
         score = claim.score(config)
         numbers: dict = {"capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
                          "score": round(score, 4), "releasing": len(releasing) + len(preempted),
                          "preempt_ratio": config.preempt_ratio}
+        if rank_among_waiting < coming_free:
+            numbers["waits_for_release"] = True
+            denials.append(Denial(claim.name, GPU_POOL_FULL, numbers))
+            continue
         weakest = eligible[next_weakest] if next_weakest < len(eligible) else None
         # A preemption frees the GPU only once the holder is back on its CPU (its CPU's start, where the
         # CPU was released: for a model, loading it again) and its GPU pod is gone (the release grace), and
         # the newcomer serves only after its own warm-up: these stretches hold the GPU without the newcomer
-        # gaining anything, so its score against this holder counts them. The holder keeps serving on its GPU meanwhile; what it loses after is
-        # its benefit over the horizon, which the ratio weighs.
-        against = 0.0 if weakest is None else claim.score(config, after_s=weakest.handover_s + config.release_grace_s)
+        # gaining anything, so its score against this holder counts them. The holder keeps serving on its
+        # GPU meanwhile; what it loses after is its benefit over the horizon, which the ratio weighs.
+        after_s = 0.0 if weakest is None else weakest.handover_s + config.release_grace_s
+        against = 0.0 if weakest is None else claim.score(config, after_s=after_s)
         if weakest is not None and (claim.reserved or (
                 against > 0 and against >= config.preempt_ratio * weakest.benefit_per_s)):
             next_weakest += 1

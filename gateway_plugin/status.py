@@ -132,11 +132,15 @@ def format_pool(pool: dict) -> list[str]:
     head = (f"GPU pool: {pool.get('held', len(pool.get('holders') or ()))} of "
             f"{'unlimited' if capacity is None else capacity} held"
             + (f" ({', '.join(sources)})" if sources else "")
-            + f"; preemption at {_number(pool.get('preempt_ratio'))}x after {_number(pool.get('min_dwell_s'), ' s')}")
+            + f"; preemption at {_number(pool.get('preempt_ratio'))}x after {_number(pool.get('min_dwell_s'), ' s')}"
+            + (f"; a released GPU free {_number(pool['release_grace_s'], ' s')} later" if pool.get("release_grace_s") else ""))
     lines = [head + (f"; {pool['error']}" if pool.get("error") else "") + ":"]
     rows = [("holder", "state", "held s", "benefit/s", "reserved")]
     for holder in pool.get("holders") or ():
-        rows.append((holder["function"], holder.get("state", "holds"), _number(holder.get("held_s")),
+        state = holder.get("state", "holds")
+        if holder.get("free_at") is not None and pool.get("updated_at") is not None:  # its pod still terminating
+            state += f" (free in {max(0.0, holder['free_at'] - pool['updated_at']):.0f} s)"
+        rows.append((holder["function"], state, _number(holder.get("held_s")),
                      _number(holder.get("benefit_per_s")), "yes" if holder.get("reserved") else "no"))
     lines += _table(rows) if len(rows) > 1 else ["  (no holders)"]
     waiting = pool.get("waiting") or ()

@@ -47,6 +47,12 @@ def test_pool_section_shows_capacity_sources_holders_and_waiting():
     assert lines[4].split() == ["slow", "gpu-pool-full", "1.1", "-"]
     assert format_pool({"capacity": None, "error": "no controller leader reported it recently"}) == [
         "GPU pool: unknown (no controller leader reported it recently)"]
+    terminating = {**pool, "updated_at": 1000.0, "release_grace_s": 30.0, "holders": [
+        {"function": "busy", "state": "terminating", "held_s": 90.0, "benefit_per_s": 0.0, "reserved": False,
+         "free_at": 1012.4}]}
+    lines = format_pool(terminating)
+    assert lines[0].endswith("; preemption at 2x after 60 s; a released GPU free 30 s later:")
+    assert lines[2].split() == ["busy", "terminating", "(free", "in", "12", "s)", "90", "0", "no"]
     functions = {"window_s": 60, "functions": [{"name": "slow", "route": {"variant": "cpu"}, "stats": None,
                                                 "gpu_pool": {"state": "waiting"}}]}
     assert format_functions(functions)[2].split()[-1] == "waiting"

@@ -137,3 +137,42 @@ def test_full_buffer_and_unreachable_redis_drop_records_counted():
     assert recorder.dropped == {"buffer_full": 3, "redis_error": 5}
     assert drops == [("buffer_full", 1)] * 3 + [("redis_error", 5)]
     assert errors == [1] and recorder.buffered == 0
+
+
+def test_the_controllers_read_is_the_same_whatever_its_chunks_and_round_trips(redis_url, monkeypatch):
+    """`StatsReader.fetch_many` reads the hashes FETCH_CHUNK per script call and FETCH_CALLS_PER_TRIP calls
+    per round trip (the event loop runs between trips): every function gets its own seconds back, seconds
+    without calls absent, however the keys fall into chunks and trips."""
+    from gaia_faas.gateway_plugin import stats
+    from gaia_faas.gateway_plugin.loop_share import LoopShare
+
+    async def read(chunk: int, calls: int):
+        monkeypatch.setattr(stats, "FETCH_CHUNK", chunk)
+        monkeypatch.setattr(stats, "FETCH_CALLS_PER_TRIP", calls)
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            reader = StatsReader(redis)
+            requests = [(f"fn{i}", ("cpu", "gpu"), 100, 110) for i in range(7)]
+            found = await reader.fetch_many(requests, LoopShare())
+            return [{variant: {second: bucket.histogram.count for second, bucket in seconds.items()}
+                     for variant, seconds in by_variant.items()} for by_variant in found]
+        finally:
+            await redis.aclose()
+
+    async def record():
+        redis = aioredis.Redis.from_url(redis_url)
+        at = [0.0]
+        recorder = StatsRecorder(redis, clock=lambda: at[0])
+        for i in range(7):
+            for second in range(100, 110, 1 + i % 3):  # every second, every other one, every third one
+                at[0] = second + 0.5
+                for _ in range(i + 1):
+                    recorder.record(f"fn{i}", "cpu" if second % 2 else "gpu", 10.0, 200)
+        await recorder.flush()
+        await redis.aclose()
+
+    asyncio.run(record())
+    expected = [{"cpu": {s: i + 1 for s in range(100, 110, 1 + i % 3) if s % 2},
+                 "gpu": {s: i + 1 for s in range(100, 110, 1 + i % 3) if not s % 2}} for i in range(7)]
+    for chunk, calls in ((1000, 4), (3, 2), (1, 1), (7, 3)):  # 140 keys: one trip; 24; 140; 7
+        assert asyncio.run(read(chunk, calls)) == expected, (chunk, calls)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -174,6 +176,24 @@ def test_a_terminating_gpu_is_given_to_nobody_until_its_pod_is_gone():
     assert set(denials) == {"preempted", "preemptor"} and denials["preempted"].numbers["terminating"] is True
     gone = Claim("preempted", wants=True, benefit_per_s=3.0)
     assert allocate([gone, preemptor], 1, CONFIG, NOW + 30).granted == ("preemptor",)
+
+
+def test_a_function_waiting_for_a_gpu_on_its_way_to_free_preempts_no_second_holder():
+    """Once its preemption is under way (the holder handing over, then its pod terminating), the preemptor
+    waits for that GPU: preempting another holder at its next evaluation would idle a second GPU for it."""
+    weak = Claim("weak", wants=True, holds=True, held_since=NOW - 200, benefit_per_s=1.0)
+    other = Claim("other", wants=True, holds=True, held_since=NOW - 200, benefit_per_s=1.5)
+    preemptor = Claim("preemptor", wants=True, benefit_per_s=9.0)
+    assert [p.name for p in allocate([weak, other, preemptor], 2, CONFIG, NOW).preempted] == ["weak"]
+    for handing_over in (replace(weak, wants=False), replace(weak, wants=False, terminating=True)):
+        allocation = allocate([handing_over, other, preemptor], 2, CONFIG, NOW + 5)
+        assert allocation.preempted == () and allocation.granted == ()
+        (denial,) = allocation.denied
+        assert denial.name == "preemptor" and denial.numbers["waits_for_release"] is True
+    # A second waiter, ranked below the first, may still preempt for itself.
+    second = Claim("second", wants=True, benefit_per_s=8.0)
+    allocation = allocate([replace(weak, wants=False, terminating=True), other, preemptor, second], 2, CONFIG, NOW + 5)
+    assert [(p.name, p.by) for p in allocation.preempted] == [("other", "second")]
 
 
 def test_warm_up_is_the_switch_cost_of_a_newcomer():

@@ -35,12 +35,14 @@ class Provider(LoopbackApp):
     (`availableReplicas` leaves out a pod being deleted). ``refuses_zero``: the scale API refuses zero, as
     CE does, whatever the functions' annotations say (default: on CE)."""
 
-    def __init__(self, platform: str, refuses_zero: bool | None = None):
+    def __init__(self, platform: str, refuses_zero: bool | None = None, modes: dict[str, str] | None = None):
         super().__init__()
         self.platform = platform
         self.refuses_zero = platform == "ce" if refuses_zero is None else refuses_zero
-        self.replicas = {f"{name}-{variant}": [1, 1] for name in FUNCTIONS for variant in ("cpu", "gpu")}
-        self.replicas["slow-gpu"] = [0, 0]
+        self.modes = modes or dict.fromkeys(FUNCTIONS, "cpu_preferred")  # function -> com.gaia.mode
+        self.replicas = {f"{name}-{variant}": [1, 1] for name in self.modes for variant in ("cpu", "gpu")}
+        if "slow" in self.modes:
+            self.replicas["slow-gpu"] = [0, 0]
         self.scale_calls: list[tuple[str, int]] = []
         self.runner = None
 
@@ -48,7 +50,7 @@ class Provider(LoopbackApp):
         return web.json_response([
             {"name": service, "namespace": "openfaas-fn", "replicas": desired, "availableReplicas": available,
              "labels": {"com.gaia.function": service.rsplit("-", 1)[0], "com.gaia.variant": service.rsplit("-", 1)[1]},
-             "annotations": {"com.gaia.mode": "cpu_preferred", "com.gaia.slo-ms": "200",
+             "annotations": {"com.gaia.mode": self.modes[service.rsplit("-", 1)[0]], "com.gaia.slo-ms": "200",
                              "com.gaia.platform": self.platform}}
             for service, (desired, available) in sorted(self.replicas.items())])
 
@@ -84,18 +86,19 @@ def test_discovery_reads_each_variants_replicas_and_ignores_what_is_not_a_count(
 
 class Cluster:
     """One plugin's controller, as after a restart of everything: a fresh Redis, no routes, no memory.
-    ``release_grace_s``: how long a released GPU's pod terminates (0: the loopback provider's pods are gone
-    at once)."""
+    ``pool_config``: the default's, but a release grace of 0 (the loopback provider's pods are gone at once)."""
 
-    def __init__(self, provider: Provider, redis_url: str, release_grace_s: float = 0.0):
-        self.provider, self.redis_url, self.release_grace_s = provider, redis_url, release_grace_s
+    def __init__(self, provider: Provider, redis_url: str, release_grace_s: float = 0.0, capacity: int = 1,
+                 min_dwell_s: float = pool.PoolConfig().min_dwell_s):
+        self.provider, self.redis_url, self.capacity = provider, redis_url, capacity
+        self.pool_config = pool.PoolConfig(release_grace_s=release_grace_s, min_dwell_s=min_dwell_s)
 
     async def __aenter__(self) -> "Cluster":
         self.client = aiohttp.ClientSession()
         self.redis = aioredis.Redis.from_url(self.redis_url)
         await self.redis.flushall()
-        config = GatewayConfig(redis_url=self.redis_url, upstream_url=self.provider.url, gpu_capacity=1,
-                               gpu_capacity_from_cluster=False, pool=pool.PoolConfig(release_grace_s=self.release_grace_s))
+        config = GatewayConfig(redis_url=self.redis_url, upstream_url=self.provider.url, gpu_capacity=self.capacity,
+                               gpu_capacity_from_cluster=False, pool=self.pool_config)
         registry = Registry()
         self.state = GatewayState(config=config, metrics=Metrics(), registry=registry, rotation=Rotation(),
                                   redis=self.redis, client=self.client)
@@ -106,7 +109,7 @@ class Cluster:
         self.controller.actuator.poll_interval_s = 0.05
         assert await self.controller.lease.try_acquire()
         await refresh_registry(self.state)
-        assert self.state.registry_error is None and self.state.registry.names() == sorted(FUNCTIONS)
+        assert self.state.registry_error is None and self.state.registry.names() == sorted(self.provider.modes)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -118,7 +121,7 @@ class Cluster:
         """Five calls a second of each function on its route: slow misses its 200 ms SLO on the CPU."""
         for second in seconds:
             self.recorder._clock = lambda second=second: second + 0.5
-            for name in FUNCTIONS:
+            for name in self.provider.modes:
                 variant = self.state.routes.current(name).variant
                 latency = 400.0 if name == "slow" and variant == "cpu" else 50.0
                 for _ in range(5):
@@ -132,6 +135,7 @@ class Cluster:
         await self.traffic(range(int(now) - 2, int(now)))
         if discover:
             await refresh_registry(self.state)
+        assert await self.controller.lease.try_acquire()  # renewed, as the controller's loop does
         await self.controller.tick(now)
         busy = [e.busy for e in self.controller._functions.values() if e.busy is not None]
         await asyncio.gather(*busy, return_exceptions=True)
@@ -256,24 +260,32 @@ def test_on_openfaas_ce_a_running_gpu_variant_does_not_count_and_is_not_scaled_d
     assert left == []
 
 
-def test_a_grant_whose_gpu_never_came_up_is_given_back(redis_url):
+@pytest.mark.parametrize("release_grace_s", [0.0, 2.0])
+def test_a_grant_whose_gpu_never_came_up_is_given_back(redis_url, release_grace_s):
     """A leader that stopped between its grant and the scale-up leaves a holding that nothing holds: once a
     discovery asked well after it shows no GPU replica (the route on the CPU, no switch in flight), the GPU
-    goes to the function that waits for it, instead of the pool staying one GPU short for good."""
+    goes to the function that waits for it, instead of the pool staying one GPU short for good. No replica
+    may also be the platform's own idle scale-down, its pod still terminating: with a release grace the
+    holding goes only after it."""
     async def scenario():
-        async with Provider("pro") as provider, Cluster(provider, redis_url) as cluster:
+        async with Provider("pro") as provider, Cluster(provider, redis_url, release_grace_s=release_grace_s) as cluster:
             provider.replicas["left-gpu"] = [0, 0]
             now = time.time()
             await Holdings(cluster.redis).record({"left": Holding(since=now - 30.0, by="old-leader")}, now)
             await refresh_registry(cluster.state)
             await cluster.traffic(range(int(now) - 11, int(now)))
             await cluster.controller.tick(now)
-            for _ in range(2):
+            first, _ = await Holdings(cluster.redis).load()
+            for _ in range(4):
                 await cluster.evaluate()
             routes = {name: cluster.state.routes.current(name).variant for name in FUNCTIONS}
-            return await cluster.holders(), list(provider.scale_calls), routes
+            return first, await cluster.holders(), list(provider.scale_calls), routes
 
-    holders, scale_calls, routes = asyncio.run(scenario())
+    first, holders, scale_calls, routes = asyncio.run(scenario())
+    if release_grace_s:  # kept, terminating, and the pool full meanwhile
+        assert set(first) == {"left"} and first["left"].released_at is not None
+    else:  # given back at once, and the GPU granted in the same evaluation
+        assert "left" not in first
     assert holders == {"slow": "new-leader"} and routes == {"left": "cpu", "slow": "gpu"}
     assert scale_calls == [("slow-gpu", 1)]
 
@@ -300,3 +312,53 @@ def test_a_fresh_grant_keeps_its_gpu_before_its_scale_up_can_show(redis_url, sin
     holders, scale_calls, slow = asyncio.run(scenario())
     assert holders == {"left": "old-leader"} and scale_calls == []
     assert ("denied", pool.GPU_POOL_FULL) in slow
+
+
+def test_a_preemptor_waits_for_the_gpu_it_freed_and_preempts_no_second_holder(redis_url):
+    """Two GPUs held by two functions (on their GPUs, past their dwell), a third one missing its SLO: it
+    preempts one holder and then waits for that GPU while its pod terminates, instead of preempting the other
+    holder at its next evaluations too (a second GPU idle for the same function)."""
+    modes = {"held-a": "gpu_preferred", "held-b": "gpu_preferred", "slow": "cpu_preferred"}
+
+    async def scenario():
+        async with Provider("pro", modes=modes) as provider, \
+                Cluster(provider, redis_url, release_grace_s=4.0, capacity=2, min_dwell_s=0.0) as cluster:
+            now = time.time()
+            await Holdings(cluster.redis).record({name: Holding(since=now - 600, by="new-leader")
+                                                  for name in ("held-a", "held-b")}, now)
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            preempted = []
+            for _ in range(7):  # the grace (4 s) and after
+                await cluster.evaluate()
+                preempted += [p.name for p in cluster.controller.last_allocation.preempted]
+            routes = {name: cluster.state.routes.current(name).variant for name in modes}
+            return preempted, routes, list(provider.scale_calls)
+
+    preempted, routes, scale_calls = asyncio.run(scenario())
+    assert len(preempted) == 1, preempted  # one holder gave its GPU up, once
+    (loser,) = preempted
+    assert routes[loser] == "cpu" and routes["slow"] == "gpu"
+    assert [call for call in scale_calls if call[1] == 0] == [(f"{loser}-gpu", 0)]
+
+
+def test_a_deleted_functions_gpu_is_held_while_its_pod_terminates(redis_url):
+    """`faas-cli remove` deletes the Deployment; its pod terminates like a released one and keeps its GPU: the
+    holding stays (terminating) for the grace, then goes, and the waiting function gets the GPU."""
+    async def scenario():
+        async with Provider("pro", modes={"slow": "cpu_preferred"}) as provider, \
+                Cluster(provider, redis_url, release_grace_s=2.5) as cluster:
+            now = time.time()
+            await Holdings(cluster.redis).record({"removed": Holding(since=now - 600, by="new-leader")}, now)
+            await cluster.traffic(range(int(now) - 11, int(now)))
+            await cluster.controller.tick(now)
+            marked, _ = await Holdings(cluster.redis).load()
+            status = json.loads(await cluster.redis.get(STATUS_KEY))
+            for _ in range(4):
+                await cluster.evaluate()
+            return marked, status, await cluster.holders(), cluster.state.routes.current("slow").variant
+
+    marked, status, holders, route = asyncio.run(scenario())
+    assert set(marked) == {"removed"} and marked["removed"].released_at is not None
+    assert [(h["function"], h["state"]) for h in status["holders"]] == [("removed", "terminating")]
+    assert [w["function"] for w in status["waiting"]] == ["slow"]
+    assert holders == {"slow": "new-leader"} and route == "gpu"
