@@ -648,8 +648,9 @@ class Controller:
                                   + ("granted now" if h.get("granted_now") else f"for {h['held_s']:g} s")
                                   + (" (reserved)" if h["reserved"] else "") + ("" if h["wants"] else " (releasing)")
                                   for h in holders))
-            if denial.numbers.get("terminating"):  # its own GPU, released, its pod not gone yet
-                numbers["terminating"] = True
+            for flag in ("terminating", "waits_for_release"):  # its own GPU's pod not gone yet; one on its way to free
+                if denial.numbers.get(flag):
+                    numbers[flag] = True
         else:
             numbers.update(detail="the stored holdings are at capacity (another leader's grant)")
         log.info("controller: %s waits for a GPU (%s)", spec.name, numbers.get("holders", numbers.get("detail")))
