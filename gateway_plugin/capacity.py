@@ -159,7 +159,8 @@ class Capacity:
             stamp = file_stamp(self.routes_file)
             try:
                 if stamp is None or stamp != self._file_stamp:  # parse a thousand functions only when it changed
-                    # In a thread, as the registry reads it (app.refresh_registry): the loop goes on proxying.
+                    # In a thread, as the registry reads it (app.refresh_registry): the loop proxies meanwhile,
+                    # but for the stretches libyaml's C parser holds the GIL.
                     self.file_setting = await asyncio.to_thread(routes_file_capacity, self.routes_file)
                     self._file_stamp = stamp
             except CapacityError as exc:

@@ -394,19 +394,20 @@ class Controller:
         deployments still up)."""
         stored, known = await self.holdings.load()
         wall = time.time()  # released_at is the releasing leader's wall clock
-        for name, holding in list(stored.items()):
-            if holding.released_at is not None and not holding.terminating(wall, self.pool_config.release_grace_s):
-                await self.holdings.release(name)  # its pod is gone: the GPU is the pool's again
-                stored.pop(name)
-                self._held.pop(name, None)
-        names = {spec.name for spec in with_gpu}
-        for name in [name for name, holding in stored.items() if name not in names and holding.released_at is None]:
-            # A deleted function: its Deployment's pod terminates like a released one.
-            marked = await self._let_go(name, stored[name], wall)
+
+        async def let_go(name: str, terminates: bool = True) -> None:
+            marked = await self._let_go(name, stored[name], wall, terminates)
             if marked is None:
                 stored.pop(name)
             else:
                 stored[name] = marked
+
+        for name, holding in list(stored.items()):
+            if holding.released_at is not None and not holding.terminating(wall, self.pool_config.release_grace_s):
+                await let_go(name, terminates=False)  # its pod is gone: the GPU is the pool's again
+        names = {spec.name for spec in with_gpu}
+        for name in [name for name, holding in stored.items() if name not in names and holding.released_at is None]:
+            await let_go(name)  # a deleted function: its Deployment's pod terminates like a released one
         observed: dict[str, Holding] = {}
         asked_at = self.gateway.registry.replicas_asked_at
         for spec in with_gpu:
@@ -423,11 +424,7 @@ class Controller:
                              spec.name, holding.by)
                     # Replicas the platform runs always were never the pool's; replicas gone (the platform's
                     # idle scale-down) may still be a terminating pod, as may a grant's that never showed.
-                    marked = await self._let_go(spec.name, holding, wall, terminates=not self._runs_always(spec))
-                    if marked is None:
-                        stored.pop(spec.name)
-                    else:
-                        stored[spec.name] = marked
+                    await let_go(spec.name, terminates=not self._runs_always(spec))
                 continue
             if routed or switching or spec.name in self._held:
                 observed[spec.name] = self._held.get(spec.name) or Holding(

@@ -174,13 +174,16 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
     # functions once free: those wait for them and preempt nobody; preempting for them as well would leave
     # a second GPU idle for the same function (with a release grace of 30 s, at every evaluation of it).
     coming_free = max(0, len(releasing) - max(0, excess))
+
+    def denial_numbers(claim: Claim) -> dict:
+        return {"capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
+                "score": round(claim.score(config), 4), "releasing": len(releasing) + len(preempted),
+                "preempt_ratio": config.preempt_ratio}
+
     next_weakest = 0
     denials = []
     for rank_among_waiting, claim in enumerate(denied_claims):
-        score = claim.score(config)
-        numbers: dict = {"capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
-                         "score": round(score, 4), "releasing": len(releasing) + len(preempted),
-                         "preempt_ratio": config.preempt_ratio}
+        numbers = denial_numbers(claim)
         if rank_among_waiting < coming_free:
             numbers["waits_for_release"] = True
             denials.append(Denial(claim.name, GPU_POOL_FULL, numbers))
@@ -191,8 +194,7 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
         # the newcomer serves only after its own warm-up: these stretches hold the GPU without the newcomer
         # gaining anything, so its score against this holder counts them. The holder keeps serving on its
         # GPU meanwhile; what it loses after is its benefit over the horizon, which the ratio weighs.
-        after_s = 0.0 if weakest is None else weakest.handover_s + config.release_grace_s
-        against = 0.0 if weakest is None else claim.score(config, after_s=after_s)
+        against = 0.0 if weakest is None else claim.score(config, after_s=weakest.handover_s + config.release_grace_s)
         if weakest is not None and (claim.reserved or (
                 against > 0 and against >= config.preempt_ratio * weakest.benefit_per_s)):
             next_weakest += 1
@@ -203,10 +205,7 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
             numbers["preempting"] = weakest.name
         denials.append(Denial(claim.name, GPU_POOL_FULL, numbers))
     for claim in (c for c in holders if c.wants and c.terminating):
-        denials.append(Denial(claim.name, GPU_POOL_FULL, {
-            "capacity": capacity, "holders": views, "benefit_per_s": round(claim.benefit_per_s, 4),
-            "score": round(claim.score(config), 4), "releasing": len(releasing) + len(preempted),
-            "preempt_ratio": config.preempt_ratio, "terminating": True}))
+        denials.append(Denial(claim.name, GPU_POOL_FULL, {**denial_numbers(claim), "terminating": True}))
     gone = {p.name for p in preempted}
     return Allocation(capacity=capacity, granted=tuple(c.name for c in granted),
                       kept=tuple(c.name for c in keeping if c.name not in gone),

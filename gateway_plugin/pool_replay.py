@@ -208,7 +208,7 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
                                                          and decision.target == policy.GPU)))
             else:
                 wants = False
-            terminating = sim.route == policy.CPU and not sim.variant_up(policy.GPU) and _terminating(sim, grace_s)
+            terminating = sim.route == policy.CPU and _terminating(sim, grace_s)
             claims.append(pool.Claim(name=name, wants=wants and not sim.finished, holds=holds, terminating=terminating,
                                      held_since=held_since.get(name), reserved=configs[name].mode == "gpu",
                                      benefit_per_s=expected[name].per_s if name in expected else 0.0,
