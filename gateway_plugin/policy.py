@@ -330,27 +330,37 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
                    error_bad=_decay(memory.error_bad, fresh.count, _ERROR_MEMORY) + fresh.errors)
 
 
-def request_rate(snapshot: Snapshot, state: PolicyState) -> float:
+def request_rate(snapshot: Snapshot, rate_n: float, rate_t: float) -> float:
     """The function's request rate now: the window's, over the time it actually observed (from its first
-    request on, so a burst after a pause shows its own rate at once), when it holds enough requests; otherwise the long estimate (which also counts the silence since the last request)."""
-    count = sum(snapshot.window(v).count for v in snapshot.variants)
-    span = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
+    request on, so a burst after a pause shows its own rate at once), when it holds enough requests;
+    otherwise the long estimate ``rate_n / rate_t`` (the state's, which also counts the silence since the
+    last request)."""
+    count, span = 0, 0.0
+    for variant in snapshot.variants:
+        window = snapshot.window(variant)
+        count += window.count
+        span = max(span, window.span_s)
     if snapshot.active_span_s is not None:
         span = min(span, snapshot.active_span_s)  # after a silence, the window's quiet start is not the rate
     if count >= _RATE_WINDOW_MIN and span > 0:
         return count / span
-    return state.rate_n / state.rate_t if state.rate_t > 0 else count / max(span, 1.0)
+    return rate_n / rate_t if rate_t > 0 else count / max(span, 1.0)
 
 
 def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, now: float) -> tuple[PolicyState, float]:
     """The state with what the snapshot shows accumulated, and the function's request rate now
-    (`request_rate` of that state)."""
-    fresh_total = sum(snapshot.fresh_window(v).count for v in snapshot.variants)
+    (`request_rate` of that state). One copy of the state per evaluation: the leader makes a thousand."""
+    fresh_total, fresh_span = 0, 0.0
+    for variant in snapshot.variants:
+        fresh = snapshot.fresh_window(variant)
+        fresh_total += fresh.count
+        fresh_span = max(fresh_span, fresh.span_s)
     elapsed = 0.0 if state.last_eval_at is None else max(0.0, now - state.last_eval_at)
     if state.last_eval_at is None:
         elapsed = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
-    changes = {"last_eval_at": now, "rate_n": _decay(state.rate_n, fresh_total, _RATE_MEMORY) + fresh_total,
-               "rate_t": _decay(state.rate_t, fresh_total, _RATE_MEMORY) + elapsed}
+    rate_n = _decay(state.rate_n, fresh_total, _RATE_MEMORY) + fresh_total
+    rate_t = _decay(state.rate_t, fresh_total, _RATE_MEMORY) + elapsed
+    changes = {"last_eval_at": now, "rate_n": rate_n, "rate_t": rate_t}
     if state.observed_since is None:
         changes["observed_since"] = now - elapsed
     if fresh_total and state.last_request_at is not None:
@@ -359,19 +369,17 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
                                     now - state.last_request_at)
     if fresh_total or state.last_request_at is None:
         changes["last_request_at"] = now  # idle time counts from the first evaluation
-    state = replace(state, **changes)
     # The fresh requests are filed under the rate they came at: the window's, or the last seconds' when
     # those alone hold enough requests (at the onset of a spike the window still shows the old rate, and
     # the first queued requests must not be filed as "slow at the old rate").
-    rate_now = rate = request_rate(snapshot, state)
-    fresh_span = max((snapshot.fresh_window(v).span_s for v in snapshot.variants), default=0.0)
+    rate_now = rate = request_rate(snapshot, rate_n, rate_t)
     if fresh_total >= _RATE_WINDOW_MIN and fresh_span > 0:
         rate = max(rate, fresh_total / fresh_span)
     band = band_of(rate)
     route_fresh = snapshot.fresh_window(snapshot.route)
-    changes = {"served": state.served + route_fresh.count, "served_bad": state.served_bad + route_fresh.bad,
-               "served_errors": state.served_errors + route_fresh.errors,
-               "switch_times": _prune(state.switch_times, now)}
+    changes.update(served=state.served + route_fresh.count, served_bad=state.served_bad + route_fresh.bad,
+                   served_errors=state.served_errors + route_fresh.errors,
+                   switch_times=_prune(state.switch_times, now) if state.switch_times else ())
     for variant in VARIANTS:
         if variant not in snapshot.variants or snapshot.pinned:
             continue  # what a pinned function shows does not count towards a switch once unpinned

@@ -24,6 +24,7 @@ ROUTES_CHANNEL = "gaia:routes:changed"
 VARIANTS = ("cpu", "gpu")
 
 log = logging.getLogger(__name__)
+_STARTS_KEPT = 50_000  # start-variant routes kept (`RouteTable.current`): more than any cluster has functions
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class RouteTable:
         self.redis = redis
         self._start_variant = start_variant
         self._cache: dict[str, RouteState] = {}
+        # The start-variant route of each function Redis holds none for (most never switch), made once: the
+        # proxy asks for a route per request, the leader four times per function per evaluation.
+        self._starts: dict[str, RouteState] = {}
         self._on_change = on_change
         self._on_redis_error = on_redis_error
         self.reload_interval_s = reload_interval_s
@@ -102,7 +106,13 @@ class RouteTable:
         state = self._cache.get(function)
         if state is not None and state.variant:
             return state
-        return RouteState(function=function, variant=self._start_variant(function), reason="start variant")
+        variant = self._start_variant(function)
+        start = self._starts.get(function)
+        if start is None or start.variant != variant:  # new, or its spec's mode changed
+            if len(self._starts) >= _STARTS_KEPT:  # names of functions long deleted must not pile up
+                self._starts.clear()
+            start = self._starts[function] = RouteState(function=function, variant=variant, reason="start variant")
+        return start
 
     def cached(self) -> dict[str, RouteState]:
         return dict(self._cache)

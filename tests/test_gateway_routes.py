@@ -22,6 +22,27 @@ def test_default_variant_follows_mode_and_available_variants():
         default_variant((), "cpu")
 
 
+def test_a_function_without_a_stored_route_follows_its_start_variant_when_its_mode_changes(redis_url):
+    """The start-variant routes are made once per function (the proxy asks per request), yet a spec whose
+    mode changed starts where the new mode leans, and a route Redis holds still wins."""
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        starts = {"resnet": "cpu"}
+        table = RouteTable(client, starts.__getitem__)
+        try:
+            first = table.current("resnet")
+            assert (first.variant, first.reason) == ("cpu", "start variant")
+            assert table.current("resnet") == first
+            starts["resnet"] = "gpu"  # stack.yml now says gpu_preferred
+            assert table.current("resnet").variant == "gpu"
+            await table.switch("resnet", "cpu", "cpu meets the SLO")
+            assert table.current("resnet").variant == "cpu" and table.current("resnet").reason == "cpu meets the SLO"
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
 async def _wait(predicate, timeout=2.0):
     deadline = time.monotonic() + timeout
     while not predicate():
