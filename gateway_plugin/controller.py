@@ -245,6 +245,7 @@ class Controller:
         await self._load_states([spec.name for spec, _ in managed if spec.name not in self._functions], share)
         due = []
         for spec, config in managed:
+            await share.pause()
             entry = self._functions[spec.name]
             if (entry.busy is not None and not entry.busy.done()) or now < entry.next_eval:
                 continue
@@ -296,7 +297,7 @@ class Controller:
         await self._store(changed, self._status(allocation, claims, held, now), share)
         for name, stored in changed.items():
             self._functions[name].stored = stored
-        await self._act(allocation, outcomes, held, capacity, now)
+        await self._act(allocation, outcomes, held, capacity, now, share)
         done = time.perf_counter()
         # Where the evaluation's time goes (benchmarks/controller_scale.py prints it).
         self.last_tick_ms = {"read_stats": self._read_ms, "snapshots": (snapshots_done - started) * 1000 - self._read_ms,
@@ -371,6 +372,7 @@ class Controller:
         read = await self.gateway.stats.fetch_many(requests, share)
         self._read_ms = (time.perf_counter() - reading) * 1000
         for entry, fetched in zip(readers, read):
+            await share.pause()
             for variant, buckets in fetched.items():
                 entry.series[variant].extend(buckets)  # seconds not read before: nothing to merge with
         taken = []
@@ -568,7 +570,7 @@ class Controller:
                 "waiting": waiting}
 
     async def _act(self, allocation: pool.Allocation, outcomes: dict, held: dict[str, Holding],
-                   capacity: int | None, now: float) -> None:
+                   capacity: int | None, now: float, share: LoopShare) -> None:
         granted = set(allocation.granted) | set(allocation.kept)
         denied = {denial.name: denial for denial in allocation.denied}
         displaced = set()
@@ -576,6 +578,7 @@ class Controller:
             if await self._preempt(preemption, held[preemption.name], now):
                 displaced.add(preemption.name)
         for name, (spec, config, decision, snap) in outcomes.items():
+            await share.pause()
             entry = self._functions[name]
             if name in displaced:
                 continue

@@ -423,9 +423,11 @@ class StatsReader:
         Redis work is linear in the seconds read, and there is no per-command client cost (which, at thousands
         of hashes, is most of the time). The event loop runs between the round trips and, with ``share``
         (`LoopShare`), between functions while the replies are parsed."""
-        plan = [(function, list(variants), range(int(start_s), int(end_s))) for function, variants, start_s, end_s in requests]
-        keys = [stats_key(function, variant, second) for function, variants, seconds in plan
-                for variant in variants for second in seconds]
+        plan, keys = [], []
+        for function, variants, start_s, end_s in requests:
+            await share.pause()
+            plan.append((function, list(variants), range(int(start_s), int(end_s))))
+            keys += [stats_key(function, variant, second) for variant in plan[-1][1] for second in plan[-1][2]]
         if not keys:
             return [{variant: {} for variant in variants} for _, variants, _ in plan]
         if self._read_hashes is None:
