@@ -88,6 +88,9 @@ class _Function:
     denial_logged_at: float | None = None
 
 
+BOTH_VARIANTS = frozenset(policy.VARIANTS)  # the policy manages these functions
+GPU_ONLY = frozenset({policy.GPU})
+
 # The running estimates alone (see `_decided`) are stored this often: storing every evaluation would cost a
 # write per function per second. A new leader's first evaluation counts the whole last window of stats
 # (window_s, 10 s by default) as fresh, so it learns again what the estimates it read lack.
@@ -237,7 +240,7 @@ class Controller:
         specs = [spec for spec in map(self.gateway.registry.get, self.gateway.registry.names()) if spec is not None]
         managed = []
         for spec in specs:
-            if set(spec.variants) == {policy.CPU, policy.GPU}:
+            if spec.variant_names == BOTH_VARIANTS:
                 await share.pause()
                 config = self._config(spec)  # parsed once per change of the spec
                 if config is not None:
@@ -381,7 +384,7 @@ class Controller:
             entry.read_until_s = end_s
             route = self.gateway.routes.current(spec.name)
             taken.append(snapshot.build_snapshot(
-                route=route.variant, variants=frozenset(spec.variants), pinned=route.pinned, series=entry.series,
+                route=route.variant, variants=spec.variant_names, pinned=route.pinned, series=entry.series,
                 state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s))
             entry.fresh_from_s = end_s
         return taken
@@ -502,7 +505,7 @@ class Controller:
 
     def _reserved(self, spec: FunctionSpec) -> bool:
         route = self.gateway.routes.current(spec.name)
-        return (spec.mode == "gpu" or set(spec.variants) == {policy.GPU}
+        return (spec.mode == "gpu" or spec.variant_names == GPU_ONLY
                 or (route.pinned and route.variant == policy.GPU))
 
     def _claim(self, spec: FunctionSpec, outcome, holding: Holding | None) -> pool.Claim:
@@ -670,7 +673,7 @@ class Controller:
         decision = policy.Decision(policy.SWITCH, preemption.reason, target=policy.CPU, release=policy.GPU,
                                    numbers=dict(preemption.numbers))
         route = self.gateway.routes.current(spec.name)
-        snap = entry.last_snapshot or policy.Snapshot(route=route.variant, variants=frozenset(spec.variants))
+        snap = entry.last_snapshot or policy.Snapshot(route=route.variant, variants=spec.variant_names)
         if route.variant == policy.CPU:  # already back on its CPU, the GPU not yet released: release it now
             outcome = await self.actuator.release(spec, policy.GPU)
             await self._released(spec.name, policy.GPU, outcome)

@@ -534,15 +534,21 @@ def warmup_timeout(state: PolicyState, config: ControllerConfig, target: str) ->
 
 # --- the decision ----------------------------------------------------------------------------------
 
+_NUMBER_NAMES = {v: tuple(f"{v}_{name}" for name in ("p_ms", "count", "slow", "errors", "rate")) for v in VARIANTS}
+
+
 def _numbers(snapshot: Snapshot, config: ControllerConfig, econ: Mapping, **extra) -> dict:
     numbers: dict = {"slo_ms": config.slo_ms, "slo_percentile": config.slo_percentile}
-    for variant in sorted(snapshot.variants):
+    for variant in VARIANTS:  # in name order
+        if variant not in snapshot.variants:
+            continue
         window = snapshot.window(variant)
-        numbers[f"{variant}_p_ms"] = None if window.latency_ms is None else round(window.latency_ms, 1)
-        numbers[f"{variant}_count"] = window.count
-        numbers[f"{variant}_slow"] = window.slow
-        numbers[f"{variant}_errors"] = window.errors
-        numbers[f"{variant}_rate"] = round(window.rate_per_s, 3)
+        p_ms, count, slow, errors, rate = _NUMBER_NAMES[variant]
+        numbers[p_ms] = None if window.latency_ms is None else round(window.latency_ms, 1)
+        numbers[count] = window.count
+        numbers[slow] = window.slow
+        numbers[errors] = window.errors
+        numbers[rate] = round(window.rate_per_s, 3)
     numbers.update(econ)
     numbers.update(extra)
     return numbers

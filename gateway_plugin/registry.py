@@ -74,6 +74,11 @@ class FunctionSpec:
         return self.annotations.get("com.gaia.mode")
 
     @cached_property
+    def variant_names(self) -> frozenset[str]:
+        """The names of its variants (the leader asks a few times per function per evaluation)."""
+        return frozenset(self.variants)
+
+    @cached_property
     def start_variant(self) -> str:
         return default_variant(tuple(self.variants), self.mode)
 
