@@ -83,6 +83,7 @@ class _Function:
     benefit_per_s: float = 0.0  # the GPU's benefit at the last evaluation
     expected: pool.ExpectedBenefit = pool.ExpectedBenefit()  # and over the pool's horizon (pool.Claim)
     cpu_slow_share: float | None = None  # share of the CPU's requests over the SLO at the last evaluation on CPU
+    cpu_basis_rate: float | None = None  # the policy's request rate then (a new leader's stored basis has none)
     wants_gpu: bool = False  # at the last evaluation
     waiting_since: float | None = None  # kept waiting by the pool since
     denial_logged_at: float | None = None
@@ -279,9 +280,10 @@ class Controller:
             entry.last_snapshot = snap
             if snap.route == policy.CPU and snap.window(policy.CPU).count:
                 entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
+                entry.cpu_basis_rate = decision.numbers.get("request_rate_per_s")
             elif entry.cpu_slow_share is None and spec.name in held:  # a new leader: the basis stored at the grant
                 entry.cpu_slow_share = held[spec.name].cpu_slow_share
-            entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share)
+            entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share, config, entry.cpu_basis_rate)
             entry.expected = pool.expected_benefit(entry.expected, entry.benefit_per_s, now,
                                                    self.pool_config.horizon_s, first_s=config.interval_s)
             outcomes[spec.name] = (spec, config, decision, snap)

@@ -507,10 +507,12 @@ def economics(state: PolicyState, config: ControllerConfig, rate: float, now: fl
               cpu_share: float | None = None, gpu_share: float | None = None) -> dict:
     """The expected benefit of the GPU at this rate: the pool allocator (issue 10) ranks promotions by it."""
     band = band_of(rate)
+    cpu_known = True  # False: nothing is known of the CPU at this rate, and its share below is a 0 by default
     if cpu_share is None:
         cpu_share = predicted_share(state.cpu, band, config, now)
         if cpu_share is None:
             known = state.cpu.band(band)
+            cpu_known = known is not None
             cpu_share = known.share if known is not None else 0.0
     if gpu_share is None:  # what the GPU showed, taken at its word: a failed try is not soon repeated
         gpu_share = predicted_share(state.gpu, band, config, now, pessimistic=True) or 0.0
@@ -520,7 +522,7 @@ def economics(state: PolicyState, config: ControllerConfig, rate: float, now: fl
     avoided = max(0.0, rate * (max(0.0, cpu_share - allowed) - max(0.0, gpu_share - allowed)))
     cost = gpu_cost_per_s(config, state)
     return {"request_rate_per_s": round(rate, 5), "cpu_bad_share": round(cpu_share, 4),
-            "gpu_bad_share": round(gpu_share, 4), "expected_violations_avoided_per_s": round(avoided, 6),
+            "cpu_bad_share_known": cpu_known, "gpu_bad_share": round(gpu_share, 4), "expected_violations_avoided_per_s": round(avoided, 6),
             "benefit_per_s": round(avoided * config.violation_cost, 8), "gpu_cost_per_s": round(cost, 8)}
 
 

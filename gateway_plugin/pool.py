@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gaia_faas.gateway_plugin import policy
+from gaia_faas.gateway_plugin.controller_config import ControllerConfig
 
 GPU_POOL_FULL = "gpu-pool-full"
 PREEMPTED = "gpu-preempted"
@@ -252,17 +253,43 @@ def slow_share(window: policy.VariantWindow) -> float | None:
     return None if not window.count else window.slow / window.count
 
 
-def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None) -> float:
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None,
+                config: ControllerConfig | None = None, basis_rate_per_s: float | None = None) -> float:
     """Weighted SLO violations per second the GPU avoids for one function now (``Claim.benefit_per_s``).
 
     The policy's own figure when it gives one (``benefit_per_s`` in the decision's numbers); else from the
     windows: on the CPU, its rate times the share of its requests over the SLO less the GPU's (0 when the
     GPU has not served yet); on the GPU, its rate times the CPU's share when it was last seen on the CPU
     (``basis_cpu_slow_share``) less the GPU's.
+
+    On the GPU, the policy's figure takes the CPU's bad share from what it knows of the CPU at the rate's
+    band now, and 0 where it knows nothing there (``cpu_bad_share_known`` false: a function promoted on a
+    few slow requests filed at other bands, its CPU answering one request per service time): the holder
+    would be worth nothing to the pool while its CPU was last seen violating the SLO, and any waiting
+    function would preempt it at its dwell. There, with ``config`` (the violation cost and allowance) and
+    the basis's rate (``basis_rate_per_s``, the policy's request rate when the basis was seen), the basis
+    stands in for that 0 when the rate's band now is at or above the basis's: more load is no better
+    (`policy.predicted_share`); at a lower band the CPU may meet the SLO, and the 0 stands. Where the policy
+    knows the CPU's share, its figure stands (a band's decayed share is better evidence than one window).
     """
     given = decision.numbers.get("benefit_per_s")
-    if isinstance(given, (int, float)) and math.isfinite(given):
-        return max(0.0, float(given))
+    if _finite(given):
+        benefit = max(0.0, float(given))
+        numbers = decision.numbers
+        rate, cpu_bad, gpu_bad = (numbers.get(key) for key in
+                                  ("request_rate_per_s", "cpu_bad_share", "gpu_bad_share"))
+        if (snap.route == policy.GPU and config is not None and basis_cpu_slow_share is not None
+                and _finite(basis_rate_per_s) and _finite(rate) and _finite(cpu_bad) and _finite(gpu_bad)
+                and numbers.get("cpu_bad_share_known") is False and basis_cpu_slow_share > cpu_bad
+                and policy.band_of(rate) >= policy.band_of(basis_rate_per_s)):
+            allowed = config.allowed_share
+            avoided = max(0.0, rate * (max(0.0, basis_cpu_slow_share - allowed) - max(0.0, gpu_bad - allowed)))
+            benefit = max(benefit, avoided * config.violation_cost)
+        return benefit
     cpu, gpu = snap.window(policy.CPU), snap.window(policy.GPU)
     if snap.route == policy.CPU:
         return violations_avoided_per_s(cpu.rate_per_s, slow_share(cpu) or 0.0, slow_share(gpu) or 0.0)

@@ -146,6 +146,7 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
         sim.begin(None, 0.0, 0.0)
     held_since: dict[str, float] = {}
     basis: dict[str, float | None] = {}
+    basis_rate: dict[str, float | None] = {}  # the policy's request rate when the basis was seen
     expected: dict[str, pool.ExpectedBenefit] = {}
     waiting_since: dict[str, float] = {}
     now = 0.0
@@ -157,8 +158,8 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
             if not sims[name].finished:
                 prototype.tick(sims[name])
         if gaia:
-            _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected,
-                      waiting_since, outcome)
+            _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, basis_rate,
+                      expected, waiting_since, outcome)
         held = _gpus_occupied(sims, pool_config.release_grace_s)
         outcome.max_held = max(outcome.max_held, held)
         if held > capacity:
@@ -167,8 +168,8 @@ def replay_pool(workloads: list[Workload], configs: Mapping[str, ControllerConfi
     return outcome
 
 
-def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, expected, waiting_since,
-              outcome: PoolResult) -> None:
+def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_since, basis, basis_rate, expected,
+              waiting_since, outcome: PoolResult) -> None:
     """One evaluation of every function: decide, allocate (pool) or first come first served (fcfs), act."""
     grace_s = pool_config.release_grace_s
     decisions = {}
@@ -184,7 +185,8 @@ def _evaluate(sims, gaia, configs, capacity, pool_config, strategy, now, held_si
         decision, strategy_state.state = policy.decide(taken, configs[name], strategy_state.state, now)
         if taken.route == policy.CPU and taken.window(policy.CPU).count:
             basis[name] = pool.slow_share(taken.window(policy.CPU))
-        benefit = pool.gpu_benefit(taken, decision, basis.get(name))
+            basis_rate[name] = decision.numbers.get("request_rate_per_s")
+        benefit = pool.gpu_benefit(taken, decision, basis.get(name), configs[name], basis_rate.get(name))
         expected[name] = pool.expected_benefit(expected.get(name, pool.ExpectedBenefit()), benefit, now,
                                                pool_config.horizon_s, first_s=configs[name].interval_s)
         decisions[name] = (decision, taken, benefit)

@@ -276,3 +276,39 @@ def test_the_expected_benefit_is_the_mean_of_what_was_observed_and_fades_over_th
         quiet = expected_benefit(quiet, 0.0 if second > 5 else 0.3, NOW + second, 300.0)
     assert quiet.per_s < 0.3 * 0.05  # quiet for two horizons: its claim is nearly gone
     assert expected_benefit(quiet, 9.0, NOW + 600, 300.0) == quiet  # no time passed: nothing changes
+
+
+def test_a_holder_whose_cpu_the_policy_knows_nothing_of_at_its_rate_keeps_the_benefit_its_cpu_showed():
+    """GenTD26 at 2 GPUs: a model promoted on a few slow CPU requests (its CPU answers one per 90+ s) holds its
+    GPU at the rate it was promoted at, but the policy's figure on the GPU takes the CPU's share at that rate's
+    band from what it knows there, nothing, so 0: averaged over the horizon, the holder's benefit fell to a
+    fifth of a waiting function's and that one preempted it (and then served no request on its GPU). The CPU
+    was last seen violating the SLO at this load (the basis), so the GPU's benefit is that; not at a lower band
+    (less load: the CPU may meet the SLO), nor where the policy knows the CPU's share (its figure stands)."""
+    from gaia_faas.gateway_plugin import policy
+    from gaia_faas.gateway_plugin.controller_config import ControllerConfig
+    from gaia_faas.gateway_plugin.pool import gpu_benefit
+
+    config = ControllerConfig(slo_ms=90_000.0)
+    rate = 0.016  # requests a second, at promotion and on the GPU
+    on_gpu = policy.Snapshot(route=policy.GPU, variants=frozenset(policy.VARIANTS))
+    unknown = policy.economics(policy.PolicyState(), config, rate, NOW)
+    assert unknown["benefit_per_s"] == 0.0 and unknown["cpu_bad_share_known"] is False
+    holding = policy.Decision(policy.HOLD, "gpu-keeps-serving", numbers=unknown)
+    expected = rate * (1.0 - config.allowed_share) * config.violation_cost
+    assert gpu_benefit(on_gpu, holding, 1.0, config, basis_rate_per_s=rate) == pytest.approx(expected, rel=1e-3)
+    assert gpu_benefit(on_gpu, holding, 1.0, config, basis_rate_per_s=4 * rate) == 0.0  # seen under more load
+    assert gpu_benefit(on_gpu, holding, 1.0) == 0.0  # without the config and the basis's rate: the policy's
+    known_band = policy.Band(band=policy.band_of(rate), n=40.0, bad=4.0, seen_at=NOW)
+    known_state = policy.PolicyState(cpu=policy.VariantMemory(bands=(known_band,)))
+    known = policy.Decision(policy.HOLD, "gpu-keeps-serving",
+                            numbers=policy.economics(known_state, config, rate, NOW))
+    assert known.numbers["cpu_bad_share_known"] is True
+    assert gpu_benefit(on_gpu, known, 1.0, config, basis_rate_per_s=rate) == known.numbers["benefit_per_s"]
+    # Against a waiting function worth a little more than half of it, the holder keeps its GPU; worth 0, it is
+    # preempted.
+    waiting = Claim("waiting", wants=True, benefit_per_s=0.6 * expected, warmup_s=20.0)
+    holder = Claim("holder", wants=True, holds=True, held_since=NOW - 600,
+                   benefit_per_s=gpu_benefit(on_gpu, holding, 1.0, config, basis_rate_per_s=rate))
+    assert not allocate([holder, waiting], 1, CONFIG, NOW).preempted
+    assert allocate([replace(holder, benefit_per_s=0.0), waiting], 1, CONFIG, NOW).preempted
