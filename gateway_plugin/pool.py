@@ -258,7 +258,7 @@ def _finite(value: object) -> bool:
 
 
 def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow_share: float | None,
-                config: ControllerConfig | None = None, basis_rate_per_s: float | None = None) -> float:
+                config: ControllerConfig, basis_rate_per_s: float | None) -> float:
     """Weighted SLO violations per second the GPU avoids for one function now (``Claim.benefit_per_s``).
 
     The policy's own figure when it gives one (``benefit_per_s`` in the decision's numbers); else from the
@@ -270,9 +270,9 @@ def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow
     band now, and 0 where it knows nothing there (``cpu_bad_share_known`` false: a function promoted on a
     few slow requests filed at other bands, its CPU answering one request per service time): the holder
     would be worth nothing to the pool while its CPU was last seen violating the SLO, and any waiting
-    function would preempt it at its dwell. There, with ``config`` (the violation cost and allowance) and
-    the basis's rate (``basis_rate_per_s``, the policy's request rate when the basis was seen), the basis
-    stands in for that 0 when the rate's band now is at or above the basis's: more load is no better
+    function would preempt it at its dwell. There the basis stands in for that 0 when the rate's band now is
+    at or above the band of ``basis_rate_per_s`` (the policy's request rate when the basis was seen; None for
+    a new leader's basis, stored at the grant without it): more load is no better
     (`policy.predicted_share`); at a lower band the CPU may meet the SLO, and the 0 stands. Where the policy
     knows the CPU's share, its figure stands (a band's decayed share is better evidence than one window).
     """
@@ -282,7 +282,7 @@ def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow
         numbers = decision.numbers
         rate, cpu_bad, gpu_bad = (numbers.get(key) for key in
                                   ("request_rate_per_s", "cpu_bad_share", "gpu_bad_share"))
-        if (snap.route == policy.GPU and config is not None and basis_cpu_slow_share is not None
+        if (snap.route == policy.GPU and basis_cpu_slow_share is not None
                 and _finite(basis_rate_per_s) and _finite(rate) and _finite(cpu_bad) and _finite(gpu_bad)
                 and numbers.get("cpu_bad_share_known") is False and basis_cpu_slow_share > cpu_bad
                 and policy.band_of(rate) >= policy.band_of(basis_rate_per_s)):

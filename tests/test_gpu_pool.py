@@ -298,7 +298,7 @@ def test_a_holder_whose_cpu_the_policy_knows_nothing_of_at_its_rate_keeps_the_be
     expected = rate * (1.0 - config.allowed_share) * config.violation_cost
     assert gpu_benefit(on_gpu, holding, 1.0, config, basis_rate_per_s=rate) == pytest.approx(expected, rel=1e-3)
     assert gpu_benefit(on_gpu, holding, 1.0, config, basis_rate_per_s=4 * rate) == 0.0  # seen under more load
-    assert gpu_benefit(on_gpu, holding, 1.0) == 0.0  # without the config and the basis's rate: the policy's
+    assert gpu_benefit(on_gpu, holding, 1.0, config, None) == 0.0  # a new leader's basis, without its rate: the policy's
     known_band = policy.Band(band=policy.band_of(rate), n=40.0, bad=4.0, seen_at=NOW)
     known_state = policy.PolicyState(cpu=policy.VariantMemory(bands=(known_band,)))
     known = policy.Decision(policy.HOLD, "gpu-keeps-serving",
