@@ -503,6 +503,12 @@ def gpu_cost_per_s(config: ControllerConfig, state: PolicyState) -> float:
     return max(0.0, config.price_gpu - config.price_cpu) + one_off / config.payback_s
 
 
+def excess_avoided_per_s(rate: float, cpu_share: float, gpu_share: float, allowed_share: float) -> float:
+    """Violations per second the GPU avoids at ``rate``, given each variant's bad share. Meet the SLO, then
+    minimise cost: violations within the allowance cost nothing, so only the excess over it counts."""
+    return max(0.0, rate * (max(0.0, cpu_share - allowed_share) - max(0.0, gpu_share - allowed_share)))
+
+
 def economics(state: PolicyState, config: ControllerConfig, rate: float, now: float,
               cpu_share: float | None = None, gpu_share: float | None = None) -> dict:
     """The expected benefit of the GPU at this rate: the pool allocator (issue 10) ranks promotions by it."""
@@ -516,10 +522,7 @@ def economics(state: PolicyState, config: ControllerConfig, rate: float, now: fl
             cpu_share = known.share if known is not None else 0.0
     if gpu_share is None:  # what the GPU showed, taken at its word: a failed try is not soon repeated
         gpu_share = predicted_share(state.gpu, band, config, now, pessimistic=True) or 0.0
-    # Meet the SLO, then minimise cost: violations within the allowance cost nothing, so only the excess
-    # over it counts as avoided.
-    allowed = config.allowed_share
-    avoided = max(0.0, rate * (max(0.0, cpu_share - allowed) - max(0.0, gpu_share - allowed)))
+    avoided = excess_avoided_per_s(rate, cpu_share, gpu_share, config.allowed_share)
     cost = gpu_cost_per_s(config, state)
     return {"request_rate_per_s": round(rate, 5), "cpu_bad_share": round(cpu_share, 4),
             "cpu_bad_share_known": cpu_known, "gpu_bad_share": round(gpu_share, 4), "expected_violations_avoided_per_s": round(avoided, 6),

@@ -279,15 +279,13 @@ def gpu_benefit(snap: policy.Snapshot, decision: policy.Decision, basis_cpu_slow
     given = decision.numbers.get("benefit_per_s")
     if _finite(given):
         benefit = max(0.0, float(given))
-        numbers = decision.numbers
-        rate, cpu_bad, gpu_bad = (numbers.get(key) for key in
-                                  ("request_rate_per_s", "cpu_bad_share", "gpu_bad_share"))
-        if (snap.route == policy.GPU and basis_cpu_slow_share is not None
-                and _finite(basis_rate_per_s) and _finite(rate) and _finite(cpu_bad) and _finite(gpu_bad)
-                and numbers.get("cpu_bad_share_known") is False and basis_cpu_slow_share > cpu_bad
-                and policy.band_of(rate) >= policy.band_of(basis_rate_per_s)):
-            allowed = config.allowed_share
-            avoided = max(0.0, rate * (max(0.0, basis_cpu_slow_share - allowed) - max(0.0, gpu_bad - allowed)))
+        numbers = decision.numbers  # `policy.economics` writes the rate and both shares with the figure
+        if (snap.route == policy.GPU and numbers.get("cpu_bad_share_known") is False
+                and basis_cpu_slow_share is not None and basis_cpu_slow_share > numbers["cpu_bad_share"]
+                and _finite(basis_rate_per_s)
+                and policy.band_of(numbers["request_rate_per_s"]) >= policy.band_of(basis_rate_per_s)):
+            avoided = policy.excess_avoided_per_s(numbers["request_rate_per_s"], basis_cpu_slow_share,
+                                                  numbers["gpu_bad_share"], config.allowed_share)
             benefit = max(benefit, avoided * config.violation_cost)
         return benefit
     cpu, gpu = snap.window(policy.CPU), snap.window(policy.GPU)

@@ -426,8 +426,9 @@ class StatsReader:
         plan, keys = [], []
         for function, variants, start_s, end_s in requests:
             await share.pause()
-            plan.append((function, list(variants), range(int(start_s), int(end_s))))
-            keys += [stats_key(function, variant, second) for variant in plan[-1][1] for second in plan[-1][2]]
+            variants, seconds = list(variants), range(int(start_s), int(end_s))
+            plan.append((function, variants, seconds))
+            keys += [stats_key(function, variant, second) for variant in variants for second in seconds]
         if not keys:
             return [{variant: {} for variant in variants} for _, variants, _ in plan]
         if self._read_hashes is None:
