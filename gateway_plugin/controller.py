@@ -41,7 +41,7 @@ from gaia_faas.gateway_plugin.holdings import STATUS_KEY, Holding, Holdings
 from gaia_faas.gateway_plugin.leader import LeaderLease
 from gaia_faas.gateway_plugin.loop_share import DEFAULT_SLICE_S, LoopShare
 from gaia_faas.gateway_plugin.registry import FunctionSpec, Replicas
-from gaia_faas.gateway_plugin.routes import RoutePinned
+from gaia_faas.gateway_plugin.routes import RoutePinned, RouteState
 from gaia_faas.gateway_plugin import hybrid
 
 STATE_KEY_PREFIX = "gaia:controller:state:"
@@ -51,8 +51,18 @@ BY_REPLICAS = "replicas"  # a holding counted because the provider reports repli
 # replica of the GPU says nobody scaled it up (a stale leader's switch in flight has asked by then).
 UNUSED_GRANT_GRACE_S = 10.0
 DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
+# The stats of an evaluation are read in pieces of READ_PIECE functions, at most READ_PIECES of them
+# (`Controller._send_reads`): a piece's read takes Redis 1-2 ms, evaluating it takes the leader 10-20 ms,
+# so each read after the first is done by the time it is needed; each piece in flight holds a connection
+# of the pool.
+READ_PIECE = 250
+READ_PIECES = 8
 
 log = logging.getLogger("gaia.controller")
+
+
+def _read_piece_size(functions: int) -> int:
+    return max(READ_PIECE, math.ceil(functions / READ_PIECES))
 
 
 @dataclass(frozen=True)
@@ -199,7 +209,6 @@ class Controller:
         self._unrouted_tried: dict[str, float] = {}
         self.last_allocation: pool.Allocation | None = None
         self._tick_error: str | None = None
-        self._read_ms = 0.0
         self.last_tick_ms: dict[str, float] = {}
 
     async def run(self) -> None:
@@ -257,41 +266,60 @@ class Controller:
             due.append((spec, config, entry))
         if not due:  # nothing evaluated, nothing to allocate anew (ticks between evaluations cost no Redis call)
             return
-        snapshots = await self._snapshots(due, now, share)
-        snapshots_done = time.perf_counter()
+        due_done = time.perf_counter()
         with_gpu = [spec for spec in specs if policy.GPU in spec.variants]
         held = await self._current_holdings(with_gpu, now, share)
         holdings_done = time.perf_counter()
+        end_s = snapshot.readable_end_s(now, self.options.flush_lag_s)
         outcomes: dict[str, tuple[FunctionSpec, ControllerConfig, policy.Decision, policy.Snapshot]] = {}
         changed: dict[str, policy.PolicyState] = {}
-        for (spec, config, entry), snap in zip(due, snapshots):
-            await share.pause()
-            try:
-                decision, new_state = policy.decide(snap, config, entry.state, now)
-            except Exception as exc:  # a bug with one function must not stop the others
-                log.warning("controller: %s not evaluated: %s: %s", spec.name, type(exc).__name__, exc)
-                continue
-            entry.state = new_state
-            if worth_storing(new_state, entry.stored, entry.estimates_phase_s):
-                changed[spec.name] = new_state
-            plan = self.gateway.sizing.plans.get(spec.name) if self.gateway.sizing is not None else None
-            if plan is not None:
-                decision = await self._hybrid_standby(spec, config, entry, plan, snap.route, decision)
-            entry.last_snapshot = snap
-            if snap.route == policy.CPU and snap.window(policy.CPU).count:
-                entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
-                entry.cpu_basis_rate = decision.numbers.get("request_rate_per_s")
-            elif entry.cpu_slow_share is None and spec.name in held:  # a new leader: the basis stored at the grant
-                entry.cpu_slow_share = held[spec.name].cpu_slow_share
-            entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share, config, entry.cpu_basis_rate)
-            entry.expected = pool.expected_benefit(entry.expected, entry.benefit_per_s, now,
-                                                   self.pool_config.horizon_s, first_s=config.interval_s)
-            outcomes[spec.name] = (spec, config, decision, snap)
+        reads: list[asyncio.Future] = []
+        building_s = waited_s = 0.0
+        try:
+            pieces = await self._send_reads(due, now, end_s, share, reads)
+            planned = time.perf_counter()
+            # Each piece is evaluated once its stats are in, while Redis reads the pieces after it.
+            for (functions, readers), read in zip(pieces, reads):
+                waiting = time.perf_counter()
+                fetched = await read
+                waited_s += time.perf_counter() - waiting
+                for entry, by_variant in zip(readers, fetched):
+                    await share.pause()
+                    for variant, buckets in by_variant.items():
+                        entry.series[variant].extend(buckets)  # seconds not read before: nothing to merge with
+                for spec, config, entry in functions:
+                    await share.pause()
+                    building = time.perf_counter()
+                    route = self.gateway.routes.current(spec.name)
+                    snap = snapshot.build_snapshot(
+                        route=route.variant, variants=spec.variant_names, pinned=route.pinned, series=entry.series,
+                        state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s)
+                    entry.read_until_s = entry.fresh_from_s = end_s
+                    building_s += time.perf_counter() - building
+                    try:
+                        decision, new_state = policy.decide(snap, config, entry.state, now)
+                    except Exception as exc:  # a bug with one function must not stop the others
+                        log.warning("controller: %s not evaluated: %s: %s", spec.name, type(exc).__name__, exc)
+                        continue
+                    entry.state = new_state
+                    if worth_storing(new_state, entry.stored, entry.estimates_phase_s):
+                        changed[spec.name] = new_state
+                    plan = self.gateway.sizing.plans.get(spec.name) if self.gateway.sizing is not None else None
+                    if plan is not None:
+                        decision = await self._hybrid_standby(spec, config, entry, plan, snap.route, decision)
+                    self._weigh(spec, config, entry, snap, decision, held, now)
+                    outcomes[spec.name] = (spec, config, decision, snap)
+        finally:  # a read that failed: the pieces still in flight are not waited for
+            for pending in reads:
+                pending.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
         decided = time.perf_counter()
         claims = []
         for spec in with_gpu:
             await share.pause()
-            claims.append(self._claim(spec, outcomes.get(spec.name), held.get(spec.name)))
+            claim = self._claim(spec, outcomes.get(spec.name), held.get(spec.name))
+            if claim is not None:
+                claims.append(claim)
         specified = {spec.name for spec in with_gpu}
         # A deleted function's GPU, its pod still terminating: counted, nobody's to take.
         claims += [pool.Claim(name=name, wants=False, holds=True, terminating=True, held_since=holding.since)
@@ -304,10 +332,13 @@ class Controller:
             self._functions[name].stored = stored
         await self._act(allocation, outcomes, held, capacity, now, share)
         done = time.perf_counter()
-        # Where the evaluation's time goes (benchmarks/controller_scale.py prints it).
-        self.last_tick_ms = {"read_stats": self._read_ms, "snapshots": (snapshots_done - started) * 1000 - self._read_ms,
-                             "decide": (decided - holdings_done) * 1000,
-                             "pool": (allocated - decided + holdings_done - snapshots_done) * 1000,
+        # Where the evaluation's time goes (benchmarks/controller_scale.py prints it): finding the due
+        # functions, waiting for their stats (what the reads in flight did not hide), working out the reads
+        # and building the snapshots, the policy's decisions, the pool (holdings, claims, allocation).
+        self.last_tick_ms = {"due": (due_done - started) * 1000, "read_stats": waited_s * 1000,
+                             "snapshots": (planned - holdings_done + building_s) * 1000,
+                             "decide": (decided - planned - waited_s - building_s) * 1000,
+                             "pool": (holdings_done - due_done + allocated - decided) * 1000,
                              "store_and_act": (done - allocated) * 1000, "total": (done - started) * 1000}
 
     def _config(self, spec: FunctionSpec) -> ControllerConfig | None:
@@ -341,21 +372,31 @@ class Controller:
         if entry is not None:
             entry.stored = state
 
-    async def _store(self, changed: dict[str, policy.PolicyState], status: dict, share: LoopShare) -> None:
-        """The policy states that changed and the pool's status, in one round trip."""
+    async def _store(self, changed: dict[str, policy.PolicyState], status: dict | None, share: LoopShare) -> None:
+        """The policy states that changed and the pool's status (None: not this time), in one round trip."""
         pipe = self.gateway.redis.pipeline(transaction=False)
         for name, state in changed.items():
             await share.pause()
             pipe.set(STATE_KEY_PREFIX + name, state_to_json(state))
-        pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
+        if status is not None:
+            pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
         await pipe.execute()
 
-    async def _snapshots(self, due: list, now: float, share: LoopShare) -> list[policy.Snapshot]:
-        """Snapshots of the due functions; the seconds not read yet come in one pipeline for all of them."""
-        end_s = snapshot.readable_end_s(now, self.options.flush_lag_s)
-        requests, readers = [], []
-        for spec, config, entry in due:
+    async def _send_reads(self, due: list, now: float, end_s: int, share: LoopShare,
+                          reads: list[asyncio.Future]) -> list[tuple[list, list]]:
+        """Work out the seconds each due function has not read yet, and send the reads in pieces of
+        `_read_piece_size` functions, each as soon as it is known (a task per piece, into ``reads``): Redis
+        reads a piece while the leader works out the next ones and evaluates the ones before, so an
+        evaluation waits for its first piece's read alone. Per piece: its due functions, whose reads come
+        back (in the order of the piece's reply)."""
+        size = _read_piece_size(len(due))
+        pieces: list[tuple[list, list]] = []
+        requests: list = []
+        for at, (spec, config, entry) in enumerate(due):
             await share.pause()
+            if at % size == 0:
+                pieces.append((due[at:at + size], []))
+            readers = pieces[-1][1]
             start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
             if entry.fresh_from_s is not None:
                 start_s = min(start_s, entry.fresh_from_s)
@@ -373,23 +414,23 @@ class Controller:
             if entry.read_until_s < end_s:
                 requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
                 readers.append(entry)
-        reading = time.perf_counter()
-        read = await self.gateway.stats.fetch_many(requests, share)
-        self._read_ms = (time.perf_counter() - reading) * 1000
-        for entry, fetched in zip(readers, read):
-            await share.pause()
-            for variant, buckets in fetched.items():
-                entry.series[variant].extend(buckets)  # seconds not read before: nothing to merge with
-        taken = []
-        for spec, config, entry in due:
-            await share.pause()
-            entry.read_until_s = end_s
-            route = self.gateway.routes.current(spec.name)
-            taken.append(snapshot.build_snapshot(
-                route=route.variant, variants=spec.variant_names, pinned=route.pinned, series=entry.series,
-                state=entry.state, config=config, now=now, end_s=end_s, fresh_from_s=entry.fresh_from_s))
-            entry.fresh_from_s = end_s
-        return taken
+            if at % size == size - 1 or at == len(due) - 1:  # the piece is known: off it goes
+                reads.append(asyncio.ensure_future(self.gateway.stats.fetch_many(requests, share)))
+                requests = []
+        return pieces
+
+    def _weigh(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, snap: policy.Snapshot,
+               decision: policy.Decision, held: dict[str, Holding], now: float) -> None:
+        """What the GPU is worth to the function now, and expected over the pool's horizon (its claim)."""
+        entry.last_snapshot = snap
+        if snap.route == policy.CPU and snap.window(policy.CPU).count:
+            entry.cpu_slow_share = pool.slow_share(snap.window(policy.CPU))
+            entry.cpu_basis_rate = decision.numbers.get("request_rate_per_s")
+        elif entry.cpu_slow_share is None and spec.name in held:  # a new leader: the basis stored at the grant
+            entry.cpu_slow_share = held[spec.name].cpu_slow_share
+        entry.benefit_per_s = pool.gpu_benefit(snap, decision, entry.cpu_slow_share, config, entry.cpu_basis_rate)
+        entry.expected = pool.expected_benefit(entry.expected, entry.benefit_per_s, now,
+                                               self.pool_config.horizon_s, first_s=config.interval_s)
 
     # -- the GPU pool ------------------------------------------------------------------------------------
     async def _current_holdings(self, with_gpu: list[FunctionSpec], now: float, share: LoopShare) -> dict[str, Holding]:
@@ -505,15 +546,18 @@ class Controller:
                            {"desired_replicas": replicas.desired, "available_replicas": replicas.available,
                             "detail": outcome.detail})
 
-    def _reserved(self, spec: FunctionSpec) -> bool:
-        route = self.gateway.routes.current(spec.name)
+    def _reserved(self, spec: FunctionSpec, route: RouteState | None = None) -> bool:
+        """Mode gpu, GPU only, or pinned to its GPU (``route``: its current route, where the caller has it)."""
+        route = route or self.gateway.routes.current(spec.name)
         return (spec.mode == "gpu" or spec.variant_names == GPU_ONLY
                 or (route.pinned and route.variant == policy.GPU))
 
-    def _claim(self, spec: FunctionSpec, outcome, holding: Holding | None) -> pool.Claim:
+    def _claim(self, spec: FunctionSpec, outcome, holding: Holding | None) -> pool.Claim | None:
+        """What the pool sees of the function; None when it neither wants nor holds a GPU (most functions
+        of a pool: the allocation sets them aside anyway)."""
         entry = self._functions.get(spec.name)
-        reserved = self._reserved(spec)
-        route = self.gateway.routes.current(spec.name).variant
+        current = self.gateway.routes.current(spec.name)
+        reserved, route = self._reserved(spec, current), current.variant
         if entry is None:  # not managed by the policy (GPU only, annotations to fix): holds what it runs on
             wants = reserved or route == policy.GPU
         elif entry.busy is not None and not entry.busy.done():
@@ -529,6 +573,8 @@ class Controller:
             entry.wants_gpu = wants
         else:
             wants = entry.wants_gpu if holding is None else route == policy.GPU and entry.wants_gpu
+        if not (wants or reserved) and holding is None:
+            return None
         # What a switch costs the pool in GPU-seconds that serve nobody: a newcomer's GPU warm-up (its
         # observed start, from an earlier switch or this holding), and a holder's hand-over if preempted:
         # the start of its CPU where that was released (a model loads again), the GPU held meanwhile.
@@ -579,6 +625,7 @@ class Controller:
         granted = set(allocation.granted) | set(allocation.kept)
         denied = {denial.name: denial for denial in allocation.denied}
         displaced = set()
+        unsaved: dict[str, policy.PolicyState] = {}  # states the pool's answer changed: stored in one go below
         for preemption in allocation.preempted:
             if await self._preempt(preemption, held[preemption.name], now):
                 displaced.add(preemption.name)
@@ -594,11 +641,13 @@ class Controller:
                         entry.waiting_since = entry.denial_logged_at = None
                         self._start_switch(spec, config, entry, decision, snap)
                     elif taken == 0:  # denied here, or by the stored holdings' count
-                        await self._denied(spec, config, entry, decision, denied.get(name), now)
+                        # The policy asks again after com.gaia.capacity-retry-seconds.
+                        entry.state = unsaved[name] = policy.promotion_denied(entry.state, config, now)
+                        await self._denied(spec, entry, decision, denied.get(name), now)
                 elif name in granted and decision.reason == pool.WAITING_FOR_GPU and name not in held:
                     # The pool has a GPU for it now: it asks at its next evaluation, not after its retry.
                     entry.state = policy.capacity_available(entry.state)
-                    await self._save_state(name, entry.state)
+                    unsaved[name] = entry.state
                 elif decision.action == policy.SWITCH:
                     self._start_switch(spec, config, entry, decision, snap)
                 elif decision.action == policy.SCALE_DOWN:
@@ -611,6 +660,13 @@ class Controller:
                     entry.waiting_since = entry.denial_logged_at = None
             except Exception as exc:  # Redis away or a platform error with one function must not stop the others
                 log.warning("controller: %s not acted on: %s: %s", name, type(exc).__name__, exc)
+        if unsaved:
+            try:
+                await self._store(unsaved, None, share)
+                for name, state in unsaved.items():
+                    self._functions[name].stored = state
+            except Exception as exc:
+                log.warning("controller: %d states not stored: %s: %s", len(unsaved), type(exc).__name__, exc)
         for name in allocation.releasing:  # a switch or release of their own started above is seen there
             try:
                 await self._release_unrouted_gpu(name)
@@ -630,12 +686,9 @@ class Controller:
             self._held[spec.name] = taken
         return result
 
-    async def _denied(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
-                      decision: policy.Decision, denial: pool.Denial | None, now: float) -> None:
-        """A promotion the pool cannot serve now: the policy asks again after com.gaia.capacity-retry-seconds;
-        logged when the wait starts, then every DENIAL_RECORD_EVERY_S."""
-        entry.state = policy.promotion_denied(entry.state, config, now)
-        await self._save_state(spec.name, entry.state)
+    async def _denied(self, spec: FunctionSpec, entry: _Function, decision: policy.Decision,
+                      denial: pool.Denial | None, now: float) -> None:
+        """A promotion the pool cannot serve now, logged when the wait starts, then every DENIAL_RECORD_EVERY_S."""
         if entry.waiting_since is None:
             entry.waiting_since = now
         if entry.denial_logged_at is not None and now - entry.denial_logged_at < DENIAL_RECORD_EVERY_S:

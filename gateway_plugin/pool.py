@@ -73,7 +73,7 @@ class PoolConfig:
             raise ValueError(f"the GPU pool's horizon must be positive, got {self.horizon_s:g}")
 
 
-@dataclass(frozen=True)
+@policy.record
 class Claim:
     """One function at one evaluation, as the pool sees it."""
 
@@ -95,14 +95,14 @@ class Claim:
         return self.benefit_per_s * max(0.0, 1.0 - (self.warmup_s + after_s) / config.horizon_s)
 
 
-@dataclass(frozen=True)
+@policy.record
 class Denial:
     name: str
     reason: str  # GPU_POOL_FULL
     numbers: Mapping[str, object] = field(default_factory=dict)  # capacity, holders and why they hold
 
 
-@dataclass(frozen=True)
+@policy.record
 class Preemption:
     name: str  # the holder that gives its GPU up
     reason: str  # PREEMPTED (for `by`) or CAPACITY_REDUCED
@@ -110,7 +110,7 @@ class Preemption:
     numbers: Mapping[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@policy.record
 class Allocation:
     capacity: int | None  # None: unlimited (no pool configured)
     granted: tuple[str, ...] = ()  # newcomers that may scale their GPU up now
@@ -131,7 +131,8 @@ def _holder_view(claim: Claim, config: PoolConfig, now: float) -> dict:
 
 
 def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, now: float) -> Allocation:
-    """Grant the pool of ``capacity`` GPU replicas (None: unlimited) among ``claims`` (one per function)."""
+    """Grant the pool of ``capacity`` GPU replicas (None: unlimited) among ``claims`` (one per function; one
+    that neither wants nor holds a GPU changes nothing)."""
     claims = sorted(claims, key=lambda c: c.name)
     if capacity is None:
         return Allocation(capacity=None, granted=tuple(c.name for c in claims if c.wants and not c.holds),
@@ -214,7 +215,7 @@ def allocate(claims: Iterable[Claim], capacity: int | None, config: PoolConfig, 
                       denied=tuple(denials))
 
 
-@dataclass(frozen=True)
+@policy.record
 class ExpectedBenefit:
     """A function's benefit expected over the horizon (``expected_benefit``): the mean of its evaluations'
     figures, each weighted by the seconds it stood for and by exp(-age / horizon)."""

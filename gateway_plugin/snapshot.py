@@ -15,12 +15,42 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gaia_faas.gateway_plugin import policy
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
-from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, bin_value
+from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, bin_of, bin_value
 
 DEFAULT_FLUSH_LAG_S = 0.3
+
+
+class _Totals:
+    """The latency bins, requests and errors of several seconds added up: what `_summary` reads."""
+
+    __slots__ = ("bins", "count", "errors")
+
+    def __init__(self):
+        self.bins: dict[int, int] = {}
+        self.count = self.errors = 0
+
+    def add(self, bucket: BucketAggregate) -> None:
+        bins = self.bins
+        for index, n in bucket.histogram.bins.items():
+            bins[index] = bins.get(index, 0) + n
+        self.count += bucket.histogram.count
+        self.errors += bucket.errors
+
+    def take(self, bucket: BucketAggregate) -> None:
+        """Take away a bucket added before (its bins left empty go: `_summary` walks the bins)."""
+        bins = self.bins
+        for index, n in bucket.histogram.bins.items():
+            left = bins[index] - n
+            if left:
+                bins[index] = left
+            else:
+                del bins[index]
+        self.count -= bucket.histogram.count
+        self.errors -= bucket.errors
 
 
 @dataclass
@@ -32,10 +62,15 @@ class BucketSeries:
     # The seconds present, ascending, so a window visits only those (a replay evaluates a sparse day of
     # seconds tens of thousands of times); rebuilt whenever seconds were added other than at the end.
     _seconds: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    # All the seconds held, added up (`total`): the controller's series hold exactly its window, so each
+    # evaluation adds the one new second and takes away the one its window left instead of adding up ten.
+    # Kept by `extend` and `drop_before`; None until asked for, and once a second changed in place.
+    _total: _Totals | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, second: int, bucket: BucketAggregate) -> None:
         """Merge a bucket into second ``second`` (several replicas, or one request at a time)."""
         self._bucket(second).add(bucket)
+        self._total = None
 
     def _bucket(self, second: int) -> BucketAggregate:
         mine = self.buckets.get(second)
@@ -48,20 +83,40 @@ class BucketSeries:
 
     def extend(self, buckets: Mapping[int, BucketAggregate]) -> None:
         """Seconds read from Redis that this series does not hold yet (the controller reads each once)."""
+        if not buckets:  # a variant that served nothing in the seconds read (most GPUs of a pool)
+            return
         ordered = sorted(buckets)
         in_order = len(self._seconds) == len(self.buckets) and (not ordered or not self._seconds
                                                                  or ordered[0] > self._seconds[-1])
         self.buckets.update(buckets)
         if in_order:
             self._seconds.extend(ordered)
+        if self._total is not None:
+            if in_order:  # new seconds after the last: nothing held is replaced
+                for second in ordered:
+                    self._total.add(buckets[second])
+            else:
+                self._total = None
 
     def drop_before(self, second: int) -> None:
         """Forget the seconds before ``second`` (the controller's window moved past them)."""
+        if not self.buckets:
+            return
         seconds = self.seconds()
         gone = bisect.bisect_left(seconds, second)
         for old in seconds[:gone]:
-            del self.buckets[old]
+            bucket = self.buckets.pop(old)
+            if self._total is not None:
+                self._total.take(bucket)
         del seconds[:gone]
+
+    def total(self) -> _Totals:
+        """Every second held, added up."""
+        if self._total is None:
+            self._total = _Totals()
+            for bucket in self.buckets.values():
+                self._total.add(bucket)
+        return self._total
 
     def seconds_in(self, start_s: int, end_s: int) -> list[int]:
         """The seconds start_s <= t < end_s that have a bucket, ascending."""
@@ -78,6 +133,7 @@ class BucketSeries:
         """One finished call, as the recorder would aggregate it (errors: 5xx or no response; a platform
         fault: the variant failed as a platform, e.g. refused the connection, see proxy.py)."""
         self._bucket(second).record(latency_ms, status, platform_fault=platform_fault)
+        self._total = None
 
     def first_second(self, start_s: int, end_s: int) -> int | None:
         """The earliest second start_s <= t < end_s that has a bucket, None when none has."""
@@ -110,13 +166,29 @@ def variant_window(bucket: BucketAggregate, span_s: float, config: ControllerCon
     return _summary(histogram.bins, histogram.count, bucket.errors, span_s, config)
 
 
+_NO_REQUESTS: dict[tuple[type, float], policy.VariantWindow] = {}
+
+
+def _no_requests(span_s: float) -> policy.VariantWindow:
+    """The window of no requests over ``span_s``, made once per span (records are immutable): most GPUs of
+    a pool serve nothing, and the leader would make and drop two such windows per function per evaluation."""
+    key = (type(span_s), span_s)
+    window = _NO_REQUESTS.get(key)
+    if window is None:
+        if len(_NO_REQUESTS) >= 1024:  # spans are whole seconds of a window: a few dozen, unless windows grow
+            _NO_REQUESTS.clear()
+        window = _NO_REQUESTS[key] = policy.VariantWindow(span_s=span_s)
+    return window
+
+
 def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
              config: ControllerConfig) -> policy.VariantWindow:
     """`variant_window` of a histogram's bins: one walk up the sorted bins gives the median, the SLO's
-    percentile (nearest rank, as `LatencyHistogram.quantile`) and the requests slower than the SLO."""
+    percentile (nearest rank, as `LatencyHistogram.quantile`) and the requests slower than the SLO (those
+    of the bins from `_first_slow_bin` up: a bin's value grows with its index)."""
     if count == 0:
-        return policy.VariantWindow(span_s=span_s)
-    slo = config.slo_ms
+        return _no_requests(span_s)
+    slow_from = None if config.slo_ms is None else _first_slow_bin(config.slo_ms)
     median_rank = max(1, math.ceil(0.5 * count))
     percentile_rank = max(1, math.ceil(config.slo_percentile / 100.0 * count))
     median = latency = None
@@ -124,18 +196,27 @@ def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
     for index in sorted(bins):
         n = bins[index]
         seen += n
-        value = bin_value(index)
         if median is None and seen >= median_rank:
-            median = value
+            median = index
         if latency is None and seen >= percentile_rank:
-            latency = value
-        if slo is not None and value > slo:
+            latency = index
+        if slow_from is not None and index >= slow_from:
             slow += n
     if latency is None or median is None:  # bins that add up to less than the count (never, when recorded)
-        latency = bin_value(max(bins)) if latency is None else latency
-        median = bin_value(max(bins)) if median is None else median
-    return policy.VariantWindow(count=count, slow=slow, latency_ms=latency, median_ms=median,
+        latency = max(bins) if latency is None else latency
+        median = max(bins) if median is None else median
+    return policy.VariantWindow(count=count, slow=slow, latency_ms=bin_value(latency), median_ms=bin_value(median),
                                 rate_per_s=count / max(1.0, span_s), errors=min(errors, count), span_s=span_s)
+
+
+@lru_cache(maxsize=256)
+def _first_slow_bin(slo_ms: float) -> int:
+    """The lowest latency bin whose value is over ``slo_ms``: `bin_of`'s or one above it (a bin's value is a
+    little below the top of the bin, the bin below tops out under ``slo_ms``)."""
+    index = bin_of(slo_ms)
+    while bin_value(index) <= slo_ms:
+        index += 1
+    return index
 
 
 def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, span_s: float,
@@ -143,26 +224,28 @@ def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, spa
     """`variant_window` of ``recorded.window(start_s, end_s)``, adding up only the latency bins and errors
     the policy reads (the leader builds four of these per function per evaluation)."""
     if recorded is None or not recorded.buckets:  # a variant that served nothing yet (most GPUs of a pool)
-        return policy.VariantWindow(span_s=span_s)
+        return _no_requests(span_s)
     inside = recorded.seconds_in(start_s, end_s)
     if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
         bucket = recorded.buckets[inside[0]]
         return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config)
-    bins: dict[int, int] = {}
-    count = errors = 0
-    for second in inside:
-        bucket = recorded.buckets[second]
-        for index, n in bucket.histogram.bins.items():
-            bins[index] = bins.get(index, 0) + n
-        count += bucket.histogram.count
-        errors += bucket.errors
-    return _summary(bins, count, errors, span_s, config)
+    if len(inside) == len(recorded.buckets):  # the controller's window: every second it holds
+        total = recorded.total()
+    else:
+        total = _Totals()
+        for second in inside:
+            total.add(recorded.buckets[second])
+    return _summary(total.bins, total.count, total.errors, span_s, config)
 
 
 def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
     """The first recorded second in [start_s, end_s) of any variant, None when there is none."""
-    firsts = [s for s in (recorded.first_second(start_s, end_s) for recorded in series.values()) if s is not None]
-    return min(firsts, default=None)
+    first = None
+    for recorded in series.values():
+        second = recorded.first_second(start_s, end_s) if recorded.buckets else None
+        if second is not None and (first is None or second < first):
+            first = second
+    return first
 
 
 def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series: Mapping[str, BucketSeries],

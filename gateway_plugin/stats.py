@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from redis.exceptions import NoScriptError
+
 from gaia_faas.gateway_plugin.loop_share import LoopShare
 
 STATS_KEY_PREFIX = "gaia:stats:"
@@ -260,17 +262,11 @@ def aggregate(records: Iterable[Record]) -> dict[tuple[str, str, int], BucketAgg
 
 
 def parse_bucket(fields: Mapping[bytes | str, bytes | str]) -> BucketAggregate:
-    """Inverse of `BucketAggregate.redis_increments` for one hash read back from Redis (pure)."""
-    return parse_bucket_pairs(fields.items())
-
-
-def parse_bucket_pairs(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> BucketAggregate:
-    """`parse_bucket` of (field, value) pairs: what HGETALL returns, as bytes or str. The leader parses a
-    few thousand hashes per evaluation, so the fields are compared as bytes (``int`` and ``float`` read
-    bytes as they are) and the latency bins, most of the fields, are tested first."""
+    """Inverse of `BucketAggregate.redis_increments` for one hash read back from Redis, as bytes or str
+    (pure)."""
     bucket = BucketAggregate()
     histogram, statuses = bucket.histogram, bucket.status_counts
-    for raw_key, value in pairs:
+    for raw_key, value in fields.items():
         key = raw_key if isinstance(raw_key, bytes) else raw_key.encode()
         kind = key[:2]
         if kind == b"b:":
@@ -379,15 +375,48 @@ class StatsRecorder:
             raise
 
 
-FETCH_CHUNK = 1000  # hashes per script call of `StatsReader.fetch_many` (a call blocks Redis ~1 ms)
+FETCH_CHUNK = 1000  # hashes per script call of `StatsReader.fetch_many` (a call blocks Redis 2-4 ms)
 # Script calls per round trip of `fetch_many`: packing a pipeline and parsing its replies hold the event loop,
 # ~1.5 ms per call; a leader's first evaluation of 5,000 functions reads 110 calls' worth.
 FETCH_CALLS_PER_TRIP = 4
-_READ_HASHES_LUA = """
+# The seconds of a list of "function variant start end" lines (end exclusive), in that order, and per hash
+# what the policy reads of it (`snapshot.build_snapshot`) as integers: {requests, errors, bin, count, bin,
+# count, ...}, {} where the second has no hash. The keys are built here, not sent: the client packs each
+# argument of a command in Python, and two thousand keys took longer to pack than Redis takes to read
+# them. The hash is taken apart here too: a Lua number comes back as an integer reply, which the client
+# reads as an int, where the whole hash would be a pair of byte strings per field to slice and convert.
+# (Keys a script builds are not declared to Redis: fine on one Redis server, not on a Redis Cluster.)
+_READ_BUCKETS_LUA = """
+local prefix = ARGV[1]
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+for name, variant, first, last in string.gmatch(ARGV[2], "(%S+) (%S+) (%d+) (%d+)") do
+  for second = tonumber(first), tonumber(last) - 1 do
+    local fields = redis.call('HGETALL', prefix .. name .. ':' .. variant .. ':' .. string.format('%d', second))
+    local bucket = {}
+    if #fields > 0 then
+      bucket = {0, 0}
+      for j = 1, #fields, 2 do
+        local field = fields[j]
+        if string.sub(field, 1, 2) == 'b:' then
+          bucket[#bucket + 1] = tonumber(string.sub(field, 3))
+          bucket[#bucket + 1] = tonumber(fields[j + 1])
+        elseif field == 'n' then
+          bucket[1] = tonumber(fields[j + 1])
+        elseif field == 'err' then
+          bucket[2] = tonumber(fields[j + 1])
+        end
+      end
+    end
+    out[#out + 1] = bucket
+  end
+end
 return out
 """
+
+
+def bucket_of_counts(counts: list[int]) -> BucketAggregate:
+    """The bucket of one reply of `_READ_BUCKETS_LUA`: its requests, errors and latency bins."""
+    return BucketAggregate(LatencyHistogram(dict(zip(counts[2::2], counts[3::2])), counts[0]), counts[1])
 
 
 class StatsReader:
@@ -395,7 +424,7 @@ class StatsReader:
 
     def __init__(self, redis):
         self.redis = redis
-        self._read_hashes = None  # the fetch_many script, registered on first use
+        self._read_sha = None  # the fetch_many script's, once loaded
 
     async def window(self, function: str, variant: str, start_s: int, end_s: int) -> WindowStats:
         """Merged stats of all replicas for whole seconds start_s <= t < end_s (raises on Redis errors)."""
@@ -416,40 +445,58 @@ class StatsReader:
 
     async def fetch_many(self, requests: Iterable[tuple[str, Iterable[str], int, int]], share: LoopShare
                          ) -> list[dict[str, dict[int, BucketAggregate]]]:
-        """The raw per-second buckets (seconds without calls absent) of each function's variants for
-        ``(function, variants, start_s, end_s)`` each, start_s <= t < end_s (the controller's evaluation of all
-        functions; raises on Redis errors). The hashes are read by a script, ``FETCH_CHUNK`` keys per call,
-        ``FETCH_CALLS_PER_TRIP`` calls per pipeline: a steady evaluation of 1,000 functions is one round trip,
-        Redis work is linear in the seconds read, and there is no per-command client cost (which, at thousands
-        of hashes, is most of the time). The event loop runs between the round trips and, with ``share``
-        (`LoopShare`), between functions while the replies are parsed."""
-        plan, keys = [], []
+        """The per-second buckets (seconds without calls absent) of each function's variants for
+        ``(function, variants, start_s, end_s)`` each, start_s <= t < end_s, holding what the policy reads:
+        requests, errors and latency bins (the controller's evaluation of all functions; raises on Redis
+        errors). The hashes are read by a script, ``FETCH_CHUNK`` or a few more per call (a variant's seconds
+        stay in one), ``FETCH_CALLS_PER_TRIP`` calls per pipeline: a steady evaluation of 1,000 functions is
+        one round trip, Redis work is linear in the seconds read, and there is no per-command client cost
+        (which, at thousands of hashes, is most of the time). The event loop runs between the round trips
+        and, with ``share`` (`LoopShare`), between functions while the replies are taken apart."""
+        plan, calls, lines, hashes = [], [], [], 0
         for function, variants, start_s, end_s in requests:
             await share.pause()
             variants, seconds = list(variants), range(int(start_s), int(end_s))
             plan.append((function, variants, seconds))
-            keys += [stats_key(function, variant, second) for variant in variants for second in seconds]
-        if not keys:
-            return [{variant: {} for variant in variants} for _, variants, _ in plan]
-        if self._read_hashes is None:
-            self._read_hashes = self.redis.register_script(_READ_HASHES_LUA)
+            for variant in variants if seconds else ():
+                lines.append(f"{function} {variant} {seconds.start} {seconds.stop}")
+                hashes += len(seconds)
+                if hashes >= FETCH_CHUNK:
+                    calls.append("\n".join(lines))
+                    lines, hashes = [], 0
+        if lines:
+            calls.append("\n".join(lines))
         read: list = []
-        trip = FETCH_CHUNK * FETCH_CALLS_PER_TRIP
-        for first in range(0, len(keys), trip):
-            pipe = self.redis.pipeline(transaction=False)
-            for start in range(first, min(first + trip, len(keys)), FETCH_CHUNK):
-                await self._read_hashes(keys=keys[start:start + FETCH_CHUNK], client=pipe)
-            read += [reply for chunk in await pipe.execute() for reply in chunk]
+        for first in range(0, len(calls), FETCH_CALLS_PER_TRIP):
+            for chunk in await self._read_trip(calls[first:first + FETCH_CALLS_PER_TRIP]):
+                read += chunk
         replies = iter(read)
         results = []
         for function, variants, seconds in plan:
             await share.pause()
             found: dict[str, dict[int, BucketAggregate]] = {}
             for variant in variants:
-                found[variant] = {second: parse_bucket_pairs(zip(flat[::2], flat[1::2]))
-                                  for second, flat in zip(seconds, replies) if flat}
+                found[variant] = {second: bucket_of_counts(counts)
+                                  for second, counts in zip(seconds, replies) if counts}
             results.append(found)
         return results
+
+    async def _read_trip(self, calls: list[str]) -> list:
+        """One pipeline of `_READ_BUCKETS_LUA` calls, by its SHA: redis-py's Script objects would ask
+        SCRIPT EXISTS first, a round trip more per pipeline. Loaded again where Redis lost it (a restart)."""
+        async def send() -> list:
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(self._read_sha, 0, STATS_KEY_PREFIX, call)
+            return await pipe.execute()
+
+        if self._read_sha is None:
+            self._read_sha = await self.redis.script_load(_READ_BUCKETS_LUA)
+        try:
+            return await send()
+        except NoScriptError:
+            self._read_sha = await self.redis.script_load(_READ_BUCKETS_LUA)
+            return await send()
 
     async def recent(self, function: str, variant: str, seconds: int = 60, now: float | None = None) -> WindowStats:
         """The last ``seconds`` whole seconds before now (the current, still-filling second excluded)."""

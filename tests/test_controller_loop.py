@@ -10,6 +10,8 @@ import time
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -19,8 +21,9 @@ from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
 from gaia_faas.gateway_plugin.controller import (ESTIMATES_PERSIST_S, ControllerOptions, api_routes, controller_task,
                                                  estimates_phase_s, state_from_json, state_to_json, worth_storing)
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
-from gaia_faas.gateway_plugin.snapshot import BucketSeries, build_snapshot, readable_end_s, variant_window
-from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram
+from gaia_faas.gateway_plugin.snapshot import (BucketSeries, _window_summary, build_snapshot, readable_end_s,
+                                               variant_window)
+from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, bin_value
 from gaia_faas.processes import free_port
 
 
@@ -38,6 +41,21 @@ def test_variant_window_from_recorded_stats():
     assert window.median_ms == pytest.approx(exact.median_ms, rel=0.02)
     assert window.rate_per_s == exact.rate_per_s == 10.0
     assert variant_window(BucketAggregate(), 1.0, config) == policy.VariantWindow(span_s=1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.integers(-400, 600), st.integers(1, 50), min_size=1, max_size=30),
+       st.one_of(st.floats(0.01, 1e6), st.integers(-400, 600).map(bin_value)), st.sampled_from([50.0, 95.0, 99.0]))
+def test_window_of_bins_counts_the_requests_over_the_slo_and_its_quantiles(bins, slo_ms, percentile):
+    """`_summary` finds the slow bins by index (from the first bin over the SLO): the same requests as
+    comparing each bin's value with the SLO, an SLO that is exactly a bin's value included."""
+    config = ControllerConfig(slo_ms=slo_ms, slo_percentile=percentile)
+    count = sum(bins.values())
+    window = variant_window(BucketAggregate(histogram=LatencyHistogram(dict(bins), count)), 10.0, config)
+    assert window.slow == sum(n for index, n in bins.items() if bin_value(index) > slo_ms)
+    histogram = LatencyHistogram(dict(bins), count)
+    assert window.latency_ms == histogram.quantile(percentile / 100.0)
+    assert window.median_ms == histogram.quantile(0.5)
 
 
 def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
@@ -76,6 +94,37 @@ def test_series_read_in_order_and_dropped_behind_the_window():
     assert series.window(0, 100).histogram.count == 3 and series.first_second(0, 100) == 11
     series.drop_before(100)
     assert series.seconds() == [] and series.buckets == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["extend", "drop", "record", "window"]), st.integers(0, 30),
+                          st.integers(1, 12), st.lists(st.floats(1.0, 900.0), min_size=1, max_size=4)),
+                max_size=40))
+def test_series_windows_added_up_as_they_move_equal_the_seconds_merged(operations):
+    """The running total the controller's series keep (`BucketSeries.total`, kept by extend and
+    drop_before, dropped by record) summarises a window as merging its seconds afresh does."""
+    config = ControllerConfig(slo_ms=200.0)
+    series = BucketSeries()
+    next_second = 0
+    for kind, at, length, latencies in operations:
+        if kind == "extend":  # seconds after the last, or reaching back (out of order)
+            first = next_second if at % 3 else at - 10
+            fetched = {}
+            for second in range(first, first + length):
+                if second not in series.buckets:
+                    fetched[second] = bucket = BucketAggregate()
+                    for latency in latencies:
+                        bucket.record(latency, 500 if latency > 800 else 200)
+            series.extend(fetched)
+            next_second = max(next_second, first + length)
+        elif kind == "drop":
+            series.drop_before(at)
+        elif kind == "record":
+            series.record(at, latencies[0], 200)
+            next_second = max(next_second, at + 1)
+        for start, end in ((-100, 100), (at, at + length)):
+            summary = _window_summary(series, start, end, 10.0, config)
+            assert summary == variant_window(series.window(start, end), 10.0, config)
 
 
 def test_policy_state_survives_redis_round_trip():
@@ -127,6 +176,43 @@ def test_policy_replace_is_dataclasses_replace():
         policy.replace(state, sreved=3)
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.replace(state, served=1).served = 2
+
+
+def test_policy_records_are_the_frozen_dataclasses_they_declare():
+    """`policy.record` gives the records a faster ``__init__``: the same signature as the frozen dataclass's,
+    the same instances (defaults, a fresh default of a factory for each), frozen, equal and hashable."""
+    import dataclasses
+    import inspect
+    from collections.abc import Hashable
+
+    from gaia_faas.gateway_plugin import pool
+
+    records = (policy.VariantWindow, policy.Snapshot, policy.Band, policy.VariantMemory, policy.PolicyState,
+               policy.Decision, pool.Claim, pool.Denial, pool.Preemption, pool.Allocation, pool.ExpectedBenefit)
+    for cls in records:
+        stock = dataclasses.make_dataclass(cls.__name__, [(f.name, f.type, f) for f in dataclasses.fields(cls)],
+                                           frozen=True)
+        factories = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+
+        def parameters(of):  # name, kind and plain default of each (a factory's stands for "left out")
+            return [(p.name, p.kind, None if p.name in factories else p.default)
+                    for p in inspect.signature(of).parameters.values()]
+        assert parameters(cls) == parameters(stock), cls
+        required = {f.name: 7 for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        ours, theirs = cls(**required), stock(**required)
+        assert vars(ours) == vars(theirs), cls
+        assert ours == cls(**required), cls
+        if all(isinstance(value, Hashable) for value in vars(theirs).values()):  # a dict field: neither is
+            assert hash(ours) == hash(cls(**required)), cls
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(ours, dataclasses.fields(cls)[0].name, 1)
+        with pytest.raises(TypeError):
+            cls(**required, no_such_field=1)
+    assert policy.PolicyState().cpu is not policy.PolicyState().cpu  # each its own default
+    assert policy.VariantWindow(3, 1, 250.0, 40.0, 0.3, 0, 10.0).bad == 1  # positional, as declared
+    with pytest.raises(TypeError):
+        policy.Band(1, 2.0)  # a field without a default left out
 
 
 class Variants:

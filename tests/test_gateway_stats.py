@@ -140,7 +140,7 @@ def test_full_buffer_and_unreachable_redis_drop_records_counted():
 
 
 def test_the_controllers_read_is_the_same_whatever_its_chunks_and_round_trips(redis_url, monkeypatch):
-    """`StatsReader.fetch_many` reads the hashes FETCH_CHUNK per script call and FETCH_CALLS_PER_TRIP calls
+    """`StatsReader.fetch_many` reads about FETCH_CHUNK hashes per script call and FETCH_CALLS_PER_TRIP calls
     per round trip (the event loop runs between trips): every function gets its own seconds back, seconds
     without calls absent, however the keys fall into chunks and trips."""
     from gaia_faas.gateway_plugin import stats
@@ -176,3 +176,36 @@ def test_the_controllers_read_is_the_same_whatever_its_chunks_and_round_trips(re
                  "gpu": {s: i + 1 for s in range(100, 110, 1 + i % 3) if not s % 2}} for i in range(7)]
     for chunk, calls in ((1000, 4), (3, 2), (1, 1), (7, 3)):  # 140 keys: one trip; 24; 140; 7
         assert asyncio.run(read(chunk, calls)) == expected, (chunk, calls)
+
+
+def test_the_controllers_read_holds_what_the_policy_reads_of_each_hash(redis_url):
+    """`fetch_many` takes each hash apart in Redis (requests, errors, latency bins as integers): the same
+    figures as the whole hash read back (`StatsReader.window`), sub-millisecond bins (negative indices),
+    errors of both kinds and several replicas' flushes included; read again after Redis lost the script."""
+    from gaia_faas.gateway_plugin.loop_share import LoopShare
+
+    async def scenario():
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            for replica in range(2):
+                recorder = StatsRecorder(redis, clock=lambda: 200.5)
+                for i, latency in enumerate((0.0004, 0.2, 3.0, 45.0, 45.0, 1200.0, 98_000.0)):
+                    recorder.record("mixed", "cpu", latency, (200, 500, 0, 503)[(i + replica) % 4])
+                await recorder.flush()
+            reader = StatsReader(redis)
+            [found] = await reader.fetch_many([("mixed", ("cpu", "gpu"), 199, 202)], LoopShare())
+            whole = await reader.window("mixed", "cpu", 200, 201)
+            await redis.script_flush()  # as a restarted Redis: the script is loaded again
+            [again] = await reader.fetch_many([("mixed", ("cpu", "gpu"), 199, 202)], LoopShare())
+            assert {v: {s: b.histogram.bins for s, b in seconds.items()} for v, seconds in again.items()} == \
+                {v: {s: b.histogram.bins for s, b in seconds.items()} for v, seconds in found.items()}
+            return found, whole
+        finally:
+            await redis.aclose()
+
+    found, whole = asyncio.run(scenario())
+    assert found["gpu"] == {} and list(found["cpu"]) == [200]
+    bucket = found["cpu"][200]
+    assert bucket.histogram.count == whole.histogram.count == 14
+    assert bucket.errors == whole.errors and bucket.errors > 0
+    assert bucket.histogram.bins == whole.histogram.bins and min(bucket.histogram.bins) < 0
