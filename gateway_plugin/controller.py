@@ -51,18 +51,23 @@ BY_REPLICAS = "replicas"  # a holding counted because the provider reports repli
 # replica of the GPU says nobody scaled it up (a stale leader's switch in flight has asked by then).
 UNUSED_GRANT_GRACE_S = 10.0
 DENIAL_RECORD_EVERY_S = 30.0  # a function kept waiting for the pool is logged when it starts waiting, then this often
-# The stats of an evaluation are read in pieces of READ_PIECE functions, at most READ_PIECES of them
-# (`Controller._send_reads`): a piece's read takes Redis 1-2 ms, evaluating it takes the leader 10-20 ms,
-# so each read after the first is done by the time it is needed; each piece in flight holds a connection
-# of the pool.
-READ_PIECE = 250
-READ_PIECES = 8
+# The stats of an evaluation are read in pieces (`_read_pieces`, `Controller.tick`), the first of
+# FIRST_READ_PIECE functions, each next one twice as large: the evaluation waits for the first piece's read
+# only, so that one is small, and Redis reads each next piece (4-8 us a function) while the leader
+# evaluates the ones before (40-50 us a function). Each piece in flight holds a connection of the pool:
+# 5 pieces for 1,000 functions, 7 for 5,000.
+FIRST_READ_PIECE = 64
 
 log = logging.getLogger("gaia.controller")
 
 
-def _read_piece_size(functions: int) -> int:
-    return max(READ_PIECE, math.ceil(functions / READ_PIECES))
+def _read_pieces(functions: int) -> list[range]:
+    """The pieces an evaluation's reads come in (`FIRST_READ_PIECE`), as ranges of the due functions."""
+    pieces, size, start = [], FIRST_READ_PIECE, 0
+    while start < functions:
+        pieces.append(range(start, min(functions, start + size)))
+        start, size = start + size, size * 2
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -276,10 +281,14 @@ class Controller:
         reads: list[asyncio.Future] = []
         building_s = waited_s = 0.0
         try:
-            pieces = await self._send_reads(due, now, end_s, share, reads)
+            pieces = await self._plan_reads(due, now, end_s, share)
             planned = time.perf_counter()
-            # Each piece is evaluated once its stats are in, while Redis reads the pieces after it.
-            for (functions, readers), read in zip(pieces, reads):
+            # Each piece is evaluated once its stats are in, while Redis reads the pieces after it. All are sent
+            # once all are known: sent during the planning, each step of a read would wait for the loop's next
+            # slice (the leader plans in between), and arrive no sooner.
+            reads += [asyncio.ensure_future(self.gateway.stats.fetch_many(requests, share))
+                      for _, _, requests in pieces]
+            for (functions, readers, _), read in zip(pieces, reads):
                 waiting = time.perf_counter()
                 fetched = await read
                 waited_s += time.perf_counter() - waiting
@@ -382,41 +391,33 @@ class Controller:
             pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
         await pipe.execute()
 
-    async def _send_reads(self, due: list, now: float, end_s: int, share: LoopShare,
-                          reads: list[asyncio.Future]) -> list[tuple[list, list]]:
-        """Work out the seconds each due function has not read yet, and send the reads in pieces of
-        `_read_piece_size` functions, each as soon as it is known (a task per piece, into ``reads``): Redis
-        reads a piece while the leader works out the next ones and evaluates the ones before, so an
-        evaluation waits for its first piece's read alone. Per piece: its due functions, whose reads come
-        back (in the order of the piece's reply)."""
-        size = _read_piece_size(len(due))
-        pieces: list[tuple[list, list]] = []
-        requests: list = []
-        for at, (spec, config, entry) in enumerate(due):
-            await share.pause()
-            if at % size == 0:
-                pieces.append((due[at:at + size], []))
-            readers = pieces[-1][1]
-            start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
-            if entry.fresh_from_s is not None:
-                start_s = min(start_s, entry.fresh_from_s)
-            if entry.read_from_s is None or entry.read_until_s > end_s:
-                entry.series = {v: snapshot.BucketSeries() for v in (policy.CPU, policy.GPU)}
-                entry.read_until_s = start_s
-            elif start_s < entry.read_from_s:  # the horizon reaches further back: read only the seconds missing
-                requests.append((spec.name, (policy.CPU, policy.GPU), start_s, entry.read_from_s))
-                readers.append(entry)
-            else:
-                entry.read_until_s = max(entry.read_until_s, start_s)
-                for series in entry.series.values():  # seconds the horizon left behind
-                    series.drop_before(start_s)
-            entry.read_from_s = start_s
-            if entry.read_until_s < end_s:
-                requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
-                readers.append(entry)
-            if at % size == size - 1 or at == len(due) - 1:  # the piece is known: off it goes
-                reads.append(asyncio.ensure_future(self.gateway.stats.fetch_many(requests, share)))
-                requests = []
+    async def _plan_reads(self, due: list, now: float, end_s: int,
+                          share: LoopShare) -> list[tuple[list, list, list]]:
+        """The seconds each due function has not read yet, in pieces (`_read_pieces`): per piece its due
+        functions, whose reads come back (in the order of the piece's reply) and the reads."""
+        pieces: list[tuple[list, list, list]] = []
+        for piece in _read_pieces(len(due)):
+            functions, readers, requests = due[piece.start:piece.stop], [], []
+            for spec, config, entry in functions:
+                await share.pause()
+                start_s = min(snapshot.horizon_start_s(entry.state, config, now), end_s - 1)
+                if entry.fresh_from_s is not None:
+                    start_s = min(start_s, entry.fresh_from_s)
+                if entry.read_from_s is None or entry.read_until_s > end_s:
+                    entry.series = {v: snapshot.BucketSeries() for v in (policy.CPU, policy.GPU)}
+                    entry.read_until_s = start_s
+                elif start_s < entry.read_from_s:  # the horizon reaches further back: read only the seconds missing
+                    requests.append((spec.name, (policy.CPU, policy.GPU), start_s, entry.read_from_s))
+                    readers.append(entry)
+                else:
+                    entry.read_until_s = max(entry.read_until_s, start_s)
+                    for series in entry.series.values():  # seconds the horizon left behind
+                        series.drop_before(start_s)
+                entry.read_from_s = start_s
+                if entry.read_until_s < end_s:
+                    requests.append((spec.name, (policy.CPU, policy.GPU), entry.read_until_s, end_s))
+                    readers.append(entry)
+            pieces.append((functions, readers, requests))
         return pieces
 
     def _weigh(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, snap: policy.Snapshot,

@@ -170,7 +170,8 @@ class Snapshot:
 
     ``windows``: per variant, the requests completed since ``window_start(...)``; ``fresh``: per variant,
     the requests completed since the previous evaluation (each request is fresh once: what the policy
-    accumulates in its state comes from these).
+    accumulates in its state comes from these), their counts only (no latency quantiles: nothing
+    accumulates those).
     """
 
     route: str  # the variant traffic goes to now

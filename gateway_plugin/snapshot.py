@@ -182,13 +182,18 @@ def _no_requests(span_s: float) -> policy.VariantWindow:
 
 
 def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
-             config: ControllerConfig) -> policy.VariantWindow:
+             config: ControllerConfig, quantiles: bool = True) -> policy.VariantWindow:
     """`variant_window` of a histogram's bins: one walk up the sorted bins gives the median, the SLO's
     percentile (nearest rank, as `LatencyHistogram.quantile`) and the requests slower than the SLO (those
-    of the bins from `_first_slow_bin` up: a bin's value grows with its index)."""
+    of the bins from `_first_slow_bin` up: a bin's value grows with its index). Without ``quantiles``
+    the counts alone (latency and median None), the bins unsorted."""
     if count == 0:
         return _no_requests(span_s)
     slow_from = None if config.slo_ms is None else _first_slow_bin(config.slo_ms)
+    if not quantiles:
+        slow = 0 if slow_from is None else sum(n for index, n in bins.items() if index >= slow_from)
+        return policy.VariantWindow(count=count, slow=slow, rate_per_s=count / max(1.0, span_s),
+                                    errors=min(errors, count), span_s=span_s)
     median_rank = max(1, math.ceil(0.5 * count))
     percentile_rank = max(1, math.ceil(config.slo_percentile / 100.0 * count))
     median = latency = None
@@ -205,7 +210,9 @@ def _summary(bins: Mapping[int, int], count: int, errors: int, span_s: float,
     if latency is None or median is None:  # bins that add up to less than the count (never, when recorded)
         latency = max(bins) if latency is None else latency
         median = max(bins) if median is None else median
-    return policy.VariantWindow(count=count, slow=slow, latency_ms=bin_value(latency), median_ms=bin_value(median),
+    latency_ms = bin_value(latency)
+    median_ms = latency_ms if median == latency else bin_value(median)
+    return policy.VariantWindow(count=count, slow=slow, latency_ms=latency_ms, median_ms=median_ms,
                                 rate_per_s=count / max(1.0, span_s), errors=min(errors, count), span_s=span_s)
 
 
@@ -220,22 +227,23 @@ def _first_slow_bin(slo_ms: float) -> int:
 
 
 def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, span_s: float,
-                    config: ControllerConfig) -> policy.VariantWindow:
+                    config: ControllerConfig, quantiles: bool = True) -> policy.VariantWindow:
     """`variant_window` of ``recorded.window(start_s, end_s)``, adding up only the latency bins and errors
-    the policy reads (the leader builds four of these per function per evaluation)."""
+    the policy reads (the leader builds four of these per function per evaluation); ``quantiles`` as
+    `_summary`'s."""
     if recorded is None or not recorded.buckets:  # a variant that served nothing yet (most GPUs of a pool)
         return _no_requests(span_s)
     inside = recorded.seconds_in(start_s, end_s)
     if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
         bucket = recorded.buckets[inside[0]]
-        return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config)
+        return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config, quantiles)
     if len(inside) == len(recorded.buckets):  # the controller's window: every second it holds
         total = recorded.total()
     else:
         total = _Totals()
         for second in inside:
             total.add(recorded.buckets[second])
-    return _summary(total.bins, total.count, total.errors, span_s, config)
+    return _summary(total.bins, total.count, total.errors, span_s, config, quantiles)
 
 
 def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
@@ -269,7 +277,7 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
     for variant in (policy.CPU, policy.GPU):
         recorded = series.get(variant)
         windows[variant] = _window_summary(recorded, start_s, end_s, end_s - observed_from, config)
-        fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config)
+        fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config, quantiles=False)
                           if fresh_from < end_s else policy.NO_REQUESTS)
     return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
                            active_span_s=None if first is None else float(end_s - first))

@@ -368,3 +368,14 @@ def test_plugin_workers_collect_garbage_less_often():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     default, tuned, wanted, frozen = out.stdout.split()
     assert int(default) == 700 and int(tuned) == int(wanted) == 50_000 and frozen == "True"
+
+
+def test_an_evaluation_reads_its_functions_once_in_pieces_that_double():
+    from gaia_faas.gateway_plugin.controller import FIRST_READ_PIECE, _read_pieces
+
+    for functions in (0, 1, FIRST_READ_PIECE, FIRST_READ_PIECE + 1, 1000, 5000):
+        pieces = _read_pieces(functions)
+        assert [i for piece in pieces for i in piece] == list(range(functions))  # each once, in order
+        assert all(len(b) == 2 * len(a) for a, b in zip(pieces, pieces[1:-1]))
+        assert not pieces or len(pieces[0]) == min(functions, FIRST_READ_PIECE)
+    assert len(_read_pieces(1000)) == 5 and len(_read_pieces(5000)) == 7
