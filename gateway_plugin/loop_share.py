@@ -1,27 +1,41 @@
 """A long piece of work that gives the event loop back now and then.
 
 The leader evaluates every function in the event loop of one plugin worker, which proxies requests too: an
-evaluation of 1,000 functions is ~150-200 ms of Python (benchmarks/controller_scale.py), and run in one go
-it would hold every request of that worker for as long. `LoopShare.pause()` between functions lets the loop
-run whatever is ready once ``slice_s`` of work has passed since it last did, so a proxied request waits at
-most about one slice for the leader, and the evaluation itself pays one loop iteration per slice.
+evaluation of 1,000 functions is ~100 ms of Python (benchmarks/controller_scale.py), and run in one go it
+would hold every request of that worker for as long. `LoopShare.pause()` between functions lets the loop
+run whatever is ready once ``slice_s`` of work has passed since the loop's last turn began, so a proxied
+request waits at most about one slice for the leader, and the evaluation itself pays one loop iteration per
+slice. Several tasks may share one (the evaluation and its reads in flight): the slice is the loop turn's,
+not each task's, so a turn that runs them all is still about one slice long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 DEFAULT_SLICE_S = 0.002
 
 
 class LoopShare:
-    def __init__(self, slice_s: float = DEFAULT_SLICE_S):
+    def __init__(self, slice_s: float = DEFAULT_SLICE_S, clock: Callable[[], float] = time.perf_counter):
         self.slice_s = slice_s
-        self._since = time.perf_counter()
+        self._clock = clock
+        self._since = clock()
+        self._turn_asked = False
 
     async def pause(self) -> None:
-        """Let the event loop run once, if this work held it for ``slice_s`` since it last did."""
-        if time.perf_counter() - self._since >= self.slice_s:
+        """Let the event loop run once, if the work sharing this held it for ``slice_s`` since its last turn."""
+        if self._clock() - self._since >= self.slice_s:
+            if not self._turn_asked:
+                # Runs first in the loop's next turn, before the tasks that pause now resume: the slice is
+                # counted from there for all of them (each counting from its own resumption, the tasks of
+                # one turn would hold the loop a slice each).
+                self._turn_asked = True
+                asyncio.get_running_loop().call_soon(self._turn)
             await asyncio.sleep(0)
-            self._since = time.perf_counter()
+
+    def _turn(self) -> None:
+        self._turn_asked = False
+        self._since = self._clock()

@@ -123,3 +123,35 @@ def test_a_share_gives_the_loop_back_only_once_its_slice_has_passed():
         return before, others
 
     assert asyncio.run(scenario()) == (0, 1)
+
+
+def test_tasks_sharing_one_loop_share_share_its_slice():
+    """The evaluation and its reads in flight pause on one `LoopShare`: a turn of the loop that runs all of
+    them holds it for about one slice, not one slice per task (a fake clock: 1 ms per step, 2 ms slices)."""
+    from collections import Counter
+
+    clock = [0.0]
+    share = loop_share.LoopShare(0.002, clock=lambda: clock[0])
+    turn, steps_per_turn = [0], Counter()
+
+    async def turns():  # one step per turn of the loop
+        while True:
+            turn[0] += 1
+            await asyncio.sleep(0)
+
+    async def work():
+        for _ in range(40):
+            clock[0] += 0.001
+            steps_per_turn[turn[0]] += 1
+            await share.pause()
+
+    async def main():
+        counter = asyncio.create_task(turns())
+        await asyncio.gather(work(), work(), work())
+        counter.cancel()
+
+    asyncio.run(main())
+    assert sum(steps_per_turn.values()) == 120
+    # A slice (two steps), then the one step each other task takes before it pauses again (with a slice
+    # per task: 6-7 steps).
+    assert max(steps_per_turn.values()) <= 4
