@@ -87,7 +87,7 @@ class _Function:
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
-    standby: hybrid.Standby = hybrid.Standby()  # its learn_until (the held standby itself is read from Redis)
+    standby: hybrid.Standby = hybrid.Standby()  # its learn_until, released (the held standby is read from Redis)
     busy: asyncio.Task | None = None
     busy_target: str | None = None  # the variant the switch in flight goes to
     # The per-second buckets read so far, for seconds read_from_s <= t < read_until_s.
@@ -779,7 +779,7 @@ class Controller:
         redis, name = self.gateway.redis, spec.name
         held = await hybrid.held_standby(redis, name)
         now = time.time()
-        action, entry.standby = hybrid.standby_action(plan, route, hybrid.Standby(held, entry.standby.learn_until),
+        action, entry.standby = hybrid.standby_action(plan, route, replace(entry.standby, held=held),
                                                       entry.state.standby_released, now)
         standby = policy.other(route)
         ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader

@@ -83,11 +83,14 @@ LEARNING_S = 300.0  # how long the standby is held, after a move to the GPU, to 
 
 @dataclass(frozen=True)
 class Standby:
-    """The controller's hybrid-mode state of one function: the standby it holds up (None: none) and until
-    when it may hold it to learn a missing curve (None: no learning stretch started)."""
+    """The controller's hybrid-mode state of one function: the standby it holds up (None: none), until
+    when it may hold it to learn a missing curve (None: no learning stretch started), and whether it gave the
+    standby back itself (`RELEASE_HELD`) in this stay on the GPU: the policy does not know that, and a
+    standby held again must then be warmed up, not assumed up."""
 
     held: str | None = None
     learn_until: float | None = None
+    released: bool = False
 
 
 def standby_action(plan: "Plan", route: str, standby: Standby, standby_released: bool, now: float) -> tuple[str, Standby]:
@@ -95,11 +98,12 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
 
     Hybrid mode needs the variant the route is not on (the standby) up. The controller holds it while the
     function runs on the GPU and either the model sends a real share of the calls to each variant
-    (``plan.worth``), or sized calls come but one curve is still missing and the learning stretch (`LEARNING_S` from the move to
-    the GPU, once per stay there) has not run out: ``KEEP`` (no release of it, the warm flag renewed), or
-    ``WARM_UP`` when the policy released it already. Otherwise ``RELEASE_HELD`` gives back a standby held
-    for hybrid mode, so whole-function routing costs what it did before (``FORGET`` when the route is on
-    that variant now: only the flag goes), or ``NOTHING``.
+    (``plan.worth``), or sized calls come but one curve is still missing and the learning stretch
+    (`LEARNING_S` from the move to the GPU, once per stay there) has not run out: ``KEEP`` (no release of
+    it, the warm flag renewed), or ``WARM_UP`` when the policy, or an earlier ``RELEASE_HELD``, released it
+    already.
+    Otherwise ``RELEASE_HELD`` gives back a standby held for hybrid mode, so whole-function routing costs
+    what it did before (``FORGET`` when the route is on that variant now: only the flag goes), or ``NOTHING``.
     """
     if route != GPU:
         state = Standby()
@@ -113,12 +117,12 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
         learn_until = now + LEARNING_S
     learning = missing_one and learn_until is not None and now < learn_until
     if (plan.worth or (standby.held is not None and plan.worth_keeping)) and plan.standby_pays or learning:
-        if standby_released and standby.held is None:
-            return WARM_UP, Standby(None, learn_until)
+        if standby.held is None and (standby_released or standby.released):
+            return WARM_UP, Standby(None, learn_until, standby.released)
         return KEEP, Standby(CPU, learn_until)
     if standby.held is not None:
-        return RELEASE_HELD, Standby(None, learn_until)
-    return NOTHING, Standby(None, learn_until)
+        return RELEASE_HELD, Standby(None, learn_until, released=True)
+    return NOTHING, Standby(None, learn_until, standby.released)
 
 
 def keep_standby(decision, standby: str):

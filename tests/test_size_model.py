@@ -114,13 +114,17 @@ def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still
     assert standby_action(split, GPU, Standby(), False, 0.0) == (KEEP, Standby(CPU, None))
     assert standby_action(split, GPU, Standby(), True, 0.0) == (WARM_UP, Standby(None, None))
     assert standby_action(split, GPU, Standby(CPU), True, 0.0)[0] == KEEP
-    assert standby_action(one_sided, GPU, Standby(CPU), True, 0.0) == (RELEASE_HELD, Standby(None, None))
+    assert standby_action(one_sided, GPU, Standby(CPU), True, 0.0) == (RELEASE_HELD, Standby(None, None, released=True))
     assert standby_action(one_sided, GPU, Standby(), True, 0.0)[0] == NOTHING
+    # A standby it released itself is down, whatever the policy knows: worth it again, it is warmed up.
+    action, state = standby_action(one_sided, GPU, Standby(CPU), False, 0.0)
+    assert standby_action(split, GPU, state, False, 1.0) == (WARM_UP, Standby(None, None, released=True))
+    assert standby_action(split, GPU, Standby(CPU, None, released=True), False, 2.0) == (KEEP, Standby(CPU, None))
     # A missing curve is learned for LEARNING_S from the move to the GPU, once per stay there.
     action, state = standby_action(gpu_only, GPU, Standby(), False, 100.0)
     assert (action, state) == (KEEP, Standby(CPU, 100.0 + LEARNING_S))
     assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S - 1)[0] == KEEP
-    assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S) == (RELEASE_HELD, Standby(None, 100.0 + LEARNING_S))
+    assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S) == (RELEASE_HELD, Standby(None, 100.0 + LEARNING_S, True))
     assert standby_action(gpu_only, GPU, Standby(None, 100.0 + LEARNING_S), True, 1e6)[0] == NOTHING
     # No sized calls at all (no curve): nothing to learn, nothing held.
     unsized = make_plan(source, config, {CPU: {}, GPU: {}}, True, 0.0)
