@@ -337,8 +337,6 @@ class Controller:
         self.last_allocation = allocation
         allocated = time.perf_counter()
         await self._store(changed, self._status(allocation, claims, held, now), share)
-        for name, stored in changed.items():
-            self._functions[name].stored = stored
         await self._act(allocation, outcomes, held, capacity, now, share)
         done = time.perf_counter()
         # Where the evaluation's time goes (benchmarks/controller_scale.py prints it): finding the due
@@ -382,7 +380,8 @@ class Controller:
             entry.stored = state
 
     async def _store(self, changed: dict[str, policy.PolicyState], status: dict | None, share: LoopShare) -> None:
-        """The policy states that changed and the pool's status (None: not this time), in one round trip."""
+        """The policy states that changed and the pool's status (None: not this time), in one round trip;
+        each function's stored state is then the one written."""
         pipe = self.gateway.redis.pipeline(transaction=False)
         for name, state in changed.items():
             await share.pause()
@@ -390,6 +389,8 @@ class Controller:
         if status is not None:
             pipe.set(STATUS_KEY, json.dumps(status), ex=max(30, int(10 * self.options.leader_ttl_s)))
         await pipe.execute()
+        for name, state in changed.items():
+            self._functions[name].stored = state
 
     async def _plan_reads(self, due: list, now: float, end_s: int,
                           share: LoopShare) -> list[tuple[list, list, list]]:
@@ -664,8 +665,6 @@ class Controller:
         if unsaved:
             try:
                 await self._store(unsaved, None, share)
-                for name, state in unsaved.items():
-                    self._functions[name].stored = state
             except Exception as exc:
                 log.warning("controller: %d states not stored: %s: %s", len(unsaved), type(exc).__name__, exc)
         for name in allocation.releasing:  # a switch or release of their own started above is seen there

@@ -69,9 +69,7 @@ SCALE_DOWN = "scale_down"
 _EVIDENCE_RATIO = 4.0  # the CUSUM's alternative: the bad share is this many times the allowed one
 _Z = 1.645  # one-sided 95% confidence for the Wilson bounds
 _ERROR_MEMORY = 20.0  # requests the error sketch remembers
-_ERROR_KEPT = 1.0 - 1.0 / _ERROR_MEMORY  # what `_decay` keeps of the error sketch per request
 _RATE_MEMORY = 20.0  # requests the request-rate estimate remembers
-_RATE_KEPT = 1.0 - 1.0 / _RATE_MEMORY  # what `_decay` keeps of the rate estimate per request
 _RATE_WINDOW_MIN = 5  # requests in the window before its rate is trusted over the long estimate
 _MIN_RATE = 1e-4
 _COUNT_SLACK = 0.05
@@ -321,7 +319,13 @@ def _enough_samples(min_samples: int, allowed_share: float) -> int:
 # --- accumulating what the snapshot shows into the state ---------------------------------------------
 
 def _decay(value: float, requests: float, memory: float) -> float:
-    return value * (1.0 - 1.0 / memory) ** requests
+    return value * _kept(requests, memory)
+
+
+def _kept(requests: float, memory: float) -> float:
+    """What a decayed count remembering ``memory`` requests keeps of itself over ``requests`` more (one
+    factor for the several counts decayed together)."""
+    return (1.0 - 1.0 / memory) ** requests
 
 
 def _evidence_steps(config: ControllerConfig) -> tuple[float, float]:
@@ -346,7 +350,7 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
     if count == 0:
         return memory
     bad = fresh.bad
-    up, down = _evidence_steps_at(config.allowed_share)
+    up, down = _evidence_steps(config)
     evidence = memory.evidence + bad * up + (count - bad) * down
     if evidence <= 0.0:
         evidence = 0.0
@@ -363,9 +367,9 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
         at += 1
     known = bands[at] if at < len(bands) and bands[at].band == band else None
     n, bad_n = (0.0, 0.0) if known is None else (known.n, known.bad)
-    kept = (1.0 - 1.0 / config.horizon_requests) ** count  # `_decay` over these requests
+    kept = _kept(count, config.horizon_requests)
     bands = bands[:at] + (Band(band, n * kept + count, bad_n * kept + bad, now),) + bands[at + (known is not None):]
-    errors_kept = _ERROR_KEPT ** count
+    errors_kept = _kept(count, _ERROR_MEMORY)
     return replace(memory, evidence=evidence, stretch_n=stretch[0], stretch_bad=stretch[1],
                    stretch_since=stretch[2], bands=bands,
                    error_n=memory.error_n * errors_kept + count,
@@ -402,7 +406,7 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
     elapsed = 0.0 if state.last_eval_at is None else max(0.0, now - state.last_eval_at)
     if state.last_eval_at is None:
         elapsed = max((snapshot.window(v).span_s for v in snapshot.variants), default=0.0)
-    rate_kept = _RATE_KEPT ** fresh_total
+    rate_kept = _kept(fresh_total, _RATE_MEMORY)
     rate_n = state.rate_n * rate_kept + fresh_total
     rate_t = state.rate_t * rate_kept + elapsed
     changes = {"last_eval_at": now, "rate_n": rate_n, "rate_t": rate_t}
@@ -432,7 +436,7 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         if memory.retry_after is not None and now < memory.retry_after:
             # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
             # except that late failures (timeouts) say it was failing.
-            errors_kept = _ERROR_KEPT ** fresh.count
+            errors_kept = _kept(fresh.count, _ERROR_MEMORY)
             changes[variant] = replace(memory, error_n=memory.error_n * errors_kept + fresh.count,
                                        error_bad=memory.error_bad * errors_kept + fresh.errors)
         elif fresh.count:
