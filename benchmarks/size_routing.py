@@ -35,14 +35,28 @@ slots (CPU 8, GPU 4), Pro's proportion 0.9, min `--replicas` (1), max 20 - stati
 Cost is the simulator's: replica-seconds x price (com.gaia.price-cpu/-gpu defaults), billed while a variant or
 an added replica is provisioned. The table also shows the busy cost (price x service seconds of the answered
 requests). The bar (issue 11): hybrid meets the SLO wherever static GPU does, at lower cost than both static
-GPU and whole-function gaia; a pass by less than 1 % of gaia's cost is flagged as in effect gaia. Prints a
-table, the verdicts and last one JSON line of figures.
+GPU and whole-function gaia; a pass by less than 1 % of gaia's cost is flagged as in effect gaia.
+
+The split's ceiling (`split_ceiling`): what per-request routing could save at best, replayed on the same
+platform and autoscaler. A fixed split, decided in hindsight, sends each request to the CPU or the GPU; the
+GPU runs from the start, the CPU from its first call (Pro scales it to zero after 15 idle minutes). Two
+families, by what the router knows: ``true-times``, every request's service time on both variants (the
+trace's, which no plugin can know): the CPU where it alone meets the SLO and takes at most r times the GPU's
+time, r in `CEILING_RATIOS`; ``size``, the size the plugin sees: the CPU up to a threshold, tried at every
+2.5 % of the sizes. Of each family the cheapest with at most `CEILING_SLACK_PCT` points more violations than
+static GPU (or what the SLO allows) is reported, and its saving against static GPU. The live plugin knows
+less than either: it sees the size, not the service times, and learns its curves from what it served. What
+the ceiling leaves out: splits that change in time (holding the CPU only in the stretches where it pays),
+and the whole-function policy's own moves (gaia runs on the CPU now and then, so it is cheaper than static
+GPU without any split; hybrid can undercut gaia by about what the split saves while gaia is on the GPU).
+Prints a table, the verdicts and last one JSON line of figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -60,6 +74,14 @@ STRATEGIES = ("static-cpu", "static-gpu", "gaia", "hybrid")
 AUTOSCALING = {simulator.SCALE_TYPE: "capacity", simulator.SCALE_TARGET: "cpu=8,gpu=4"}
 OPEN_RATE_PER_S, OPEN_MINUTES, OPEN_SEED = 4.0, 30.0, 11
 NEGLIGIBLE = 0.01  # a cost below gaia's by less than this share is reported as such
+# The split ceiling's CPU/GPU service-time ratios: a request goes to the CPU only if it takes there at most
+# this many times its GPU time (and the CPU meets the SLO for it); a GPU replica costs 3.5x a CPU replica
+# and serves half the calls at once, so above about 7 a call costs more on the CPU when both are busy.
+CEILING_RATIOS = (2.0, 4.0, 7.0, 10.0, math.inf)
+# A split in the ceiling may miss the SLO by this many points more than static GPU (where static GPU misses it,
+# the bar would let hybrid miss it by any amount, and sending nearly everything to the cheap CPU would "pass").
+CEILING_SLACK_PCT = 0.5
+CEILING_SIZE_STEPS = 40  # size thresholds at every 2.5 % of the requests' sizes
 
 
 def matmul_open_loop(base: Workload, rate_per_s: float = OPEN_RATE_PER_S, minutes: float = OPEN_MINUTES,
@@ -92,6 +114,63 @@ def busy_cost(workload: Workload, result, prices: dict[str, float]) -> float:
         if not served.failed:
             total += prices[served.variant] * workload.requests[i].on(served.variant)[0] / 1000.0
     return total
+
+
+class FixedRouter:
+    """A split decided in advance, request by request (`simulator.Simulation.dispatcher`): request i goes to
+    the CPU where ``to_cpu[i]``, else to the GPU."""
+
+    def __init__(self, to_cpu: list[bool]):
+        self.to_cpu = to_cpu
+
+    def choose(self, sim, i: int) -> str:
+        return "cpu" if self.to_cpu[i] else "gpu"
+
+    def finished(self, sim, i: int, variant: str, latency_ms: float, failure: str | None) -> None:
+        pass
+
+
+def ceiling_splits(workload: Workload, slo_ms: float) -> dict[str, dict[str, list[bool]]]:
+    """The splits `split_ceiling` tries, by what the router knows: ``true-times``, each request's service time
+    on both variants (CPU where the CPU meets the SLO and takes at most r times the GPU's time, r in
+    `CEILING_RATIOS`); ``size``, the size the plugin sees (CPU up to a threshold: every 1/`CEILING_SIZE_STEPS`
+    of the sizes)."""
+    requests = workload.requests
+    true_times = {f"r<={r:g}": [q.cpu_ms <= slo_ms and q.cpu_ms <= r * q.gpu_ms for q in requests] for r in CEILING_RATIOS}
+    sizes = replay.request_sizes(workload)
+    known = sorted(x for x in sizes if x is not None)
+    by_size = {}
+    for step in range(1, CEILING_SIZE_STEPS):
+        threshold = known[len(known) * step // CEILING_SIZE_STEPS] if known else None
+        if threshold is not None:
+            by_size[f"size<={threshold:g}"] = [x is not None and x <= threshold for x in sizes]
+    return {"true-times": true_times, "size": by_size}
+
+
+def split_ceiling(workload: Workload, platform: simulator.Platform, prices: dict[str, float], static_gpu: dict) -> dict:
+    """The most per-request routing saves against static GPU on ``workload`` (see the module's text), per
+    family of `ceiling_splits`: the cheapest split with no more violations than ``static_gpu`` (its summary)
+    plus `CEILING_SLACK_PCT` points, or than the SLO allows, with its rule, cost, violations and share of requests on the CPU, and ``saving``: 1 - its cost /
+    static GPU's (0 or below: no split pays for the CPU it needs)."""
+    slo_ms = float(workload.annotations["com.gaia.slo-ms"])
+    allowed = 100.0 - static_gpu["slo_percentile"]
+    ceilings = {}
+    for family, splits in ceiling_splits(workload, slo_ms).items():
+        best = None
+        for rule, to_cpu in splits.items():
+            sim = simulator.Simulation(workload, "split-ceiling", "gpu", platform, frozenset(("cpu", "gpu")), prices,
+                                       slo_ms, static_gpu["slo_percentile"])
+            sim.dispatcher = FixedRouter(to_cpu)
+            figures = sim.run(None, 0.0, 0.0).summary()
+            if figures["slo_violation_pct"] > max(allowed, static_gpu["slo_violation_pct"] + CEILING_SLACK_PCT):
+                continue  # misses the SLO more than static GPU does
+            if best is None or figures["cost"] < best["cost"]:
+                best = {"rule": rule, "cost": figures["cost"], "slo_violation_pct": figures["slo_violation_pct"],
+                        "cpu_share": round(sum(to_cpu) / len(to_cpu), 3)}
+        if best is not None:
+            best["saving"] = round(1.0 - best["cost"] / static_gpu["cost"], 4)
+        ceilings[family] = best
+    return ceilings
 
 
 def verdict(figures: dict) -> tuple[bool, str]:
@@ -137,10 +216,10 @@ def main() -> int:
     workloads = [thesis, matmul_open_loop(thesis)]
     workloads += [azure_workload(azure_dir / file, name, slo, args.minutes) for name, (file, slo) in AZURE_LLM.items()]
     labels = AUTOSCALING if args.autoscaling == "capacity" else {simulator.SCALE_MAX: str(args.replicas)}
-    results, verdicts, shares, busy = {}, {}, {}, {}
+    results, verdicts, shares, busy, ceilings = {}, {}, {}, {}, {}
     for workload in workloads:
-        replayed = replay.replay_workload(workload, simulator.platform(args.platform, replicas=args.replicas),
-                                          strategies=STRATEGIES, overrides=labels)
+        platform = simulator.platform(args.platform, replicas=args.replicas)
+        replayed = replay.replay_workload(workload, platform, strategies=STRATEGIES, overrides=labels)
         results[workload.name] = replayed
         summaries = {s: r.summary() for s, r in replayed.items()}
         verdicts[workload.name] = verdict(summaries)
@@ -148,6 +227,8 @@ def main() -> int:
         shares[workload.name] = round(sum(1 for s in served if s.variant == "cpu") / max(1, len(served)), 3)
         prices = replayed["hybrid"].prices
         busy[workload.name] = {s: round(busy_cost(workload, r, prices), 6) for s, r in replayed.items()}
+        ceilings[workload.name] = split_ceiling(workload, replay.scaled_platform(platform, workload, labels), prices,
+                                                summaries["static-gpu"])
     scaling = ("Pro autoscaler, " + ", ".join(f"{k}={v}" for k, v in AUTOSCALING.items())
                if args.autoscaling == "capacity" and args.platform == simulator.PRO else "no horizontal scaling")
     print(f"platform: {args.platform}, min {args.replicas} replica(s) per running variant; {scaling}")
@@ -156,6 +237,17 @@ def main() -> int:
     print("busy cost (price x service seconds of the answered requests: billing that follows the load):")
     for name, by in busy.items():
         print(f"  {name:14} " + "  ".join(f"{s} {c:.5f}" for s, c in by.items()))
+    print()
+    print(f"split ceiling: the cheapest fixed split (the CPU up from its first call) with at most {CEILING_SLACK_PCT:g} "
+          "points more violations than static GPU (or what the SLO allows); saving against static GPU (true-times: knowing each request's service times; size: a threshold "
+          "on the size the plugin sees, chosen in hindsight):")
+    for name, by_family in ceilings.items():
+        for family, c in by_family.items():
+            if c is None:
+                print(f"  {name:18} {family:10} every split misses the SLO more than static GPU")
+                continue
+            print(f"  {name:18} {family:10} {c['rule']:14} cost {c['cost']:.5f}, saving {100 * c['saving']:+.1f} %, "
+                  f"{c['slo_violation_pct']} % violations, {c['cpu_share']:.0%} of the requests on the CPU")
     print()
     for name, (ok, reason) in verdicts.items():
         print(f"{name:12} {'PASS' if ok else 'FAIL'}  {reason}  (hybrid sent {shares[name]:.0%} of the requests to the CPU)")
@@ -171,6 +263,7 @@ def main() -> int:
         "cost_hybrid_vs_static_gpu": {w: round(by["hybrid"].cost / by["static-gpu"].cost, 3) for w, by in results.items()},
         "cost_hybrid_vs_gaia": {w: round(by["hybrid"].cost / by["gaia"].cost, 3) for w, by in results.items()},
         "busy_cost": busy,
+        "split_ceiling": ceilings,
         "verdicts": {w: ok for w, (ok, _) in verdicts.items()},
         "passed": sum(ok for ok, _ in verdicts.values()),
         "total": len(verdicts),
