@@ -21,6 +21,14 @@ Bar (issue 10), per input set: at every pool size (a) has a higher SLO attainmen
 failed ones counted as missed, over all functions) than (b) and (c), at no more cost, and no strategy is ever
 over capacity (`capacity_exceeded: 0`). The last line printed is one JSON object with the figures and the
 verdicts of each input set.
+
+What "at no more cost than (c)" leaves (a), per pool size: about (cost(c) - cost(static CPU)) / premium
+GPU-seconds, the premium being price-gpu - price-cpu (a GPU-second in place of a CPU-second; it ignores that
+a GPU that answers sooner can shorten the CPU's tail). Where (c) never takes a GPU (GenTD26: its rule acts
+only above 0.1 answered requests/s, which no model reaches on a CPU taking minutes per image) it costs what
+static CPU costs and that is 0: every strategy that used a GPU there cost 23-172 % more than static CPU, so
+"higher attainment than (c) at no more cost" asks for a better service than static CPU's without a GPU. The
+JSON carries the verdict with the cost judged against (b) only beside the bar's.
 """
 
 from __future__ import annotations
@@ -38,9 +46,10 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 INPUTS = ("scenarios", "gentd26")
 
 
-def verdict_of(runs: dict[str, dict]) -> dict:
-    """The bar at one pool size: (a) against (b) and (c)."""
-    pooled, fcfs, prototype = runs["pool"], runs["fcfs"], runs["prototype-fcfs"]
+def verdict_of(runs: dict[str, dict], gpu_premium_per_s: float) -> dict:
+    """The bar at one pool size: (a) against (b) and (c); and about how many GPU-seconds (a) can have over
+    static CPU at (c)'s cost, at ``gpu_premium_per_s`` each (the module's text)."""
+    pooled, fcfs, prototype, cpu = runs["pool"], runs["fcfs"], runs["prototype-fcfs"], runs["static-cpu"]
     return {
         "attainment_above_fcfs": pooled["slo_attainment_pct"] > fcfs["slo_attainment_pct"],
         "attainment_above_prototype": pooled["slo_attainment_pct"] > prototype["slo_attainment_pct"],
@@ -49,29 +58,38 @@ def verdict_of(runs: dict[str, dict]) -> dict:
         "capacity_exceeded": sum(r["capacity_exceeded"] for r in runs.values()),
         "cost_ratio_to_fcfs": round(pooled["cost"] / fcfs["cost"], 3) if fcfs["cost"] else None,
         "cost_ratio_to_prototype": round(pooled["cost"] / prototype["cost"], 3) if prototype["cost"] else None,
+        "gpu_seconds_at_prototype_cost": round(max(0.0, prototype["cost"] - cpu["cost"]) / gpu_premium_per_s, 1),
     }
 
 
 def run_input_set(name: str, workloads, model, sizes: list[int], platforms=None) -> dict:
     """Every strategy at every pool size on one input set: its figures, verdicts and whether it meets the bar."""
     configs = {w.name: replay.workload_config(w, {}, model.name) for w in workloads}
+    premium = min(c.price_gpu - c.price_cpu for c in configs.values())
     figures: dict[str, dict] = {}
     started = time.monotonic()
     for size in sizes:
         runs = {strategy: pool_replay.replay_pool(workloads, configs, strategy, size, model,
                                                   platforms=platforms).summary()
                 for strategy in pool_replay.POOL_STRATEGIES}
-        figures[str(size)] = {"strategies": runs, "verdict": verdict_of(runs)}
+        verdict = verdict_of(runs, premium)
+        figures[str(size)] = {"strategies": runs, "verdict": verdict}
         print(f"\n{name}: pool of {size} GPU(s), {len(workloads)} functions, platform {model.name}:")
         print(pool_replay.format_pool_table(runs))
-    meets = all(f["verdict"]["attainment_above_fcfs"] and f["verdict"]["attainment_above_prototype"]
-                and f["verdict"]["cost_at_most_fcfs"] and f["verdict"]["cost_at_most_prototype"]
-                and f["verdict"]["capacity_exceeded"] == 0 for f in figures.values())
+        print(f"at the prototype's cost the pool could have about {verdict['gpu_seconds_at_prototype_cost']:g} GPU-seconds "
+              f"over static CPU ({premium:g} each); it used {runs['pool']['gpu_seconds']:g}")
+    attains = all(f["verdict"]["attainment_above_fcfs"] and f["verdict"]["attainment_above_prototype"]
+                  and f["verdict"]["capacity_exceeded"] == 0 for f in figures.values())
+    meets = attains and all(f["verdict"]["cost_at_most_fcfs"] and f["verdict"]["cost_at_most_prototype"]
+                            for f in figures.values())
+    meets_against_fcfs = attains and all(f["verdict"]["cost_at_most_fcfs"] for f in figures.values())
     elapsed = time.monotonic() - started
     print(f"\n{name}: bar (higher attainment than fcfs and prototype at no more cost, never over capacity): "
-          f"{'met' if meets else 'NOT met'} ({elapsed:.0f} s)")
+          f"{'met' if meets else 'NOT met'}; with the cost judged against fcfs only: "
+          f"{'met' if meets_against_fcfs else 'NOT met'} ({elapsed:.0f} s)")
     return {"functions": len(workloads), "sizes": figures, "seconds": round(elapsed, 1),
-            "capacity_exceeded": sum(f["verdict"]["capacity_exceeded"] for f in figures.values()), "meets_bar": meets}
+            "capacity_exceeded": sum(f["verdict"]["capacity_exceeded"] for f in figures.values()), "meets_bar": meets,
+            "meets_bar_cost_against_fcfs_only": meets_against_fcfs}
 
 
 def main(argv=None) -> int:
@@ -128,6 +146,8 @@ def main(argv=None) -> int:
     print(json.dumps({"platform": model.name, "inputs": results,
                       "capacity_exceeded": sum(r["capacity_exceeded"] for r in ran),
                       "meets_bar": {name: r["meets_bar"] for name, r in results.items() if "skipped" not in r},
+                      "meets_bar_cost_against_fcfs_only": {name: r["meets_bar_cost_against_fcfs_only"]
+                                                           for name, r in results.items() if "skipped" not in r},
                       "load_average": [round(load_before[0], 2), round(load_after[0], 2)]}))
     return 0
 
