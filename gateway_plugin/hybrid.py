@@ -9,7 +9,8 @@ Per worker, `Sizing` holds, for every function that declares `com.gaia.size-from
   reads dictionaries;
 - the calls in flight on each variant at this worker and their work (the sum of their predicted mean
   latencies), from which `expected_wait_ms` estimates how long a new call would wait for a free slot of
-  the variant's replicas (`replica_slots`: one replica's `SLOTS` unless the caller says how many run).
+  the variant's replicas (`replica_slots`: in OpenFaaS mode the replicas available at the last discovery,
+  as the provider reported them, else one replica's `SLOTS`; the replay sets them from its simulation).
 
 Modes (`plan_mode`, pure): ``whole`` — whole-function routing, the route's variant serves every call (one
 variant is not warm, or the model says one variant serves (almost) every size best; with both warm a few
@@ -209,9 +210,10 @@ class Sizing:
         self.sources: dict[str, SizeSource] = {}  # functions that declare size-from and have both variants
         self.plans: dict[str, Plan] = {}
         self._in_flight: dict[tuple[str, str], list] = {}  # (function, variant) -> [calls, predicted work ms]
-        # (function, variant) -> slots of its ready replicas, where the caller knows them (the replay, whose
-        # platform scales variants out); absent: one replica's SLOTS. A wait predicted for one replica where
-        # several serve would send calls away from a variant that has room.
+        # (function, variant) -> slots of its ready replicas, where they are known (`refresh`: what the provider
+        # reported at the last discovery; the replay, whose platform scales variants out); absent: one
+        # replica's SLOTS. A wait predicted for one replica where several serve would send calls away from a
+        # variant that has room.
         self.replica_slots: dict[tuple[str, str], int] = {}
         # Size histograms of minutes no replica records into any more, as read: (function, variant, minute).
         self._closed: dict[tuple[str, str, int], dict[int, LatencyHistogram]] = {}
@@ -308,6 +310,7 @@ class Sizing:
         found = self.load_sources()
         for name in [n for n in self.plans if n not in found]:
             del self.plans[name]
+        self._count_replica_slots(found)
         minutes = size_slices(now, self.window_s)
         closed_before = minutes[-1] - 1  # a minute that ended over a minute ago gets no more records: read once
         self._closed = {key: buckets for key, buckets in self._closed.items()
@@ -330,6 +333,17 @@ class Sizing:
             # In static mode both variants run whatever happens: holding the standby costs nothing more.
             span_s = recorded_span_s(now, min(recorded), self.window_s) if recorded and not self.static_mode else None
             self.plans[name] = make_plan(source, config, histograms, warm, now, self.plans.get(name), span_s)
+
+    def _count_replica_slots(self, functions) -> None:
+        """Each sized function's variants' slots from the replicas the provider reported (a variant at zero:
+        one replica's, which its first call brings up); none where no provider reports (a routes file)."""
+        slots = {}
+        for name in functions:
+            for variant in (CPU, GPU):
+                replicas = self.registry.replicas_of(name, variant)
+                if replicas is not None:
+                    slots[(name, variant)] = SLOTS[variant] * max(1, replicas.available)
+        self.replica_slots = slots
 
     async def run(self) -> None:
         while True:

@@ -318,3 +318,30 @@ def test_refresh_builds_plans_from_redis_and_reads_a_finished_minute_once(redis_
     assert second.model.curves[CPU].samples == first.model.curves[CPU].samples
     assert second.model.curves[GPU].samples == first.model.curves[GPU].samples + 1
     assert sizing.describe("mm")["size_from"] == "query:n" and sizing.describe("plain") is None
+
+
+def test_refresh_counts_the_slots_of_the_replicas_the_provider_reported(redis_url, tmp_path):
+    from gaia_faas.gateway_plugin.registry import Registry, Replicas, load_static_routes
+
+    routes = tmp_path / "routes.yml"
+    routes.write_text("functions:\n  mm:\n    variants: {cpu: 'http://127.0.0.1:1', gpu: 'http://127.0.0.1:2'}\n"
+                      "    annotations: {com.gaia.size-from: 'query:n'}\n")
+    functions = load_static_routes(routes)
+    registry = Registry(functions)
+
+    async def refreshed(replicas):
+        if replicas is not None:
+            registry.replace(functions, replicas=replicas, asked_at=1_700_000_000.0)
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            sizing = Sizing(registry, None, StatsReader(client), client, static_mode=False, body_idle_s=1.0)
+            await sizing.refresh(1_700_000_000.0)
+            return dict(sizing.replica_slots)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(refreshed(None)) == {}  # no provider (a routes file): one replica's slots by default
+    # Three CPU replicas ready: 3 x 8 slots; the GPU at zero: one replica's, which its first call brings up.
+    assert asyncio.run(refreshed({"mm": {CPU: Replicas(3, 3), GPU: Replicas(1, 0)}})) == {("mm", CPU): 24, ("mm", GPU): 4}
+    registry.replace({}, replicas={})
+    assert asyncio.run(refreshed(None)) == {}  # a function gone takes its slots with it
