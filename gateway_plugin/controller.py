@@ -77,6 +77,7 @@ class ControllerOptions:
     flush_lag_s: float = 0.3  # a second is read once it ended this long ago (the recorder flushes every 250 ms)
     warmup_path: str = DEFAULT_WARMUP_PATH
     loop_slice_s: float = DEFAULT_SLICE_S  # an evaluation gives the worker's event loop back this often
+    hybrid_drain_s: float = hybrid.DRAIN_S  # a standby given back drains this long before its release
 
 
 @dataclass
@@ -776,10 +777,12 @@ class Controller:
         (hybrid.standby_action), and give it back when not; returns the policy's decision with a release of
         a held standby taken out."""
         redis, name = self.gateway.redis, spec.name
-        held = await hybrid.held_standby(redis, name)
+        flag = await hybrid.standby_flag(redis, name)
+        held = None if flag == hybrid.DRAINING else flag
         now = time.time()
-        action, entry.standby = hybrid.standby_action(plan, route, replace(entry.standby, held=held),
-                                                      entry.state.standby_released, now)
+        action, entry.standby = hybrid.standby_action(
+            plan, route, replace(entry.standby, held=held, draining=flag == hybrid.DRAINING),
+            entry.state.standby_released, now, self.options.hybrid_drain_s)
         standby = policy.other(route)
         ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader
         if action == hybrid.KEEP:
@@ -792,15 +795,25 @@ class Controller:
             entry.busy_target = standby  # the CPU (hybrid holds a standby only next to a GPU route)
             entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
                                              name=f"gaia-hybrid-{name}")
+        elif action == hybrid.DRAIN:
+            # Outlives a lost leader: the next one finds the drain and releases the standby.
+            await hybrid.drain_standby(redis, name, max(ttl_s, 10 * self.options.leader_ttl_s))
+            if held is not None:
+                await self._record(name, "hybrid_off", held, None, _hybrid_off_reason(plan),
+                                   {"detail": f"{held} drains for {self.options.hybrid_drain_s:g} s, the workers "
+                                              "sending it no more calls, then is released"})
+            return hybrid.keep_standby(decision, standby)
         elif action in (hybrid.RELEASE_HELD, hybrid.FORGET):
             await hybrid.clear_warm(redis, name)
-            detail = "the route is on it now"
-            if action == hybrid.RELEASE_HELD:
+            if action == hybrid.RELEASE_HELD and held is None:  # a drained standby: no flag names it now
+                detail = (await self.actuator.release(spec, standby)).detail
+                await self._record(name, "scale_down", standby, None, "hybrid-standby-drained", {"detail": detail})
+            elif action == hybrid.RELEASE_HELD:
                 detail = (await self.actuator.release(spec, held)).detail
-            reason = ("not-learned" if not plan.model.complete else
-                      "standby-does-not-pay" if plan.worth_keeping and not plan.standby_pays else "sizes-not-split")
-            await self._record(name, "hybrid_off", held, None, reason,
-                               {"detail": detail})
+                await self._record(name, "hybrid_off", held, None, _hybrid_off_reason(plan), {"detail": detail})
+            elif held is not None:
+                await self._record(name, "hybrid_off", held, None, _hybrid_off_reason(plan),
+                                   {"detail": "the route is on it now"})
         return decision
 
     async def _hybrid_warm_up(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
@@ -871,6 +884,11 @@ class Controller:
 
 def _hybrid_reason(plan: hybrid.Plan) -> str:
     return "sizes-split-between-variants" if plan.worth else "learning-the-standby-curve"
+
+
+def _hybrid_off_reason(plan: hybrid.Plan) -> str:
+    return ("not-learned" if not plan.model.complete else
+            "standby-does-not-pay" if plan.worth_keeping and not plan.standby_pays else "sizes-not-split")
 
 
 def controller_task(options: ControllerOptions = ControllerOptions()):

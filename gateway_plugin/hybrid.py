@@ -21,7 +21,8 @@ costs little (`SizeModel.worth_exploring`: not a big matrix to the CPU far beyon
 
 Both variants are warm in static mode (the routes file names running services, nothing scales them) and,
 in OpenFaaS mode, while the controller holds both up: it says so with `set_warm` (Redis key
-``gaia:hybrid:warm:{function}``, with a time to live, renewed while it holds).
+``gaia:hybrid:warm:{function}``, with a time to live, renewed while it holds), and with `drain_standby`
+(the same key, `DRAINING`) while the standby it gives back drains: not warm.
 """
 
 from __future__ import annotations
@@ -76,25 +77,34 @@ def plan_mode(model: SizeModel, warm: bool, worth: bool) -> str:
 
 
 # What the controller does about hybrid mode at one evaluation (`standby_action`).
-KEEP, WARM_UP, RELEASE_HELD, FORGET, NOTHING = "keep", "warm-up", "release-held", "forget", "nothing"
+KEEP, WARM_UP, DRAIN, RELEASE_HELD, FORGET, NOTHING = "keep", "warm-up", "drain", "release-held", "forget", "nothing"
 
 
 LEARNING_S = 300.0  # how long the standby is held, after a move to the GPU, to learn its curve
+# How long a standby the controller gives back keeps running once the warm flag says it drains: each
+# worker's next refresh (`Sizing.refresh_s`, 1 s) stops sending it calls first. Released at once, it got
+# the calls of that last second, and the gateway scaled it up again for them (each waiting for a cold start).
+DRAIN_S = 2.0
+DRAINING = "draining"  # the warm flag's value while the standby drains (workers: not warm)
 
 
 @dataclass(frozen=True)
 class Standby:
     """The controller's hybrid-mode state of one function: the standby it holds up (None: none), until
-    when it may hold it to learn a missing curve (None: no learning stretch started), and whether it gave the
-    standby back itself (`RELEASE_HELD`) in this stay on the GPU: the policy does not know that, and a
-    standby held again must then be warmed up, not assumed up."""
+    when it may hold it to learn a missing curve (None: no learning stretch started), whether it gave the
+    standby back itself (`RELEASE_HELD`) in this stay on the GPU (the policy does not know that, and a
+    standby held again must then be warmed up, not assumed up), and whether the standby drains before it is
+    given back, since when (None: not known, a new leader's)."""
 
     held: str | None = None
     learn_until: float | None = None
     released: bool = False
+    draining: bool = False
+    draining_since: float | None = None
 
 
-def standby_action(plan: "Plan", route: str, standby: Standby, standby_released: bool, now: float) -> tuple[str, Standby]:
+def standby_action(plan: "Plan", route: str, standby: Standby, standby_released: bool, now: float,
+                   drain_s: float = DRAIN_S) -> tuple[str, Standby]:
     """The controller's side of hybrid mode for one function (pure); returns the action and the new state.
 
     Hybrid mode needs the variant the route is not on (the standby) up. The controller holds it while the
@@ -103,13 +113,15 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
     (`LEARNING_S` from the move to the GPU, once per stay there) has not run out: ``KEEP`` (no release of
     it, the warm flag renewed), or ``WARM_UP`` when the policy, or an earlier ``RELEASE_HELD``, released it
     already.
-    Otherwise ``RELEASE_HELD`` gives back a standby held for hybrid mode, so whole-function routing costs
-    what it did before (``FORGET`` when the route is on that variant now: only the flag goes), or ``NOTHING``.
+    Otherwise a standby held for hybrid mode is given back, so whole-function routing costs what it did
+    before: ``DRAIN`` first, for ``drain_s`` (the flag says so, the workers stop sending it calls, nobody
+    releases it), then ``RELEASE_HELD``. Back on the CPU, ``FORGET`` (only the flag goes: the route is on the
+    standby now), ``RELEASE_HELD`` for a held GPU; else ``NOTHING``.
     """
     if route != GPU:
         state = Standby()
         if standby.held is None:
-            return NOTHING, state
+            return (FORGET if standby.draining else NOTHING), state
         return (FORGET if standby.held == route else RELEASE_HELD), state
     learn_until = standby.learn_until
     # Learning needs sized calls coming (one curve there, the other missing); without sizes nothing is held.
@@ -118,10 +130,15 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
         learn_until = now + LEARNING_S
     learning = missing_one and learn_until is not None and now < learn_until
     if (plan.worth or (standby.held is not None and plan.worth_keeping)) and plan.standby_pays or learning:
-        if standby.held is None and (standby_released or standby.released):
+        if standby.held is None and not standby.draining and (standby_released or standby.released):
             return WARM_UP, Standby(None, learn_until, standby.released)
-        return KEEP, Standby(CPU, learn_until)
+        return KEEP, Standby(CPU, learn_until)  # a draining standby is still up: held again
     if standby.held is not None:
+        return DRAIN, Standby(None, learn_until, draining=True, draining_since=now)
+    if standby.draining:
+        since = now if standby.draining_since is None else standby.draining_since
+        if now - since < drain_s:
+            return DRAIN, Standby(None, learn_until, draining=True, draining_since=since)
         return RELEASE_HELD, Standby(None, learn_until, released=True)
     return NOTHING, Standby(None, learn_until, standby.released)
 
@@ -319,7 +336,7 @@ class Sizing:
             wanted = [(v, m) for v in (CPU, GPU) for m in minutes if m >= closed_before or (name, v, m) not in self._closed]
             try:
                 read = await self.stats.sized_slices(name, wanted)
-                warm = self.static_mode or bool(await self.redis.exists(WARM_KEY_PREFIX + name))
+                warm = self.static_mode or await standby_flag(self.redis, name) not in (None, DRAINING)
             except Exception as exc:  # Redis away: keep dispatching on the last plan
                 log.debug("hybrid dispatch: %s keeps its plan: %s", name, exc)
                 continue
@@ -366,9 +383,22 @@ async def set_warm(redis, function: str, held: str, ttl_s: float) -> None:
     await redis.set(WARM_KEY_PREFIX + function, held, px=max(1, int(ttl_s * 1000)))
 
 
-async def held_standby(redis, function: str) -> str | None:
+async def drain_standby(redis, function: str, ttl_s: float) -> None:
+    """Say that the standby of ``function`` drains (workers stop sending it calls) for ``ttl_s``, renewed
+    until the controller releases it; a new leader finds the drain there and finishes it."""
+    await redis.set(WARM_KEY_PREFIX + function, DRAINING, px=max(1, int(ttl_s * 1000)))
+
+
+async def standby_flag(redis, function: str) -> str | None:
+    """The warm flag of ``function``: the standby held up for hybrid mode, `DRAINING`, or None."""
     value = await redis.get(WARM_KEY_PREFIX + function)
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def held_standby(redis, function: str) -> str | None:
+    """The standby held up for hybrid mode (None: none, or it drains)."""
+    value = await standby_flag(redis, function)
+    return None if value == DRAINING else value
 
 
 async def clear_warm(redis, function: str) -> None:

@@ -192,7 +192,7 @@ class HybridStrategy(GaiaStrategy):
         held = self.standby.held
         action, self.standby = hybrid.standby_action(plan, sim.route, self.standby, self.state.standby_released, sim.now)
         standby = policy.other(sim.route)
-        if action == hybrid.KEEP:
+        if action in (hybrid.KEEP, hybrid.DRAIN):
             decision = hybrid.keep_standby(decision, standby)
         elif action == hybrid.WARM_UP and decision.action == policy.HOLD and not self.warming:
             self.warming = True
@@ -204,7 +204,7 @@ class HybridStrategy(GaiaStrategy):
 
             sim.at(sim.scale_up(standby), warmed)
         elif action == hybrid.RELEASE_HELD:
-            sim.release(held)
+            sim.release(held or standby)  # a drained standby: no longer held, the one next to the route
         self.act(sim, decision, taken)
 
 

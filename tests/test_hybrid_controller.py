@@ -37,42 +37,58 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
             state = GatewayState(config=GatewayConfig(redis_url=redis_url, upstream_url=platform.url,
                                                       basic_auth=BasicAuth("admin", "s3cret")),
                                  metrics=Metrics(), registry=Registry(), rotation=Rotation(), redis=redis, client=client)
-            controller = Controller(state, ControllerOptions(), identity="test")
+            controller = Controller(state, ControllerOptions(hybrid_drain_s=0.2), identity="test")
             controller.actuator.poll_interval_s = 0.05
             assert await controller.lease.try_acquire()  # a warm-up counts only while this replica leads
             function = spec(platform.url)
             entry = _Function(state=policy.PolicyState())
+            hold = policy.Decision(policy.HOLD, "gpu-meets-slo")
             try:
                 # On the GPU after its probation: the policy releases the CPU; hybrid dispatch keeps it.
                 release = policy.Decision(policy.SCALE_DOWN, "gpu-verified", target=CPU)
                 kept = await controller._hybrid_standby(function, config, entry, split, GPU, release)
-                flag = await hybrid.held_standby(redis, "matmul")
-                # Sizes no longer split: the held CPU goes.
-                after = await controller._hybrid_standby(function, config, entry, one_sided, GPU,
-                                                         policy.Decision(policy.HOLD, "gpu-meets-slo"))
-                flag_after = await hybrid.held_standby(redis, "matmul")
+                flag = await hybrid.standby_flag(redis, "matmul")
+                # Sizes no longer split: the held CPU drains first (the workers stop sending it calls; the
+                # policy's release of it waits too), then goes.
+                draining = await controller._hybrid_standby(function, config, entry, one_sided, GPU, release)
+                flag_draining = await hybrid.standby_flag(redis, "matmul")
+                still_up = list(platform.scale_calls)
+                await asyncio.sleep(0.25)
+                await controller._hybrid_standby(function, config, entry, one_sided, GPU, hold)
+                flag_after = await hybrid.standby_flag(redis, "matmul")
                 released = list(platform.scale_calls)
                 # Split again, the CPU released by now: it is warmed up, then held.
                 entry.state = policy.PolicyState(standby_released=True)
-                await controller._hybrid_standby(function, config, entry, split, GPU, policy.Decision(policy.HOLD, "x"))
+                await controller._hybrid_standby(function, config, entry, split, GPU, hold)
                 await asyncio.wait_for(entry.busy, 5)
-                flag_warm = await hybrid.held_standby(redis, "matmul")
-                # Split, but not worth its standby: released, and the decision says why.
-                await controller._hybrid_standby(function, config, entry, costly, GPU, policy.Decision(policy.HOLD, "x"))
-                flag_costly = await hybrid.held_standby(redis, "matmul")
+                flag_warm = await hybrid.standby_flag(redis, "matmul")
+                # Split, but not worth its standby: it drains; a new leader (nothing in memory) finds the
+                # drain in Redis, drains from then and releases it.
+                await controller._hybrid_standby(function, config, entry, costly, GPU, hold)
+                successor = _Function(state=entry.state)
+                await controller._hybrid_standby(function, config, successor, costly, GPU, hold)
+                before_drained = len(platform.scale_calls)
+                await asyncio.sleep(0.25)
+                await controller._hybrid_standby(function, config, successor, costly, GPU, hold)
+                flag_costly = await hybrid.standby_flag(redis, "matmul")
                 decisions = await controller.decisions.recent(10, "matmul")
             finally:
                 await controller.lease.release()
                 await redis.aclose()
-            return kept, flag, after, flag_after, released, list(platform.scale_calls), flag_warm, flag_costly, decisions
+            return (kept, flag, draining, flag_draining, still_up, flag_after, released, list(platform.scale_calls),
+                    flag_warm, before_drained, flag_costly, decisions)
 
-    kept, flag, after, flag_after, released, scale_calls, flag_warm, flag_costly, decisions = asyncio.run(scenario())
+    (kept, flag, draining, flag_draining, still_up, flag_after, released, scale_calls, flag_warm, before_drained,
+     flag_costly, decisions) = asyncio.run(scenario())
     assert kept.action == policy.HOLD and "kept for hybrid dispatch" in kept.reason and flag == CPU
-    assert after.action == policy.HOLD and flag_after is None
-    assert released == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 0}]
-    assert scale_calls[1:3] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}] + released
+    assert draining.action == policy.HOLD and flag_draining == hybrid.DRAINING and still_up == []
+    to_zero = {"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 0}
+    assert released == [to_zero] and flag_after is None
+    assert scale_calls[1:] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}, to_zero]
+    assert before_drained == 2  # the successor's first look only restarted the drain
     assert flag_warm == CPU and flag_costly is None
     assert [(d.action, d.reason) for d in reversed(decisions)] == [
         ("hybrid_on", "sizes-split-between-variants"), ("hybrid_off", "sizes-not-split"),
-        ("hybrid_on", "sizes-split-between-variants"), ("hybrid_off", "standby-does-not-pay")]
+        ("scale_down", "hybrid-standby-drained"), ("hybrid_on", "sizes-split-between-variants"),
+        ("hybrid_off", "standby-does-not-pay"), ("scale_down", "hybrid-standby-drained")]
     assert decisions[-1].numbers["crossover_size"] > 0

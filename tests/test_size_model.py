@@ -102,7 +102,7 @@ def test_hybrid_mode_starts_at_five_percent_and_lasts_down_to_two_and_a_half():
 
 
 def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still_learning():
-    from gaia_faas.gateway_plugin.hybrid import LEARNING_S, Plan, Standby, make_plan
+    from gaia_faas.gateway_plugin.hybrid import DRAIN, DRAIN_S, LEARNING_S, Plan, Standby, make_plan
     from gaia_faas.gateway_plugin.size_feature import SizeSource
     from gaia_faas.gateway_plugin.controller_config import ControllerConfig
 
@@ -114,18 +114,29 @@ def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still
     assert standby_action(split, GPU, Standby(), False, 0.0) == (KEEP, Standby(CPU, None))
     assert standby_action(split, GPU, Standby(), True, 0.0) == (WARM_UP, Standby(None, None))
     assert standby_action(split, GPU, Standby(CPU), True, 0.0)[0] == KEEP
-    assert standby_action(one_sided, GPU, Standby(CPU), True, 0.0) == (RELEASE_HELD, Standby(None, None, released=True))
+    # Not worth it any more: the held standby drains for DRAIN_S (the workers stop sending it calls), then goes.
+    draining = Standby(None, None, draining=True, draining_since=0.0)
+    assert standby_action(one_sided, GPU, Standby(CPU), True, 0.0) == (DRAIN, draining)
+    assert standby_action(one_sided, GPU, draining, True, DRAIN_S - 0.1) == (DRAIN, draining)
+    assert standby_action(one_sided, GPU, draining, True, DRAIN_S) == (RELEASE_HELD, Standby(None, None, released=True))
     assert standby_action(one_sided, GPU, Standby(), True, 0.0)[0] == NOTHING
+    # A new leader finds a drain in Redis without knowing its start: it drains DRAIN_S from then.
+    assert standby_action(one_sided, GPU, Standby(draining=True), True, 50.0) == (
+        DRAIN, Standby(None, None, draining=True, draining_since=50.0))
+    # Worth it again while it drains: it is still up, held again; back on the CPU, the drain's flag goes.
+    assert standby_action(split, GPU, draining, True, 1.0) == (KEEP, Standby(CPU, None))
+    assert standby_action(split, CPU, draining, True, 1.0) == (FORGET, Standby())
     # A standby it released itself is down, whatever the policy knows: worth it again, it is warmed up.
-    action, state = standby_action(one_sided, GPU, Standby(CPU), False, 0.0)
-    assert standby_action(split, GPU, state, False, 1.0) == (WARM_UP, Standby(None, None, released=True))
-    assert standby_action(split, GPU, Standby(CPU, None, released=True), False, 2.0) == (KEEP, Standby(CPU, None))
+    state = standby_action(one_sided, GPU, draining, False, DRAIN_S)[1]
+    assert standby_action(split, GPU, state, False, 3.0) == (WARM_UP, Standby(None, None, released=True))
+    assert standby_action(split, GPU, Standby(CPU, None, released=True), False, 4.0) == (KEEP, Standby(CPU, None))
     # A missing curve is learned for LEARNING_S from the move to the GPU, once per stay there.
     action, state = standby_action(gpu_only, GPU, Standby(), False, 100.0)
     assert (action, state) == (KEEP, Standby(CPU, 100.0 + LEARNING_S))
     assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S - 1)[0] == KEEP
-    assert standby_action(gpu_only, GPU, state, False, 100.0 + LEARNING_S) == (RELEASE_HELD, Standby(None, 100.0 + LEARNING_S, True))
-    assert standby_action(gpu_only, GPU, Standby(None, 100.0 + LEARNING_S), True, 1e6)[0] == NOTHING
+    end = 100.0 + LEARNING_S
+    assert standby_action(gpu_only, GPU, state, False, end) == (DRAIN, Standby(None, end, draining=True, draining_since=end))
+    assert standby_action(gpu_only, GPU, Standby(None, end), True, 1e6)[0] == NOTHING
     # No sized calls at all (no curve): nothing to learn, nothing held.
     unsized = make_plan(source, config, {CPU: {}, GPU: {}}, True, 0.0)
     assert standby_action(unsized, GPU, Standby(), False, 0.0) == (NOTHING, Standby())
