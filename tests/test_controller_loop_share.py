@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from gaia_faas.gateway_plugin import loop_share
 from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
-from gaia_faas.gateway_plugin.controller import Controller, ControllerOptions
+from gaia_faas.gateway_plugin.controller import FIRST_READ_PIECE, Controller, ControllerOptions
 from gaia_faas.processes import free_port
 
 from tests.loopback_app import LoopbackApp
@@ -101,8 +101,10 @@ def test_an_evaluation_gives_the_loop_back_between_functions(tmp_path, redis_url
     # answered before the evaluation ended.
     assert shared == set(range(FUNCTIONS + 1))
     assert answered == 200
-    # An hour's slice: only at the evaluation's own Redis round trips, none amid the decisions.
-    assert held == {0, FUNCTIONS}
+    # An hour's slice: only at the evaluation's own Redis round trips, none amid the decisions: before them,
+    # at the end, and where the next piece of reads is still in flight when the decisions reach it (the
+    # reads go in pieces of 64, 128, ... functions: here after the first 64, when Redis has not answered yet).
+    assert {0, FUNCTIONS} <= held <= {0, FIRST_READ_PIECE, FUNCTIONS}
 
 
 def test_a_share_gives_the_loop_back_only_once_its_slice_has_passed():
