@@ -784,7 +784,9 @@ class Controller:
             plan, route, replace(entry.standby, held=held, draining=flag == hybrid.DRAINING),
             entry.state.standby_released, now, self.options.hybrid_drain_s)
         standby = policy.other(route)
-        ttl_s = max(5.0, 3 * config.interval_s)  # outlives a missed evaluation, not a lost leader
+        # Outlives a missed evaluation and a lost leader: its successor (the lease expires in leader_ttl_s)
+        # finds the standby held and decides on it; an expired flag would leave the standby up for nobody.
+        ttl_s = max(5.0, 3 * config.interval_s, 3 * self.options.leader_ttl_s)
         if action == hybrid.KEEP:
             await hybrid.set_warm(redis, name, standby, ttl_s)
             if held is None:
@@ -796,8 +798,7 @@ class Controller:
             entry.busy = asyncio.create_task(self._hybrid_warm_up(spec, config, entry, plan, standby, ttl_s),
                                              name=f"gaia-hybrid-{name}")
         elif action == hybrid.DRAIN:
-            # Outlives a lost leader: the next one finds the drain and releases the standby.
-            await hybrid.drain_standby(redis, name, max(ttl_s, 10 * self.options.leader_ttl_s))
+            await hybrid.drain_standby(redis, name, ttl_s)
             if held is not None:
                 await self._record(name, "hybrid_off", held, None, _hybrid_off_reason(plan),
                                    {"detail": f"{held} drains for {self.options.hybrid_drain_s:g} s, the workers "

@@ -48,6 +48,7 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
                 release = policy.Decision(policy.SCALE_DOWN, "gpu-verified", target=CPU)
                 kept = await controller._hybrid_standby(function, config, entry, split, GPU, release)
                 flag = await hybrid.standby_flag(redis, "matmul")
+                flag_ms = await redis.pttl(hybrid.WARM_KEY_PREFIX + "matmul")
                 # Sizes no longer split: the held CPU drains first (the workers stop sending it calls; the
                 # policy's release of it waits too), then goes.
                 draining = await controller._hybrid_standby(function, config, entry, one_sided, GPU, release)
@@ -62,30 +63,36 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
                 await controller._hybrid_standby(function, config, entry, split, GPU, hold)
                 await asyncio.wait_for(entry.busy, 5)
                 flag_warm = await hybrid.standby_flag(redis, "matmul")
-                # Split, but not worth its standby: it drains; a new leader (nothing in memory) finds the
-                # drain in Redis, drains from then and releases it.
-                await controller._hybrid_standby(function, config, entry, costly, GPU, hold)
+                # The leader is lost; its successor (nothing in memory) finds the standby held. Split, but not
+                # worth its standby: it drains. Lost again: the next leader finds the drain in Redis, drains
+                # from then and releases it.
                 successor = _Function(state=entry.state)
                 await controller._hybrid_standby(function, config, successor, costly, GPU, hold)
+                drain_ms = await redis.pttl(hybrid.WARM_KEY_PREFIX + "matmul")
+                third = _Function(state=entry.state)
+                await controller._hybrid_standby(function, config, third, costly, GPU, hold)
                 before_drained = len(platform.scale_calls)
                 await asyncio.sleep(0.25)
-                await controller._hybrid_standby(function, config, successor, costly, GPU, hold)
+                await controller._hybrid_standby(function, config, third, costly, GPU, hold)
                 flag_costly = await hybrid.standby_flag(redis, "matmul")
                 decisions = await controller.decisions.recent(10, "matmul")
             finally:
                 await controller.lease.release()
                 await redis.aclose()
             return (kept, flag, draining, flag_draining, still_up, flag_after, released, list(platform.scale_calls),
-                    flag_warm, before_drained, flag_costly, decisions)
+                    flag_warm, before_drained, flag_costly, decisions, flag_ms, drain_ms)
 
     (kept, flag, draining, flag_draining, still_up, flag_after, released, scale_calls, flag_warm, before_drained,
-     flag_costly, decisions) = asyncio.run(scenario())
+     flag_costly, decisions, flag_ms, drain_ms) = asyncio.run(scenario())
     assert kept.action == policy.HOLD and "kept for hybrid dispatch" in kept.reason and flag == CPU
+    # Both flags outlive a lost leader: its lease expires in leader_ttl_s, and a successor takes over then.
+    leader_ttl_ms = ControllerOptions().leader_ttl_s * 1000
+    assert flag_ms > 2 * leader_ttl_ms and drain_ms > 2 * leader_ttl_ms
     assert draining.action == policy.HOLD and flag_draining == hybrid.DRAINING and still_up == []
     to_zero = {"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 0}
     assert released == [to_zero] and flag_after is None
     assert scale_calls[1:] == [{"path": "matmul-cpu", "serviceName": "matmul-cpu", "replicas": 1}, to_zero]
-    assert before_drained == 2  # the successor's first look only restarted the drain
+    assert before_drained == 2  # the third leader's first look only restarted the drain
     assert flag_warm == CPU and flag_costly is None
     assert [(d.action, d.reason) for d in reversed(decisions)] == [
         ("hybrid_on", "sizes-split-between-variants"), ("hybrid_off", "sizes-not-split"),
