@@ -395,11 +395,5 @@ async def standby_flag(redis, function: str) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def held_standby(redis, function: str) -> str | None:
-    """The standby held up for hybrid mode (None: none, or it drains)."""
-    value = await standby_flag(redis, function)
-    return None if value == DRAINING else value
-
-
 async def clear_warm(redis, function: str) -> None:
     await redis.delete(WARM_KEY_PREFIX + function)
