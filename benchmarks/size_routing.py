@@ -139,19 +139,17 @@ def ceiling_splits(workload: Workload, slo_ms: float) -> dict[str, dict[str, lis
     true_times = {f"r<={r:g}": [q.cpu_ms <= slo_ms and q.cpu_ms <= r * q.gpu_ms for q in requests] for r in CEILING_RATIOS}
     sizes = replay.request_sizes(workload)
     known = sorted(x for x in sizes if x is not None)
-    by_size = {}
-    for step in range(1, CEILING_SIZE_STEPS):
-        threshold = known[len(known) * step // CEILING_SIZE_STEPS] if known else None
-        if threshold is not None:
-            by_size[f"size<={threshold:g}"] = [x is not None and x <= threshold for x in sizes]
+    thresholds = [known[len(known) * step // CEILING_SIZE_STEPS] for step in range(1, CEILING_SIZE_STEPS)] if known else []
+    by_size = {f"size<={t:g}": [x is not None and x <= t for x in sizes] for t in thresholds}
     return {"true-times": true_times, "size": by_size}
 
 
 def split_ceiling(workload: Workload, platform: simulator.Platform, prices: dict[str, float], static_gpu: dict) -> dict:
     """The most per-request routing saves against static GPU on ``workload`` (see the module's text), per
     family of `ceiling_splits`: the cheapest split with no more violations than ``static_gpu`` (its summary)
-    plus `CEILING_SLACK_PCT` points, or than the SLO allows, with its rule, cost, violations and share of requests on the CPU, and ``saving``: 1 - its cost /
-    static GPU's (0 or below: no split pays for the CPU it needs)."""
+    plus `CEILING_SLACK_PCT` points, or than the SLO allows (None: every split misses it more), with its rule,
+    cost, violations and share of requests on the CPU, and ``saving``: 1 - its cost / static GPU's (0 or
+    below: no split pays for the CPU it needs)."""
     slo_ms = float(workload.annotations["com.gaia.slo-ms"])
     allowed = 100.0 - static_gpu["slo_percentile"]
     ceilings = {}
