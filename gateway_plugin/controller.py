@@ -315,7 +315,8 @@ class Controller:
                     if worth_storing(new_state, entry.stored, entry.estimates_phase_s):
                         changed[spec.name] = new_state
                     plan = self.gateway.sizing.plans.get(spec.name) if self.gateway.sizing is not None else None
-                    if plan is not None:
+                    if plan is not None or entry.standby.held is not None or entry.standby.draining:
+                        # Without a plan (it stopped declaring its size) a standby held for it still goes.
                         decision = await self._hybrid_standby(spec, config, entry, plan, snap.route, decision)
                     self._weigh(spec, config, entry, snap, decision, held, now)
                     outcomes[spec.name] = (spec, config, decision, snap)
@@ -771,8 +772,8 @@ class Controller:
         entry.busy = asyncio.create_task(self._switch(spec, config, entry, decision, snap),
                                          name=f"gaia-switch-{spec.name}")
 
-    async def _hybrid_standby(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function, plan: hybrid.Plan,
-                              route: str, decision: policy.Decision) -> policy.Decision:
+    async def _hybrid_standby(self, spec: FunctionSpec, config: ControllerConfig, entry: _Function,
+                              plan: hybrid.Plan | None, route: str, decision: policy.Decision) -> policy.Decision:
         """Hold the standby variant up while hybrid dispatch is worth it or still learning
         (hybrid.standby_action), and give it back when not; returns the policy's decision with a release of
         a held standby taken out."""
@@ -887,8 +888,8 @@ def _hybrid_reason(plan: hybrid.Plan) -> str:
     return "sizes-split-between-variants" if plan.worth else "learning-the-standby-curve"
 
 
-def _hybrid_off_reason(plan: hybrid.Plan) -> str:
-    return ("not-learned" if not plan.model.complete else
+def _hybrid_off_reason(plan: hybrid.Plan | None) -> str:
+    return ("not-sized" if plan is None else "not-learned" if not plan.model.complete else
             "standby-does-not-pay" if plan.worth_keeping and not plan.standby_pays else "sizes-not-split")
 
 

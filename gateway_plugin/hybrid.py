@@ -103,7 +103,7 @@ class Standby:
     draining_since: float | None = None
 
 
-def standby_action(plan: "Plan", route: str, standby: Standby, standby_released: bool, now: float,
+def standby_action(plan: "Plan | None", route: str, standby: Standby, standby_released: bool, now: float,
                    drain_s: float = DRAIN_S) -> tuple[str, Standby]:
     """The controller's side of hybrid mode for one function (pure); returns the action and the new state.
 
@@ -116,7 +116,8 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
     Otherwise a standby held for hybrid mode is given back, so whole-function routing costs what it did
     before: ``DRAIN`` first, for ``drain_s`` (the flag says so, the workers stop sending it calls, nobody
     releases it), then ``RELEASE_HELD``. Back on the CPU, ``FORGET`` (only the flag goes: the route is on the
-    standby now), ``RELEASE_HELD`` for a held GPU; else ``NOTHING``.
+    standby now), ``RELEASE_HELD`` for a held GPU; else ``NOTHING``. Without a plan (the function no longer
+    declares its size) nothing is worth holding.
     """
     if route != GPU:
         state = Standby()
@@ -125,11 +126,12 @@ def standby_action(plan: "Plan", route: str, standby: Standby, standby_released:
         return (FORGET if standby.held == route else RELEASE_HELD), state
     learn_until = standby.learn_until
     # Learning needs sized calls coming (one curve there, the other missing); without sizes nothing is held.
-    missing_one = bool(plan.model.curves) and not plan.model.complete
+    missing_one = plan is not None and bool(plan.model.curves) and not plan.model.complete
     if learn_until is None and missing_one:
         learn_until = now + LEARNING_S
     learning = missing_one and learn_until is not None and now < learn_until
-    if (plan.worth or (standby.held is not None and plan.worth_keeping)) and plan.standby_pays or learning:
+    worth = plan is not None and (plan.worth or (standby.held is not None and plan.worth_keeping)) and plan.standby_pays
+    if worth or learning:
         if standby.held is None and not standby.draining and (standby_released or standby.released):
             return WARM_UP, Standby(None, learn_until, standby.released)
         return KEEP, Standby(CPU, learn_until)  # a draining standby is still up: held again

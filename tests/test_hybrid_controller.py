@@ -65,15 +65,15 @@ def test_the_standby_is_held_released_and_warmed_up_again(redis_url):
                 flag_warm = await hybrid.standby_flag(redis, "matmul")
                 # The leader is lost; its successor (nothing in memory) finds the standby held. Split, but not
                 # worth its standby: it drains. Lost again: the next leader finds the drain in Redis, drains
-                # from then and releases it.
+                # from then and releases it, the function's size plan gone meanwhile (size-from removed).
                 successor = _Function(state=entry.state)
                 await controller._hybrid_standby(function, config, successor, costly, GPU, hold)
                 drain_ms = await redis.pttl(hybrid.WARM_KEY_PREFIX + "matmul")
                 third = _Function(state=entry.state)
-                await controller._hybrid_standby(function, config, third, costly, GPU, hold)
+                await controller._hybrid_standby(function, config, third, None, GPU, hold)
                 before_drained = len(platform.scale_calls)
                 await asyncio.sleep(0.25)
-                await controller._hybrid_standby(function, config, third, costly, GPU, hold)
+                await controller._hybrid_standby(function, config, third, None, GPU, hold)
                 flag_costly = await hybrid.standby_flag(redis, "matmul")
                 decisions = await controller.decisions.recent(10, "matmul")
             finally:

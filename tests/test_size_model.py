@@ -137,6 +137,10 @@ def test_the_controller_holds_the_standby_while_hybrid_mode_is_worth_it_or_still
     end = 100.0 + LEARNING_S
     assert standby_action(gpu_only, GPU, state, False, end) == (DRAIN, Standby(None, end, draining=True, draining_since=end))
     assert standby_action(gpu_only, GPU, Standby(None, end), True, 1e6)[0] == NOTHING
+    # The function no longer declares its size (no plan): a held standby drains and goes, nothing else happens.
+    assert standby_action(None, GPU, Standby(CPU), True, 0.0) == (DRAIN, draining)
+    assert standby_action(None, GPU, draining, True, DRAIN_S)[0] == RELEASE_HELD
+    assert standby_action(None, GPU, Standby(), True, 0.0)[0] == NOTHING
     # No sized calls at all (no curve): nothing to learn, nothing held.
     unsized = make_plan(source, config, {CPU: {}, GPU: {}}, True, 0.0)
     assert standby_action(unsized, GPU, Standby(), False, 0.0) == (NOTHING, Standby())
