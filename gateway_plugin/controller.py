@@ -88,7 +88,8 @@ class _Function:
     next_eval: float = 0.0
     fresh_from_s: int | None = None  # first whole second not yet counted as fresh
     hybrid_retry_at: float = 0.0  # after a failed warm-up of the standby for hybrid dispatch, not before this
-    standby: hybrid.Standby = hybrid.Standby()  # its learn_until, released (the held standby is read from Redis)
+    # Its learn_until, released, draining_since (whether it is held or drains is read from Redis each time).
+    standby: hybrid.Standby = hybrid.Standby()
     busy: asyncio.Task | None = None
     busy_target: str | None = None  # the variant the switch in flight goes to
     # The per-second buckets read so far, for seconds read_from_s <= t < read_until_s.

@@ -369,11 +369,16 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
     n, bad_n = (0.0, 0.0) if known is None else (known.n, known.bad)
     kept = _kept(count, config.horizon_requests)
     bands = bands[:at] + (Band(band, n * kept + count, bad_n * kept + bad, now),) + bands[at + (known is not None):]
-    errors_kept = _kept(count, _ERROR_MEMORY)
+    error_n, error_bad = _error_sketch(memory, fresh)
     return replace(memory, evidence=evidence, stretch_n=stretch[0], stretch_bad=stretch[1],
-                   stretch_since=stretch[2], bands=bands,
-                   error_n=memory.error_n * errors_kept + count,
-                   error_bad=memory.error_bad * errors_kept + fresh.errors)
+                   stretch_since=stretch[2], bands=bands, error_n=error_n, error_bad=error_bad)
+
+
+def _error_sketch(memory: VariantMemory, fresh: VariantWindow) -> tuple[float, float]:
+    """The variant's error sketch (its last `_ERROR_MEMORY` requests, decayed) with the fresh requests in:
+    (requests, failed ones)."""
+    kept = _kept(fresh.count, _ERROR_MEMORY)
+    return memory.error_n * kept + fresh.count, memory.error_bad * kept + fresh.errors
 
 
 def request_rate(snapshot: Snapshot, rate_n: float, rate_t: float) -> float:
@@ -436,9 +441,8 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         if memory.retry_after is not None and now < memory.retry_after:
             # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
             # except that late failures (timeouts) say it was failing.
-            errors_kept = _kept(fresh.count, _ERROR_MEMORY)
-            changes[variant] = replace(memory, error_n=memory.error_n * errors_kept + fresh.count,
-                                       error_bad=memory.error_bad * errors_kept + fresh.errors)
+            error_n, error_bad = _error_sketch(memory, fresh)
+            changes[variant] = replace(memory, error_n=error_n, error_bad=error_bad)
         elif fresh.count:
             changes[variant] = _absorb(memory, fresh, band, config, now)
     return replace(state, **changes), rate_now
