@@ -298,11 +298,24 @@ def wilson(bad: float, n: float) -> tuple[float, float]:
     """One-sided 95% Wilson bounds (lower, upper) of a share ``bad / n``; (0, 1) without requests."""
     if n <= 0:
         return 0.0, 1.0
+    centre, half = _wilson_centre_half(bad, n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_lower(bad: float, n: float) -> float:
+    """`wilson`'s lower bound alone (what the judging asks for, a few times per evaluation)."""
+    if n <= 0:
+        return 0.0
+    centre, half = _wilson_centre_half(bad, n)
+    return max(0.0, centre - half)
+
+
+def _wilson_centre_half(bad: float, n: float) -> tuple[float, float]:
     p = min(1.0, bad / n)
     z2 = _Z * _Z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return centre, half
 
 
 def enough_samples(config: ControllerConfig) -> int:
@@ -467,24 +480,46 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
     nearest lower ones: above four times the allowance over the requests the percentile needs, or above the
     allowance over five times those (a share just above it, seen over many)."""
     shares = []
-    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    enough = enough_samples(config)
+    # (requests, bad) at this rate or the nearest lower ones: over `enough` requests, and over five times as
+    # many (`_nearest_at_or_below` for both, in one walk).
+    n = bad = 0.0
+    n_enough = bad_enough = None
+    for b in reversed(_fresh(memory.bands, config, now)):
+        if b.band > band:
+            continue
+        n, bad = n + b.n, bad + b.bad
+        if n_enough is None and n >= enough - _COUNT_SLACK:
+            n_enough, bad_enough = n, bad
+        if n >= 5 * enough - _COUNT_SLACK:
+            break
+    if n_enough is None:
+        n_enough, bad_enough = n, bad
     # Known over many requests to stay within its allowance at this rate (or the nearest lower ones): a
     # short run of slow requests is more likely a cluster than a change, so the evidence must be twice
     # as strong.
-    n, bad = _nearest_at_or_below(fresh, band, 5 * enough_samples(config))
-    within = n >= 5 * enough_samples(config) - _COUNT_SLACK and bad / n <= config.allowed_share
+    within = n >= 5 * enough - _COUNT_SLACK and bad / n <= config.allowed_share
     needed = evidence_threshold(config) * (2.0 if within else 1.0)
     if (memory.evidence >= needed and memory.stretch_since is not None
             and now - memory.stretch_since >= config.sustain_s and memory.stretch_bad >= config.min_samples):
         shares.append(memory.stretch_bad / memory.stretch_n)
     # What it showed at this rate or the nearest lower ones (less load is no better for it), once there
     # are enough requests: a share just above the allowance needs five times more than a large one.
-    n, bad = _nearest_at_or_below(fresh, band, enough_samples(config))
-    lower = wilson(bad, n)[0] if n >= enough_samples(config) - _COUNT_SLACK else 0.0
-    if lower > config.allowed_share and (n >= 5 * enough_samples(config) - _COUNT_SLACK
+    n, bad = n_enough, bad_enough
+    lower = wilson_lower(bad, n) if n >= enough - _COUNT_SLACK else 0.0
+    if lower > config.allowed_share and (n >= 5 * enough - _COUNT_SLACK
                                          or lower > _EVIDENCE_RATIO * config.allowed_share):
         shares.append(bad / n)
     return max(shares) if shares else None
+
+
+def _fresh(bands: tuple[Band, ...], config: ControllerConfig, now: float) -> tuple[Band, ...]:
+    """The bands seen within ``knowledge_ttl_s`` (what the judging trusts), in their order: usually all."""
+    ttl = config.knowledge_ttl_s
+    for b in bands:
+        if now - b.seen_at > ttl:
+            return tuple(b for b in bands if now - b.seen_at <= ttl)
+    return bands
 
 
 def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, now: float,
@@ -496,11 +531,11 @@ def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, 
     is known at or above this rate, nor a violation below."""
     if not memory.bands:  # never served (most GPUs of a pool)
         return None
-    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    fresh = _fresh(memory.bands, config, now)
     needed = min(config.min_samples, config.verify_samples)  # a verification's verdict is knowledge
     n, bad = _nearest_at_or_above(fresh, band, needed)
     base = bad / n if n >= needed - _COUNT_SLACK else None
-    below = max((b.share if pessimistic else wilson(b.bad, b.n)[0]
+    below = max((b.share if pessimistic else wilson_lower(b.bad, b.n)
                  for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK), default=0.0)
     if base is None:
         return below if below > config.allowed_share else None
@@ -538,11 +573,11 @@ def meets_at(memory: VariantMemory, band: int, config: ControllerConfig, now: fl
     """Known to meet the SLO at this rate: over enough requests for the percentile, seen at this rate or
     the nearest higher ones, the share within the allowance with ``cpu_headroom`` to spare, and no band at
     or below this rate violating confidently."""
-    fresh = [b for b in memory.bands if now - b.seen_at <= config.knowledge_ttl_s]
+    fresh = _fresh(memory.bands, config, now)
     n, bad = _nearest_at_or_above(fresh, band, enough_samples(config))
     if n < enough_samples(config) - _COUNT_SLACK or bad / n > config.allowed_share * (1.0 - config.cpu_headroom):
         return False
-    return not any(wilson(b.bad, b.n)[0] > config.allowed_share for b in fresh if b.band <= band)
+    return not any(wilson_lower(b.bad, b.n) > config.allowed_share for b in fresh if b.band <= band)
 
 
 def gpu_cost_per_s(config: ControllerConfig, state: PolicyState) -> float:
@@ -807,7 +842,7 @@ def _on_gpu(ctx: _Context, state: PolicyState) -> tuple[Decision, PolicyState]:
     if cpu_share is not None:
         # Judged on the CPU's share at its upper confidence bound: a few good CPU requests are no reason
         # to drop the GPU; that is meets_at's job, on enough of them.
-        fresh = [b for b in state.cpu.bands if now - b.seen_at <= config.knowledge_ttl_s]
+        fresh = _fresh(state.cpu.bands, config, now)
         n, bad = _nearest_at_or_above(fresh, band, enough_samples(config))
         upper = max(wilson(bad, n)[1], cpu_share) if n else cpu_share
         cautious = economics(state, config, ctx.rate, now, cpu_share=upper)

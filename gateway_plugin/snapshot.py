@@ -135,12 +135,6 @@ class BucketSeries:
         self._bucket(second).record(latency_ms, status, platform_fault=platform_fault)
         self._total = None
 
-    def first_second(self, start_s: int, end_s: int) -> int | None:
-        """The earliest second start_s <= t < end_s that has a bucket, None when none has."""
-        seconds = self.seconds()
-        at = bisect.bisect_left(seconds, start_s)
-        return seconds[at] if at < len(seconds) and seconds[at] < end_s else None
-
     def window(self, start_s: int, end_s: int) -> BucketAggregate:
         """All calls of whole seconds start_s <= t < end_s, merged."""
         merged = BucketAggregate()
@@ -226,14 +220,13 @@ def _first_slow_bin(slo_ms: float) -> int:
     return index
 
 
-def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, span_s: float,
-                    config: ControllerConfig, quantiles: bool = True) -> policy.VariantWindow:
-    """`variant_window` of ``recorded.window(start_s, end_s)``, adding up only the latency bins and errors
-    the policy reads (the leader builds four of these per function per evaluation); ``quantiles`` as
-    `_summary`'s."""
-    if recorded is None or not recorded.buckets:  # a variant that served nothing yet (most GPUs of a pool)
+def _summary_of(recorded: BucketSeries, inside: list[int], span_s: float, config: ControllerConfig,
+                quantiles: bool = True) -> policy.VariantWindow:
+    """`variant_window` of the seconds ``inside`` of ``recorded`` (ascending, held), adding up only the
+    latency bins and errors the policy reads (the leader builds four of these per function per
+    evaluation); ``quantiles`` as `_summary`'s."""
+    if not inside:
         return _no_requests(span_s)
-    inside = recorded.seconds_in(start_s, end_s)
     if len(inside) == 1:  # the fresh second of a steady evaluation: nothing to add up
         bucket = recorded.buckets[inside[0]]
         return _summary(bucket.histogram.bins, bucket.histogram.count, bucket.errors, span_s, config, quantiles)
@@ -244,16 +237,6 @@ def _window_summary(recorded: BucketSeries | None, start_s: int, end_s: int, spa
         for second in inside:
             total.add(recorded.buckets[second])
     return _summary(total.bins, total.count, total.errors, span_s, config, quantiles)
-
-
-def _first_second(series: Mapping[str, BucketSeries], start_s: int, end_s: int) -> int | None:
-    """The first recorded second in [start_s, end_s) of any variant, None when there is none."""
-    first = None
-    for recorded in series.values():
-        second = recorded.first_second(start_s, end_s) if recorded.buckets else None
-        if second is not None and (first is None or second < first):
-            first = second
-    return first
 
 
 def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series: Mapping[str, BucketSeries],
@@ -268,16 +251,36 @@ def build_snapshot(*, route: str, variants: frozenset[str], pinned: bool, series
     """
     start_s = min(horizon_start_s(state, config, now), end_s - 1)
     fresh_from = start_s if fresh_from_s is None else min(fresh_from_s, end_s)
-    first = _first_second(series, start_s, end_s)
+    # Each variant's recorded seconds in the window [start_s, end_s), looked up once: the window's first
+    # second, its summary and the fresh seconds' all come from them.
+    inside = {}
+    first = None
+    for variant in (policy.CPU, policy.GPU):
+        recorded = series.get(variant)
+        if recorded is not None and recorded.buckets:
+            seconds = inside[variant] = recorded.seconds_in(start_s, end_s)
+            if seconds and (first is None or seconds[0] < first):
+                first = seconds[0]
     if state.observed_since is not None:
         observed_from = max(start_s, min(int(math.floor(state.observed_since)), end_s - 1))
     else:
         observed_from = first if first is not None else end_s
     windows, fresh = {}, {}
     for variant in (policy.CPU, policy.GPU):
-        recorded = series.get(variant)
-        windows[variant] = _window_summary(recorded, start_s, end_s, end_s - observed_from, config)
-        fresh[variant] = (_window_summary(recorded, fresh_from, end_s, end_s - fresh_from, config, quantiles=False)
-                          if fresh_from < end_s else policy.NO_REQUESTS)
+        seconds = inside.get(variant)
+        if seconds is None:  # a variant that served nothing yet (most GPUs of a pool)
+            windows[variant] = _no_requests(end_s - observed_from)
+            fresh[variant] = _no_requests(end_s - fresh_from) if fresh_from < end_s else policy.NO_REQUESTS
+            continue
+        recorded = series[variant]
+        windows[variant] = _summary_of(recorded, seconds, end_s - observed_from, config)
+        if fresh_from >= end_s:
+            fresh[variant] = policy.NO_REQUESTS
+        else:
+            if fresh_from > start_s:  # the seconds of the window from fresh_from on: usually its last one
+                seconds = seconds[bisect.bisect_left(seconds, fresh_from):]
+            elif fresh_from < start_s:  # the window moved past seconds the last evaluation did not see
+                seconds = recorded.seconds_in(fresh_from, end_s)
+            fresh[variant] = _summary_of(recorded, seconds, end_s - fresh_from, config, quantiles=False)
     return policy.Snapshot(route=route, variants=variants, windows=windows, fresh=fresh, pinned=pinned,
                            active_span_s=None if first is None else float(end_s - first))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 
 import aiohttp
@@ -21,7 +22,7 @@ from gaia_faas.gateway_plugin.app import STATE, GatewayConfig, create_app
 from gaia_faas.gateway_plugin.controller import (ESTIMATES_PERSIST_S, ControllerOptions, api_routes, controller_task,
                                                  estimates_phase_s, state_from_json, state_to_json, worth_storing)
 from gaia_faas.gateway_plugin.controller_config import ControllerConfig
-from gaia_faas.gateway_plugin.snapshot import (BucketSeries, _window_summary, build_snapshot, readable_end_s,
+from gaia_faas.gateway_plugin.snapshot import (BucketSeries, _summary_of, build_snapshot, readable_end_s,
                                                variant_window)
 from gaia_faas.gateway_plugin.stats import BucketAggregate, LatencyHistogram, bin_value
 from gaia_faas.processes import free_port
@@ -77,6 +78,46 @@ def test_snapshot_reads_only_readable_seconds_and_counts_fresh_requests_once():
     assert again.fresh_window("cpu").count == 1 and again.window("cpu").count == 9
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["cpu", "gpu"]),
+                       st.dictionaries(st.integers(80, 115), st.lists(st.floats(1.0, 900.0), min_size=1, max_size=3),
+                                       max_size=12), max_size=2),
+       st.one_of(st.none(), st.integers(70, 112)), st.one_of(st.none(), st.floats(60.0, 110.0)),
+       st.one_of(st.none(), st.floats(90.0, 112.0)))
+def test_snapshot_windows_and_fresh_requests_are_their_seconds_merged(recorded, fresh_from_s, observed_since,
+                                                                     last_switch_at):
+    """`build_snapshot` looks each variant's seconds up once and sums only what the policy reads; what it
+    gives is what merging the seconds of the window [horizon start, end) and of the fresh ones
+    [fresh_from_s, end) gives, whether fresh_from_s lies inside the window or before it (the window moved
+    past seconds the last evaluation did not see: a switch)."""
+    config = ControllerConfig(slo_ms=200.0, window_s=10.0)
+    series = {}
+    for variant, seconds in recorded.items():
+        series[variant] = BucketSeries()
+        for second, latencies in seconds.items():
+            for latency in latencies:
+                series[variant].record(second, latency, 500 if latency > 800 else 200)
+    state = policy.PolicyState(observed_since=observed_since, last_switch_at=last_switch_at)
+    now, end_s = 110.5, 110
+    taken = build_snapshot(route="cpu", variants=frozenset({"cpu", "gpu"}), pinned=False, series=series,
+                           state=state, config=config, now=now, end_s=end_s, fresh_from_s=fresh_from_s)
+    start_s = min(int(math.floor(policy.window_start(state, config, now))), end_s - 1)
+    fresh_from = start_s if fresh_from_s is None else min(fresh_from_s, end_s)
+    present = [second for variant in series.values() for second in variant.seconds_in(start_s, end_s)]
+    first = min(present, default=None)
+    observed_from = (max(start_s, min(int(math.floor(observed_since)), end_s - 1)) if observed_since is not None
+                     else first if first is not None else end_s)
+    for variant in ("cpu", "gpu"):
+        own = series.get(variant, BucketSeries())
+        expected = variant_window(own.window(start_s, end_s), end_s - observed_from, config)
+        assert taken.window(variant) == expected
+        fresh = own.window(fresh_from, end_s)
+        assert taken.fresh_window(variant).count == fresh.histogram.count
+        assert taken.fresh_window(variant).errors == min(fresh.errors, fresh.histogram.count)
+        assert taken.fresh_window(variant).slow == variant_window(fresh, end_s - fresh_from, config).slow
+    assert taken.active_span_s == (None if first is None else float(end_s - first))
+
+
 def test_series_read_in_order_and_dropped_behind_the_window():
     def bucket(latency):
         one = BucketAggregate()
@@ -91,7 +132,7 @@ def test_series_read_in_order_and_dropped_behind_the_window():
     assert series.seconds() == [5, 10, 11, 12, 13]
     series.drop_before(11)
     assert series.seconds() == [11, 12, 13] and sorted(series.buckets) == [11, 12, 13]
-    assert series.window(0, 100).histogram.count == 3 and series.first_second(0, 100) == 11
+    assert series.window(0, 100).histogram.count == 3 and series.seconds_in(0, 100)[0] == 11
     series.drop_before(100)
     assert series.seconds() == [] and series.buckets == {}
 
@@ -123,7 +164,7 @@ def test_series_windows_added_up_as_they_move_equal_the_seconds_merged(operation
             series.record(at, latencies[0], 200)
             next_second = max(next_second, at + 1)
         for start, end in ((-100, 100), (at, at + length)):
-            summary = _window_summary(series, start, end, 10.0, config)
+            summary = _summary_of(series, series.seconds_in(start, end), 10.0, config)
             assert summary == variant_window(series.window(start, end), 10.0, config)
 
 

@@ -360,7 +360,7 @@ def test_bucket_windows_visit_only_recorded_seconds_and_equal_a_second_by_second
                 by_second.add(series.buckets[second])
         assert series.window(start, end) == by_second == fetched.window(start, end)
         present = [second for second in range(start, end) if second in series.buckets]
-        assert series.first_second(start, end) == fetched.first_second(start, end) == min(present, default=None)
+        assert series.seconds_in(start, end) == fetched.seconds_in(start, end) == present
 
 
 def test_cli_model_options_reach_the_simulation(tmp_path):
