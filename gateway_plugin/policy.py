@@ -84,6 +84,11 @@ def replace(record, **changes):
     them: they have no ``__post_init__`` and every field is an ``__init__`` field), ten times cheaper:
     `dataclasses.replace` inspects the class's fields on every call, and the leader makes a dozen copies
     per function per evaluation, for a thousand functions a tick."""
+    return _replaced(record, changes)
+
+
+def _replaced(record, changes: dict):
+    """`replace` with the changes in a dict (the policy's own copies, which build them up as they go)."""
     names = _FIELD_NAMES.get(type(record))
     if names is None:
         names = _FIELD_NAMES[type(record)] = frozenset(f.name for f in fields(record))
@@ -383,8 +388,8 @@ def _absorb(memory: VariantMemory, fresh: VariantWindow, band: int, config: Cont
     kept = _kept(count, config.horizon_requests)
     bands = bands[:at] + (Band(band, n * kept + count, bad_n * kept + bad, now),) + bands[at + (known is not None):]
     error_n, error_bad = _error_sketch(memory, fresh)
-    return replace(memory, evidence=evidence, stretch_n=stretch[0], stretch_bad=stretch[1],
-                   stretch_since=stretch[2], bands=bands, error_n=error_n, error_bad=error_bad)
+    return _replaced(memory, {"evidence": evidence, "stretch_n": stretch[0], "stretch_bad": stretch[1],
+                              "stretch_since": stretch[2], "bands": bands, "error_n": error_n, "error_bad": error_bad})
 
 
 def _error_sketch(memory: VariantMemory, fresh: VariantWindow) -> tuple[float, float]:
@@ -400,8 +405,9 @@ def request_rate(snapshot: Snapshot, rate_n: float, rate_t: float) -> float:
     otherwise the long estimate ``rate_n / rate_t`` (the state's, which also counts the silence since the
     last request)."""
     count, span = 0, 0.0
+    windows = snapshot.windows
     for variant in snapshot.variants:
-        window = snapshot.window(variant)
+        window = windows.get(variant, NO_REQUESTS)
         count += window.count
         span = max(span, window.span_s)
     if snapshot.active_span_s is not None:
@@ -444,13 +450,14 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
         rate = max(rate, fresh_total / fresh_span)
     band = band_of(rate)
     route_fresh = fresh_of.get(snapshot.route, NO_REQUESTS)
-    changes.update(served=state.served + route_fresh.count, served_bad=state.served_bad + route_fresh.bad,
-                   served_errors=state.served_errors + route_fresh.errors,
-                   switch_times=_prune(state.switch_times, now) if state.switch_times else ())
+    changes["served"] = state.served + route_fresh.count
+    changes["served_bad"] = state.served_bad + route_fresh.bad
+    changes["served_errors"] = state.served_errors + route_fresh.errors
+    changes["switch_times"] = _prune(state.switch_times, now) if state.switch_times else ()
     for variant in VARIANTS:
         if variant not in snapshot.variants or snapshot.pinned:
             continue  # what a pinned function shows does not count towards a switch once unpinned
-        memory, fresh = state.memory(variant), fresh_of.get(variant, NO_REQUESTS)
+        memory, fresh = state.cpu if variant == CPU else state.gpu, fresh_of.get(variant, NO_REQUESTS)
         if memory.retry_after is not None and now < memory.retry_after:
             # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
             # except that late failures (timeouts) say it was failing.
@@ -458,7 +465,7 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
             changes[variant] = replace(memory, error_n=error_n, error_bad=error_bad)
         elif fresh.count:
             changes[variant] = _absorb(memory, fresh, band, config, now)
-    return replace(state, **changes), rate_now
+    return _replaced(state, changes), rate_now
 
 
 # --- judging ---------------------------------------------------------------------------------------
@@ -535,8 +542,12 @@ def predicted_share(memory: VariantMemory, band: int, config: ControllerConfig, 
     needed = min(config.min_samples, config.verify_samples)  # a verification's verdict is knowledge
     n, bad = _nearest_at_or_above(fresh, band, needed)
     base = bad / n if n >= needed - _COUNT_SLACK else None
-    below = max((b.share if pessimistic else wilson_lower(b.bad, b.n)
-                 for b in fresh if b.band < band and b.n >= needed - _COUNT_SLACK), default=0.0)
+    below = 0.0  # the highest share below (shares are never negative)
+    for b in fresh:
+        if b.band < band and b.n >= needed - _COUNT_SLACK:
+            share = b.share if pessimistic else wilson_lower(b.bad, b.n)
+            if share > below:
+                below = share
     if base is None:
         return below if below > config.allowed_share else None
     return max(base, below)
@@ -635,10 +646,11 @@ _NUMBER_NAMES = {v: tuple(f"{v}_{name}" for name in ("p_ms", "count", "slow", "e
 
 def _numbers(snapshot: Snapshot, config: ControllerConfig, econ: Mapping, **extra) -> dict:
     numbers: dict = {"slo_ms": config.slo_ms, "slo_percentile": config.slo_percentile}
+    windows = snapshot.windows
     for variant in VARIANTS:  # in name order
         if variant not in snapshot.variants:
             continue
-        window = snapshot.window(variant)
+        window = windows.get(variant, NO_REQUESTS)
         p_ms, count, slow, errors, rate = _NUMBER_NAMES[variant]
         numbers[p_ms] = None if window.latency_ms is None else round(window.latency_ms, 1)
         numbers[count] = window.count
@@ -676,7 +688,8 @@ class _Context:
         self.econ = economics(state, config, self.rate, now)
 
     def failing(self, state: PolicyState, variant: str) -> bool:
-        return failing(state.memory(variant), self.snapshot.window(variant), self.config)
+        return failing(state.cpu if variant == CPU else state.gpu, self.snapshot.windows.get(variant, NO_REQUESTS),
+                       self.config)
 
     def hold(self, state: PolicyState, reason: str, **extra) -> tuple[Decision, PolicyState]:
         return Decision(HOLD, reason, numbers=_numbers(self.snapshot, self.config, self.econ, **extra)), state
