@@ -156,9 +156,10 @@ def worth_storing(new: policy.PolicyState, stored: policy.PolicyState | None, ph
     never shorter)."""
     if stored is None:
         return True
-    if new.last_eval_at is None or stored.last_eval_at is None \
-            or (new.last_eval_at + phase_s) // ESTIMATES_PERSIST_S != (stored.last_eval_at + phase_s) // ESTIMATES_PERSIST_S:
+    if new.last_eval_at is None or stored.last_eval_at is None:
         return new != stored
+    if (new.last_eval_at + phase_s) // ESTIMATES_PERSIST_S != (stored.last_eval_at + phase_s) // ESTIMATES_PERSIST_S:
+        return True  # its last_eval_at changed, at least (no need to compare every field)
     return _decided(new) != _decided(stored)
 
 
