@@ -405,9 +405,8 @@ def request_rate(snapshot: Snapshot, rate_n: float, rate_t: float) -> float:
     otherwise the long estimate ``rate_n / rate_t`` (the state's, which also counts the silence since the
     last request)."""
     count, span = 0, 0.0
-    windows = snapshot.windows
     for variant in snapshot.variants:
-        window = windows.get(variant, NO_REQUESTS)
+        window = snapshot.window(variant)
         count += window.count
         span = max(span, window.span_s)
     if snapshot.active_span_s is not None:
@@ -457,7 +456,7 @@ def _observe(snapshot: Snapshot, config: ControllerConfig, state: PolicyState, n
     for variant in VARIANTS:
         if variant not in snapshot.variants or snapshot.pinned:
             continue  # what a pinned function shows does not count towards a switch once unpinned
-        memory, fresh = state.cpu if variant == CPU else state.gpu, fresh_of.get(variant, NO_REQUESTS)
+        memory, fresh = state.memory(variant), fresh_of.get(variant, NO_REQUESTS)
         if memory.retry_after is not None and now < memory.retry_after:
             # Its back-off stands for what it showed: late answers of a failed attempt teach nothing,
             # except that late failures (timeouts) say it was failing.
@@ -488,23 +487,11 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
     allowance over five times those (a share just above it, seen over many)."""
     shares = []
     enough = enough_samples(config)
-    # (requests, bad) at this rate or the nearest lower ones: over `enough` requests, and over five times as
-    # many (`_nearest_at_or_below` for both, in one walk).
-    n = bad = 0.0
-    n_enough = bad_enough = None
-    for b in reversed(_fresh(memory.bands, config, now)):
-        if b.band > band:
-            continue
-        n, bad = n + b.n, bad + b.bad
-        if n_enough is None and n >= enough - _COUNT_SLACK:
-            n_enough, bad_enough = n, bad
-        if n >= 5 * enough - _COUNT_SLACK:
-            break
-    if n_enough is None:
-        n_enough, bad_enough = n, bad
+    fresh = _fresh(memory.bands, config, now)
     # Known over many requests to stay within its allowance at this rate (or the nearest lower ones): a
     # short run of slow requests is more likely a cluster than a change, so the evidence must be twice
     # as strong.
+    n, bad = _nearest_at_or_below(fresh, band, 5 * enough)
     within = n >= 5 * enough - _COUNT_SLACK and bad / n <= config.allowed_share
     needed = evidence_threshold(config) * (2.0 if within else 1.0)
     if (memory.evidence >= needed and memory.stretch_since is not None
@@ -512,7 +499,7 @@ def violation(memory: VariantMemory, band: int, config: ControllerConfig, now: f
         shares.append(memory.stretch_bad / memory.stretch_n)
     # What it showed at this rate or the nearest lower ones (less load is no better for it), once there
     # are enough requests: a share just above the allowance needs five times more than a large one.
-    n, bad = n_enough, bad_enough
+    n, bad = _nearest_at_or_below(fresh, band, enough)
     lower = wilson_lower(bad, n) if n >= enough - _COUNT_SLACK else 0.0
     if lower > config.allowed_share and (n >= 5 * enough - _COUNT_SLACK
                                          or lower > _EVIDENCE_RATIO * config.allowed_share):
@@ -646,11 +633,10 @@ _NUMBER_NAMES = {v: tuple(f"{v}_{name}" for name in ("p_ms", "count", "slow", "e
 
 def _numbers(snapshot: Snapshot, config: ControllerConfig, econ: Mapping, **extra) -> dict:
     numbers: dict = {"slo_ms": config.slo_ms, "slo_percentile": config.slo_percentile}
-    windows = snapshot.windows
     for variant in VARIANTS:  # in name order
         if variant not in snapshot.variants:
             continue
-        window = windows.get(variant, NO_REQUESTS)
+        window = snapshot.window(variant)
         p_ms, count, slow, errors, rate = _NUMBER_NAMES[variant]
         numbers[p_ms] = None if window.latency_ms is None else round(window.latency_ms, 1)
         numbers[count] = window.count
@@ -688,8 +674,7 @@ class _Context:
         self.econ = economics(state, config, self.rate, now)
 
     def failing(self, state: PolicyState, variant: str) -> bool:
-        return failing(state.cpu if variant == CPU else state.gpu, self.snapshot.windows.get(variant, NO_REQUESTS),
-                       self.config)
+        return failing(state.memory(variant), self.snapshot.window(variant), self.config)
 
     def hold(self, state: PolicyState, reason: str, **extra) -> tuple[Decision, PolicyState]:
         return Decision(HOLD, reason, numbers=_numbers(self.snapshot, self.config, self.econ, **extra)), state
